@@ -1,0 +1,34 @@
+/*
+ * buf_internal.h -- a growable byte buffer used by the formatters.
+ * Knows nothing of records, queues or sinks.
+ */
+#ifndef SLUICE_BUF_INTERNAL_H
+#define SLUICE_BUF_INTERNAL_H
+
+#include <stddef.h>
+#include <string.h>
+
+typedef struct sluice_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed; /* an allocation failed: contents are truncated */
+} sluice_buf;
+
+void sluice_buf_init(sluice_buf *b);
+void sluice_buf_free(sluice_buf *b);
+/* Make room for n more bytes; 0 on success, -1 (and b->failed) if not. */
+int sluice_buf_reserve(sluice_buf *b, size_t n);
+void sluice_buf_append(sluice_buf *b, const void *p, size_t n);
+void sluice_buf_putc(sluice_buf *b, char c);
+static inline void sluice_buf_puts(sluice_buf *b, const char *s)
+{
+    sluice_buf_append(b, s, strlen(s));
+}
+static inline void sluice_buf_reset(sluice_buf *b)
+{
+    b->len = 0;
+    b->failed = 0;
+}
+
+#endif

@@ -1,0 +1,2 @@
+/* builder.c -- placeholder, written next. */
+typedef int sluice_placeholder_builder_;

@@ -1,0 +1,2 @@
+/* cli.c -- placeholder, written next. */
+typedef int sluice_placeholder_cli_;

@@ -1,0 +1,2 @@
+/* clock.c -- placeholder, written next. */
+typedef int sluice_placeholder_clock_;

@@ -1,0 +1,2 @@
+/* config.c -- placeholder, written next. */
+typedef int sluice_placeholder_config_;

@@ -1,0 +1,2 @@
+/* format.c -- placeholder, written next. */
+typedef int sluice_placeholder_format_;

@@ -1,0 +1,2 @@
+/* plugin.c -- placeholder, written next. */
+typedef int sluice_placeholder_plugin_;

@@ -1,0 +1,2 @@
+/* queue.c -- placeholder, written next. */
+typedef int sluice_placeholder_queue_;

@@ -1,0 +1,2 @@
+/* runtime.c -- placeholder, written next. */
+typedef int sluice_placeholder_runtime_;

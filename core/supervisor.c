@@ -1,0 +1,2 @@
+/* supervisor.c -- placeholder, written next. */
+typedef int sluice_placeholder_supervisor_;

@@ -1,0 +1,2 @@
+/* task.c -- placeholder, written next. */
+typedef int sluice_placeholder_task_;

@@ -1,0 +1,2 @@
+/* worker.c -- placeholder, written next. */
+typedef int sluice_placeholder_worker_;

@@ -1,0 +1,312 @@
+/*
+ * sluice/sluice.h -- the embedding API: runtime, loggers, logging calls,
+ * counters, and the builder that the INI loader itself is written on.
+ *
+ *     sluice_runtime *rt;
+ *     sluice_error err;
+ *     if (sluice_open("app.ini", &rt, &err) != 0) {
+ *         fprintf(stderr, "%s\n", err.message);
+ *         return 1;
+ *     }
+ *     sluice_logger *lg = sluice_logger_get(rt, "app");
+ *     SLUICE_INFO(lg, "user %s logged in after %d tries", name, tries);
+ *     sluice_close(rt, 2000);
+ *
+ * Thread safety: every logging call, sluice_set_level and the stats calls
+ * may be used from any thread at any time between open and close.
+ */
+#ifndef SLUICE_H
+#define SLUICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <sluice/sink.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SLUICE_VERSION "0.1.0"
+
+typedef struct sluice_runtime sluice_runtime;
+typedef struct sluice_logger sluice_logger;
+/* One sink bound to one lane of one logger: it has its own cursor, worker,
+ * counters and retained backlog. */
+typedef struct sluice_binding sluice_binding;
+typedef struct sluice_builder sluice_builder;
+
+/* ---- opening and closing -------------------------------------------- */
+
+/* Read an INI file, load its plugins, open its sinks and start its workers.
+ * On any error nothing is left started; err says FILE:LINE: what. */
+int sluice_open(const char *ini_path, sluice_runtime **rt, sluice_error *err);
+/* The same from INI text held in memory (errors name "<string>"). */
+int sluice_open_string(const char *ini_text, sluice_runtime **rt,
+                       sluice_error *err);
+
+/* Stop accepting records, drain every queue, flush and close the sinks, and
+ * join the workers, all within timeout_ms (negative: wait as long as it
+ * takes). Returns 0 when everything accepted was delivered, otherwise the
+ * number of records left undelivered. Frees rt in every case. */
+long sluice_close(sluice_runtime *rt, int timeout_ms);
+
+/* The logger declared as [logger.NAME], or NULL. Valid until close. */
+sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name);
+
+/* Ask every sink that can (a file sink after logrotate) to reopen its
+ * destination. Also what SIGHUP does in `sluice run`. */
+int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err);
+
+/* ---- the builder: everything the INI file can say, said from C ------- */
+
+/* source names the origin in messages ("app.ini", "<api>"). */
+sluice_builder *sluice_builder_new(const char *source);
+/* section is "runtime", "sink.NAME" or "logger.NAME"; keys and values are
+ * those of the INI file (see docs/configuration.md). line (0 if none) is
+ * quoted in errors. Errors are also collected for sluice_builder_start. */
+int sluice_builder_set(sluice_builder *b, const char *section, const char *key,
+                       const char *value, int line, sluice_error *err);
+/* Declare a section with no keys yet (so an empty [sink.x] is still seen). */
+int sluice_builder_section(sluice_builder *b, const char *section, int line,
+                           sluice_error *err);
+/* Make `plugin = name` resolve to a sink compiled into the host program
+ * instead of a .so file. api must outlive the runtime. */
+int sluice_builder_add_sink_api(sluice_builder *b, const sluice_sink_api *api,
+                                sluice_error *err);
+/* Validate everything, load plugins, open sinks, start workers. Frees b in
+ * every case. On error nothing is left started. */
+int sluice_builder_start(sluice_builder *b, sluice_runtime **rt,
+                         sluice_error *err);
+void sluice_builder_free(sluice_builder *b);
+
+/* ---- logging ------------------------------------------------------------ */
+
+/* Format in the caller (vsnprintf) and queue the text. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void sluice_logf(sluice_logger *lg, sluice_level lvl, const char *fmt, ...);
+/* Queue len bytes of pre-formatted text; '%' is never interpreted. */
+void sluice_log_str(sluice_logger *lg, sluice_level lvl, const char *msg,
+                    size_t len);
+void sluice_set_level(sluice_logger *lg, sluice_level lvl);
+sluice_level sluice_get_level(sluice_logger *lg);
+/* Parse "trace".."fatal", "off" (also "warning", "err", "critical"). */
+int sluice_level_parse(const char *name, sluice_level *out);
+
+/* Wait until every record accepted so far has been written by every sink of
+ * lg (or its binding gave up), then flush the sinks. 0 on success, -1 on
+ * timeout. */
+int sluice_logger_flush(sluice_logger *lg, int timeout_ms);
+
+/* Compile-time threshold: calls below it vanish from the binary. */
+#ifndef SLUICE_ACTIVE_LEVEL
+#define SLUICE_ACTIVE_LEVEL SLUICE_LEVEL_TRACE
+#endif
+/* Longest string argument copied by the deferred macros; longer is cut. */
+#define SLUICE_STRING_MAX 4096
+
+/* Deferred formatting: SLUICE_INFO(lg, "x=%d s=%s", x, s) copies x and the
+ * bytes of s into the queue and the worker formats them, with output
+ * identical to snprintf's. The format must be a string literal; arguments
+ * may be any integer type, bool, float, double, char pointers (copied, at
+ * most SLUICE_STRING_MAX bytes; NULL prints "(null)") and other pointers
+ * (printed with %p). Up to 23 arguments. */
+#define SLUICE_LOG(lg, lvl, ...) \
+    SLUICE_LOG_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), __VA_ARGS__)
+#define SLUICE_TRACE(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_TRACE, __VA_ARGS__)
+#define SLUICE_DEBUG(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_DEBUG, __VA_ARGS__)
+#define SLUICE_INFO(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_INFO, __VA_ARGS__)
+#define SLUICE_WARN(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_WARN, __VA_ARGS__)
+#define SLUICE_ERROR(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_ERROR, __VA_ARGS__)
+#define SLUICE_FATAL(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_FATAL, __VA_ARGS__)
+
+/* ---- counters and the run loop ----------------------------------------- */
+
+typedef enum sluice_binding_state {
+    SLUICE_STATE_IDLE = 0,     /* not started yet */
+    SLUICE_STATE_RUNNING,      /* run() is draining */
+    SLUICE_STATE_STOPPED,      /* run() returned 0: queue closed and drained */
+    SLUICE_STATE_FAILED,       /* run() returned an error; backlog retained */
+    SLUICE_STATE_BACKOFF,      /* failed; the supervisor restarts it soon */
+    SLUICE_STATE_GIVEN_UP      /* failed too often; see fallback */
+} sluice_binding_state;
+
+const char *sluice_binding_state_name(sluice_binding_state s);
+
+typedef struct sluice_logger_stats {
+    uint64_t attempted;        /* logging calls at an enabled level */
+    uint64_t accepted;         /* attempted - dropped */
+    uint64_t dropped;          /* refused or evicted by the overflow policy,
+                                  or rejected by a pre-hook */
+    uint64_t pending;          /* the largest backlog of its bindings */
+    size_t binding_count;
+} sluice_logger_stats;
+
+typedef struct sluice_binding_stats {
+    char sink[128];            /* NAME of [sink.NAME] */
+    unsigned lane;
+    sluice_binding_state state;
+    bool is_running;
+    bool has_failed;
+    char last_error[SLUICE_ERROR_MAX];
+    int64_t last_failure_ns;   /* wall clock of the last failure, 0 if none */
+    uint64_t pending;          /* accepted, not yet written (the backlog) */
+    uint64_t written;          /* confirmed by the sink */
+    uint64_t failures;         /* run() calls that ended in an error */
+    uint64_t restarts;         /* run() calls after the first */
+    uint64_t given_up;         /* times the supervisor gave up on it */
+    uint64_t diverted;         /* records handed to the fallback sink */
+    uint64_t evicted;          /* records drop_oldest took from its backlog */
+} sluice_binding_stats;
+
+int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
+size_t sluice_logger_binding_count(sluice_logger *lg);
+sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index);
+int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out);
+
+/* The worker run loop of one binding, for loggers with autostart = false
+ * (with autostart the supervisor calls it). Sets is_running, drains until the
+ * runtime closes (returns 0) or the sink fails (records the error, keeps the
+ * unwritten records, returns -1 with err set). A later call resumes the
+ * retained backlog. A second call while one runs is refused (-1, err). */
+int sluice_binding_run(sluice_binding *b, sluice_error *err);
+/* Restart a binding the supervisor gave up on. */
+int sluice_binding_resume(sluice_binding *b, sluice_error *err);
+
+/* ---- internals the macros need (not API: may change) ------------------- */
+
+typedef struct sluice_callsite {
+    const char *format;
+    const char *file;
+    const char *function;
+    int line;
+    unsigned arg_count;
+    const unsigned char *arg_types;  /* SLUICE_ARG_* per argument */
+} sluice_callsite;
+
+enum {
+    SLUICE_ARG_INT = 1,        /* 8 bytes, int64_t */
+    SLUICE_ARG_UINT = 2,       /* 8 bytes, uint64_t */
+    SLUICE_ARG_DOUBLE = 3,     /* 8 bytes, double */
+    SLUICE_ARG_STRING = 4,     /* uint32_t length (UINT32_MAX: NULL), bytes */
+    SLUICE_ARG_POINTER = 5     /* 8 bytes, uintptr_t */
+};
+
+void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
+                      const sluice_callsite *cs, const uint64_t *args);
+
+struct sluice_logger_head_ {
+    int level; /* first member of every logger; read relaxed */
+};
+
+static inline bool sluice_logger_enabled_(sluice_logger *lg, int lvl)
+{
+    return lvl >= __atomic_load_n(&((struct sluice_logger_head_ *)(void *)lg)
+                                       ->level,
+                                  __ATOMIC_RELAXED);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static inline void sluice_format_check_(const char *fmt, ...)
+{
+    (void)fmt;
+}
+
+static inline uint64_t sluice_enc_i_(long long v) { return (uint64_t)v; }
+static inline uint64_t sluice_enc_u_(unsigned long long v) { return (uint64_t)v; }
+static inline uint64_t sluice_enc_d_(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+static inline uint64_t sluice_enc_p_(const volatile void *p)
+{
+    return (uint64_t)(uintptr_t)p;
+}
+
+#ifndef __cplusplus
+#define SLUICE_ENC_(x)                                                         \
+    _Generic((x),                                                              \
+        _Bool: sluice_enc_i_, char: sluice_enc_i_, signed char: sluice_enc_i_, \
+        short: sluice_enc_i_, int: sluice_enc_i_, long: sluice_enc_i_,         \
+        long long: sluice_enc_i_, unsigned char: sluice_enc_u_,                \
+        unsigned short: sluice_enc_u_, unsigned int: sluice_enc_u_,            \
+        unsigned long: sluice_enc_u_, unsigned long long: sluice_enc_u_,       \
+        float: sluice_enc_d_, double: sluice_enc_d_,                           \
+        default: sluice_enc_p_)(x)
+#define SLUICE_TYPE_(x)                                                        \
+    _Generic((x),                                                              \
+        _Bool: SLUICE_ARG_INT, char: SLUICE_ARG_INT,                           \
+        signed char: SLUICE_ARG_INT, short: SLUICE_ARG_INT,                    \
+        int: SLUICE_ARG_INT, long: SLUICE_ARG_INT, long long: SLUICE_ARG_INT,  \
+        unsigned char: SLUICE_ARG_UINT, unsigned short: SLUICE_ARG_UINT,       \
+        unsigned int: SLUICE_ARG_UINT, unsigned long: SLUICE_ARG_UINT,         \
+        unsigned long long: SLUICE_ARG_UINT, float: SLUICE_ARG_DOUBLE,         \
+        double: SLUICE_ARG_DOUBLE, char *: SLUICE_ARG_STRING,                  \
+        const char *: SLUICE_ARG_STRING, default: SLUICE_ARG_POINTER)
+
+#define SLUICE_CAT_(a, b) SLUICE_CAT_I_(a, b)
+#define SLUICE_CAT_I_(a, b) a##b
+#define SLUICE_FIRST_(f, ...) f
+#define SLUICE_LOG_AT_(lg, lvl, ...) \
+    SLUICE_LOG_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), __VA_ARGS__)
+#define SLUICE_LOG_I_(lg, lvl, n, ...)                                         \
+    do {                                                                       \
+        if ((int)(lvl) >= (int)SLUICE_ACTIVE_LEVEL &&                          \
+            sluice_logger_enabled_((lg), (lvl))) {                             \
+            static const unsigned char sluice_types_[] = {                     \
+                0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(SLUICE_TYPE_,      \
+                                                            __VA_ARGS__)};     \
+            static const sluice_callsite sluice_site_ = {                      \
+                SLUICE_FIRST_(__VA_ARGS__, 0), __FILE__, __func__, __LINE__,   \
+                (n) - 1, sluice_types_ + 1};                                   \
+            if (0)                                                             \
+                sluice_format_check_(__VA_ARGS__);                             \
+            sluice_log_args_(                                                  \
+                (lg), (sluice_level)(lvl), &sluice_site_,                      \
+                (const uint64_t[]){                                            \
+                    0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(SLUICE_ENC_,   \
+                                                                __VA_ARGS__)} + \
+                    1);                                                        \
+        }                                                                      \
+    } while (0)
+#define SLUICE_NARG_(...) SLUICE_NARG_I_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define SLUICE_NARG_I_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24, N, ...) N
+#define SLUICE_MAP1_(M, f)
+#define SLUICE_MAP2_(M, f, a1) , M(a1)
+#define SLUICE_MAP3_(M, f, a1, a2) , M(a1) , M(a2)
+#define SLUICE_MAP4_(M, f, a1, a2, a3) , M(a1) , M(a2) , M(a3)
+#define SLUICE_MAP5_(M, f, a1, a2, a3, a4) , M(a1) , M(a2) , M(a3) , M(a4)
+#define SLUICE_MAP6_(M, f, a1, a2, a3, a4, a5) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5)
+#define SLUICE_MAP7_(M, f, a1, a2, a3, a4, a5, a6) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6)
+#define SLUICE_MAP8_(M, f, a1, a2, a3, a4, a5, a6, a7) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7)
+#define SLUICE_MAP9_(M, f, a1, a2, a3, a4, a5, a6, a7, a8) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8)
+#define SLUICE_MAP10_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9)
+#define SLUICE_MAP11_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10)
+#define SLUICE_MAP12_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11)
+#define SLUICE_MAP13_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12)
+#define SLUICE_MAP14_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13)
+#define SLUICE_MAP15_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14)
+#define SLUICE_MAP16_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15)
+#define SLUICE_MAP17_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16)
+#define SLUICE_MAP18_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17)
+#define SLUICE_MAP19_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18)
+#define SLUICE_MAP20_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19)
+#define SLUICE_MAP21_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20)
+#define SLUICE_MAP22_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21)
+#define SLUICE_MAP23_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21) , M(a22)
+#define SLUICE_MAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21) , M(a22) , M(a23)
+#endif /* !__cplusplus */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SLUICE_H */
