@@ -1,0 +1,141 @@
+/*
+ * console.c -- the console sink: writes each record's rendered line to
+ * stdout or stderr. Colours the level only when the stream is a terminal and
+ * NO_COLOR is unset (https://no-color.org). Knows nothing of queues.
+ */
+#include <sluice/sink.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static const char *const console_options[] = {"stream", "color", NULL};
+
+typedef struct console_state {
+    int fd;
+    int color;
+} console_state;
+
+static int console_open(const sluice_options *opts, void **state,
+                        sluice_error *err)
+{
+    const char *stream = sluice_options_get(opts, "stream", "stderr");
+    int fd;
+    if (strcmp(stream, "stdout") == 0)
+        fd = STDOUT_FILENO;
+    else if (strcmp(stream, "stderr") == 0)
+        fd = STDERR_FILENO;
+    else
+        return sluice_options_error(opts, "stream", err,
+                                    "'%s' is neither stdout nor stderr",
+                                    stream);
+    /* color = auto (default) | always | never */
+    const char *color = sluice_options_get(opts, "color", "auto");
+    int use_color;
+    if (strcmp(color, "auto") == 0) {
+        const char *nc = getenv("NO_COLOR");
+        use_color = isatty(fd) && !(nc && nc[0]);
+    } else if (strcmp(color, "always") == 0) {
+        use_color = 1;
+    } else if (strcmp(color, "never") == 0) {
+        use_color = 0;
+    } else {
+        return sluice_options_error(opts, "color", err,
+                                    "'%s' is not auto, always or never",
+                                    color);
+    }
+    console_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return sluice_error_set(err, "console: out of memory");
+    s->fd = fd;
+    s->color = use_color;
+    *state = s;
+    return 0;
+}
+
+static const char *level_color(sluice_level l)
+{
+    switch (l) {
+    case SLUICE_LEVEL_TRACE: return "\033[2m";
+    case SLUICE_LEVEL_DEBUG: return "\033[36m";
+    case SLUICE_LEVEL_INFO: return "\033[32m";
+    case SLUICE_LEVEL_WARN: return "\033[33m";
+    case SLUICE_LEVEL_ERROR: return "\033[31m";
+    default: return "\033[1;31m";
+    }
+}
+
+/* Write all iov entries, resuming after short writes. */
+static int write_all(int fd, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        ssize_t w = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        while (cnt > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static int console_write(void *state, const sluice_record *const *batch,
+                         size_t n, size_t *written, sluice_error *err)
+{
+    console_state *s = state;
+    enum { CHUNK = 64 };
+    struct iovec iov[CHUNK * 4];
+    static const char reset[] = "\033[0m";
+    *written = 0;
+    while (*written < n) {
+        size_t take = n - *written < CHUNK ? n - *written : CHUNK;
+        int cnt = 0;
+        for (size_t i = 0; i < take; i++) {
+            const sluice_record *r = batch[*written + i];
+            if (s->color) {
+                const char *c = level_color(r->level);
+                iov[cnt++] = (struct iovec){(void *)c, strlen(c)};
+                /* colour the whole line but its newline */
+                size_t body = r->line_len && r->line[r->line_len - 1] == '\n'
+                                  ? r->line_len - 1
+                                  : r->line_len;
+                iov[cnt++] = (struct iovec){(void *)r->line, body};
+                iov[cnt++] = (struct iovec){(void *)reset, sizeof reset - 1};
+                if (body < r->line_len)
+                    iov[cnt++] = (struct iovec){(void *)"\n", 1};
+            } else {
+                iov[cnt++] = (struct iovec){(void *)r->line, r->line_len};
+            }
+        }
+        if (write_all(s->fd, iov, cnt) != 0)
+            return sluice_error_set(err, "console: write: %s", strerror(errno));
+        *written += take;
+    }
+    return 0;
+}
+
+static void console_close(void *state) { free(state); }
+
+static const sluice_sink_api console_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "console",
+    .description = "stdout or stderr; colour on a terminal unless NO_COLOR",
+    .option_names = console_options,
+    .open = console_open,
+    .write = console_write,
+    .close = console_close,
+};
+
+const sluice_sink_api *sluice_sink_entry(void) { return &console_api; }

@@ -1,0 +1,2 @@
+/* file.c -- placeholder */
+#include <sluice/sink.h>

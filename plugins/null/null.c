@@ -1,0 +1,40 @@
+/*
+ * null.c -- the null sink: accepts every record and writes nothing.
+ * Useful to measure the runtime alone, and as the smallest plugin there is.
+ */
+#include <sluice/sink.h>
+
+static const char *const null_options[] = {NULL};
+
+static int null_open(const sluice_options *opts, void **state, sluice_error *err)
+{
+    (void)opts;
+    (void)err;
+    *state = NULL;
+    return 0;
+}
+
+static int null_write(void *state, const sluice_record *const *batch, size_t n,
+                      size_t *written, sluice_error *err)
+{
+    (void)state;
+    (void)batch;
+    (void)err;
+    *written = n;
+    return 0;
+}
+
+static void null_close(void *state) { (void)state; }
+
+static const sluice_sink_api null_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "null",
+    .description = "discards every record (for measuring the runtime)",
+    .option_names = null_options,
+    .open = null_open,
+    .write = null_write,
+    .close = null_close,
+};
+
+const sluice_sink_api *sluice_sink_entry(void) { return &null_api; }
