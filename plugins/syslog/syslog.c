@@ -1,0 +1,588 @@
+/*
+ * syslog.c -- the syslog sink: options, the plugin table, and the socket
+ * transports udp (RFC 5426, one message per datagram), tcp (RFC 6587 octet
+ * counting: "LEN SP MSG") and unix (a local datagram socket such as /dev/log).
+ * The relp transport lives in relp.c and message rendering in format.c.
+ *
+ * Connections are made lazily, on the first write, so that a collector that
+ * is down does not stop the runtime from starting; after a failure the
+ * connection is dropped and made again on the next write. What counts as
+ * written: udp/unix, the datagram was accepted by the kernel; tcp, every byte
+ * of the frame was accepted by the kernel; relp, see relp.c.
+ * Knows nothing of queues, workers or retries: the runtime re-offers what
+ * write() did not count.
+ */
+#include "syslog_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const syslog_options[] = {
+    "transport", "host", "port", "socket", "facility", "hostname",
+    "app_name", "msgid", "sd_id", "format", "connect_timeout_ms",
+    "timeout_ms", "max_message_size", "relp_window", NULL};
+
+enum transport { T_UDP, T_TCP, T_UNIX, T_RELP };
+
+typedef struct syslog_state {
+    enum transport transport;
+    char host[256];
+    char port[8];
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int connect_timeout_ms;
+    int timeout_ms;
+    syslog_fmt fmt;
+    int fd;               /* udp/tcp/unix; -1 when not connected */
+    syslog_relp *relp;
+    sl_buf buf;
+    size_t *ends;         /* tcp: end offset of each frame in buf */
+    size_t ends_cap;
+} syslog_state;
+
+/* ------------------------------------------------------------------ */
+/* SIGPIPE guard (used around librelp)                                  */
+
+void syslog_pipe_block(syslog_pipe_guard *g)
+{
+    sigset_t set, pend;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigemptyset(&pend);
+    sigpending(&pend);
+    g->pending_before = sigismember(&pend, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+void syslog_pipe_restore(syslog_pipe_guard *g)
+{
+    int saved = errno;
+    if (!g->pending_before) {
+        sigset_t set, pend;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        sigemptyset(&pend);
+        sigpending(&pend);
+        if (sigismember(&pend, SIGPIPE) == 1) {
+            /* ours: consume it before unblocking */
+            struct timespec zero = {0, 0};
+            while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+    errno = saved;
+}
+
+/* ------------------------------------------------------------------ */
+/* options                                                              */
+
+static const struct {
+    const char *name;
+    int code;
+} facilities[] = {
+    {"kern", 0},    {"user", 1},     {"mail", 2},    {"daemon", 3},
+    {"auth", 4},    {"syslog", 5},   {"lpr", 6},     {"news", 7},
+    {"uucp", 8},    {"cron", 9},     {"authpriv", 10}, {"ftp", 11},
+    {"ntp", 12},    {"security", 13}, {"console", 14}, {"solaris-cron", 15},
+    {"local0", 16}, {"local1", 17},  {"local2", 18}, {"local3", 19},
+    {"local4", 20}, {"local5", 21},  {"local6", 22}, {"local7", 23},
+};
+
+static int parse_facility(const sluice_options *o, int *out, sluice_error *err)
+{
+    const char *v = sluice_options_get(o, "facility", "user");
+    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+        if (strcasecmp(v, facilities[i].name) == 0) {
+            *out = facilities[i].code;
+            return 0;
+        }
+    char *end = NULL;
+    long x = strtol(v, &end, 10);
+    if (end != v && *end == '\0' && x >= 0 && x <= 23) {
+        *out = (int)x;
+        return 0;
+    }
+    return sluice_options_error(o, "facility", err,
+                                "'%s' is not a facility (kern, user, mail, "
+                                "daemon, auth, syslog, ..., local0..local7, "
+                                "or 0..23)", v);
+}
+
+/* A header token: 1..max PRINTUSASCII, minus the bytes in extra. */
+static int check_token(const sluice_options *o, const char *key,
+                       const char *v, size_t max, const char *extra,
+                       sluice_error *err)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > max)
+        return sluice_options_error(o, key, err,
+                                    "must be 1 to %zu characters long", max);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 33 || c > 126 || (extra && strchr(extra, c)))
+            return sluice_options_error(o, key, err,
+                                        "'%s' has a character not allowed "
+                                        "here (position %zu)", v, i + 1);
+    }
+    return 0;
+}
+
+/* Host names and IP literals: letters, digits, '.', '-', '_', ':' and '%'
+ * (IPv6 scope); "[v6]" brackets are accepted and removed. */
+static int parse_host(const sluice_options *o, char *out, size_t cap,
+                      sluice_error *err)
+{
+    const char *v = sluice_options_get(o, "host", "localhost");
+    size_t n = strlen(v);
+    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
+        v++;
+        n -= 2;
+    }
+    if (n == 0 || n >= cap || n > 253)
+        return sluice_options_error(o, "host", err,
+                                    "must be a host name or an IP address");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!isalnum(c) && !strchr(".-_:%", c))
+            return sluice_options_error(o, "host", err,
+                                        "'%s' is not a host name or an IP "
+                                        "address", sluice_options_get(o, "host", ""));
+    }
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int only_for(const sluice_options *o, const char *key, int ok,
+                    const char *which, sluice_error *err)
+{
+    if (!ok && sluice_options_find(o, key))
+        return sluice_options_error(o, key, err,
+                                    "only applies to transport = %s", which);
+    return 0;
+}
+
+static void syslog_close(void *state);
+
+static int syslog_open(const sluice_options *o, void **state,
+                       sluice_error *err)
+{
+    syslog_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return sluice_error_set(err, "syslog: out of memory");
+    s->fd = -1;
+    long long x = 0;
+    const char *t = sluice_options_get(o, "transport", "udp");
+    if (strcmp(t, "udp") == 0)
+        s->transport = T_UDP;
+    else if (strcmp(t, "tcp") == 0)
+        s->transport = T_TCP;
+    else if (strcmp(t, "unix") == 0)
+        s->transport = T_UNIX;
+    else if (strcmp(t, "relp") == 0) {
+#ifdef SYSLOG_HAVE_RELP
+        s->transport = T_RELP;
+#else
+        sluice_options_error(o, "transport", err,
+                             "relp is not available: this syslog.so was "
+                             "built without librelp (install librelp-dev "
+                             "and rebuild with -Dsyslog_relp=enabled)");
+        goto fail;
+#endif
+    } else {
+        sluice_options_error(o, "transport", err,
+                             "'%s' is not udp, tcp, unix or relp", t);
+        goto fail;
+    }
+    int net = s->transport != T_UNIX;
+    if (only_for(o, "host", net, "udp, tcp or relp", err) ||
+        only_for(o, "port", net, "udp, tcp or relp", err) ||
+        only_for(o, "socket", !net, "unix", err) ||
+        only_for(o, "relp_window", s->transport == T_RELP, "relp", err))
+        goto fail;
+    if (net) {
+        if (parse_host(o, s->host, sizeof s->host, err) ||
+            sluice_options_int(o, "port", s->transport == T_RELP ? 2514 : 514,
+                               1, 65535, &x, err))
+            goto fail;
+        snprintf(s->port, sizeof s->port, "%d", (int)x);
+    } else {
+        const char *p = sluice_options_get(o, "socket", "/dev/log");
+        if (p[0] == '\0' || strlen(p) >= sizeof s->socket_path) {
+            sluice_options_error(o, "socket", err,
+                                 "must be a path of 1 to %zu bytes",
+                                 sizeof s->socket_path - 1);
+            goto fail;
+        }
+        strcpy(s->socket_path, p);
+    }
+    if (sluice_options_int(o, "connect_timeout_ms", 5000, 1, 600000, &x, err))
+        goto fail;
+    s->connect_timeout_ms = (int)x;
+    if (sluice_options_int(o, "timeout_ms", 10000, 1, 600000, &x, err))
+        goto fail;
+    s->timeout_ms = (int)x;
+    /* RFC 5426: a datagram carries at most 65507 octets over IPv4 */
+    if (sluice_options_int(o, "max_message_size", 8192, 480,
+                           s->transport == T_UDP ? 65507 : 16777216, &x, err))
+        goto fail;
+    s->fmt.max_size = (size_t)x;
+    long long window = 128;
+    if (s->transport == T_RELP &&
+        sluice_options_int(o, "relp_window", 128, 2, 65535, &window, err))
+        goto fail;
+
+    const char *f = sluice_options_get(o, "format", "rfc5424");
+    if (strcmp(f, "rfc5424") == 0)
+        s->fmt.rfc3164 = 0;
+    else if (strcmp(f, "rfc3164") == 0)
+        s->fmt.rfc3164 = 1;
+    else {
+        sluice_options_error(o, "format", err,
+                             "'%s' is neither rfc5424 nor rfc3164", f);
+        goto fail;
+    }
+    s->fmt.omit_host = s->fmt.rfc3164 && s->transport == T_UNIX;
+    if (parse_facility(o, &s->fmt.facility, err))
+        goto fail;
+
+    const char *v = sluice_options_get(o, "hostname", NULL);
+    if (v) {
+        if (check_token(o, "hostname", v, 255, NULL, err))
+            goto fail;
+        strcpy(s->fmt.hostname, v);
+    } else {
+        char h[256] = "";
+        if (gethostname(h, sizeof h - 1) != 0 || h[0] == '\0')
+            strcpy(h, "-");
+        strcpy(s->fmt.hostname, h); /* format.c replaces unusable bytes */
+    }
+    v = sluice_options_get(o, "app_name", NULL);
+    if (v) {
+        if (check_token(o, "app_name", v, s->fmt.rfc3164 ? 32 : 48,
+                        s->fmt.rfc3164 ? ":[]" : NULL, err))
+            goto fail;
+        strcpy(s->fmt.app_name, v);
+    }
+    v = sluice_options_get(o, "msgid", "-");
+    if (check_token(o, "msgid", v, 32, NULL, err))
+        goto fail;
+    strcpy(s->fmt.msgid, v);
+    v = sluice_options_get(o, "sd_id", "fields@32473");
+    if (check_token(o, "sd_id", v, 32, "=]\"", err))
+        goto fail;
+    if (!strchr(v, '@')) {
+        sluice_options_error(o, "sd_id", err,
+                             "'%s' must have the form name@<private "
+                             "enterprise number> (RFC 5424 7.2.2)", v);
+        goto fail;
+    }
+    strcpy(s->fmt.sd_id, v);
+    snprintf(s->fmt.procid, sizeof s->fmt.procid, "%ld", (long)getpid());
+
+#ifdef SYSLOG_HAVE_RELP
+    if (s->transport == T_RELP &&
+        syslog_relp_new(&s->relp, s->host, s->port, s->connect_timeout_ms,
+                        s->timeout_ms, (int)window, err))
+        goto fail;
+#endif
+    *state = s;
+    return 0;
+fail:
+    syslog_close(s);
+    return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* sockets                                                              */
+
+static void drop(syslog_state *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+static void set_timeouts(int fd, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* connect() bounded by ms; fd is non-blocking on entry, blocking on return */
+static int connect_timed(int fd, const struct sockaddr *a, socklen_t len,
+                         int ms)
+{
+    if (connect(fd, a, len) != 0) {
+        if (errno != EINPROGRESS)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int r;
+        do
+            r = poll(&p, 1, ms);
+        while (r < 0 && errno == EINTR);
+        if (r == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (r < 0)
+            return -1;
+        int e = 0;
+        socklen_t el = sizeof e;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0)
+            return -1;
+        if (e) {
+            errno = e;
+            return -1;
+        }
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        return -1;
+    return 0;
+}
+
+static int ensure_connected(syslog_state *s, sluice_error *err)
+{
+    if (s->fd >= 0)
+        return 0;
+    if (s->transport == T_UNIX) {
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        strcpy(a.sun_path, s->socket_path);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return sluice_error_set(err, "syslog: socket: %s", strerror(errno));
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+            int e = errno;
+            close(fd);
+            return sluice_error_set(err, "syslog: connect to %s: %s",
+                                    s->socket_path, strerror(e));
+        }
+        set_timeouts(fd, s->timeout_ms);
+        s->fd = fd;
+        return 0;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = s->transport == T_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    int g = getaddrinfo(s->host, s->port, &hints, &res);
+    if (g != 0)
+        return sluice_error_set(err, "syslog: %s:%s: %s", s->host, s->port,
+                                gai_strerror(g));
+    int e = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family,
+                        ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (connect_timed(fd, ai->ai_addr, ai->ai_addrlen,
+                          s->connect_timeout_ms) != 0) {
+            e = errno;
+            close(fd);
+            continue;
+        }
+        if (s->transport == T_TCP) {
+            int one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        }
+        set_timeouts(fd, s->timeout_ms);
+        s->fd = fd;
+        break;
+    }
+    freeaddrinfo(res);
+    if (s->fd < 0)
+        return sluice_error_set(err, "syslog: connect to %s:%s (%s): %s",
+                                s->host, s->port,
+                                s->transport == T_UDP ? "udp" : "tcp",
+                                strerror(e ? e : ECONNREFUSED));
+    return 0;
+}
+
+/* A collector never talks back on a syslog TCP connection: if the socket is
+ * readable, the peer closed or reset it. Seeing that before writing saves the
+ * records a write into a dead connection would lose. */
+static int tcp_peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return 1;
+    char junk[512];
+    ssize_t r = recv(fd, junk, sizeof junk, MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+static int write_datagrams(syslog_state *s, const sluice_record *const *batch,
+                           size_t n, size_t *written, sluice_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        s->buf.len = 0;
+        if (syslog_format(&s->fmt, batch[i], &s->buf))
+            return sluice_error_set(err, "syslog: out of memory");
+        ssize_t w;
+        do
+            w = send(s->fd, s->buf.p, s->buf.len, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w < 0) {
+            int e = errno;
+            drop(s);
+            return sluice_error_set(err, "syslog: send to %s: %s",
+                                    s->transport == T_UNIX ? s->socket_path
+                                                           : s->host,
+                                    e == EAGAIN ? "timed out" : strerror(e));
+        }
+        *written = i + 1;
+    }
+    return 0;
+}
+
+static int write_tcp(syslog_state *s, const sluice_record *const *batch,
+                     size_t n, size_t *written, sluice_error *err)
+{
+    if (tcp_peer_gone(s->fd)) {
+        drop(s);
+        if (ensure_connected(s, err))
+            return -1;
+    }
+    enum { CHUNK_BYTES = 256 * 1024 };
+    size_t i = 0;
+    while (i < n) {
+        /* frame as many records as fit in a chunk (at least one) */
+        s->buf.len = 0;
+        size_t k = 0;
+        while (i + k < n && (k == 0 || s->buf.len < CHUNK_BYTES)) {
+            if (k == s->ends_cap) {
+                size_t cap = s->ends_cap ? 2 * s->ends_cap : 64;
+                size_t *e = realloc(s->ends, cap * sizeof *e);
+                if (!e)
+                    return sluice_error_set(err, "syslog: out of memory");
+                s->ends = e;
+                s->ends_cap = cap;
+            }
+            /* "LEN SP MSG": render after room for the length */
+            char len[24];
+            size_t at = s->buf.len;
+            if (sl_buf_reserve(&s->buf, 24))
+                return sluice_error_set(err, "syslog: out of memory");
+            s->buf.len += 24;
+            if (syslog_format(&s->fmt, batch[i + k], &s->buf))
+                return sluice_error_set(err, "syslog: out of memory");
+            size_t mlen = s->buf.len - at - 24;
+            int ln = snprintf(len, sizeof len, "%zu ", mlen);
+            memmove(s->buf.p + at + ln, s->buf.p + at + 24, mlen);
+            memcpy(s->buf.p + at, len, (size_t)ln);
+            s->buf.len = at + (size_t)ln + mlen;
+            s->ends[k++] = s->buf.len;
+        }
+        size_t off = 0;
+        while (off < s->buf.len) {
+            ssize_t w = send(s->fd, s->buf.p + off, s->buf.len - off,
+                             MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                int e = w < 0 ? errno : EPIPE;
+                size_t done = 0;
+                while (done < k && s->ends[done] <= off)
+                    done++;
+                *written = i + done;
+                /* a frame may be cut: the stream cannot be resumed */
+                drop(s);
+                return sluice_error_set(err, "syslog: send to %s:%s: %s",
+                                        s->host, s->port,
+                                        e == EAGAIN ? "timed out"
+                                                    : strerror(e));
+            }
+            off += (size_t)w;
+        }
+        i += k;
+        *written = i;
+    }
+    return 0;
+}
+
+static int syslog_write(void *state, const sluice_record *const *batch,
+                        size_t n, size_t *written, sluice_error *err)
+{
+    syslog_state *s = state;
+    *written = 0;
+    if (n == 0)
+        return 0;
+#ifdef SYSLOG_HAVE_RELP
+    if (s->transport == T_RELP) {
+        for (size_t i = 0; i < n; i++) {
+            s->buf.len = 0;
+            if (syslog_format(&s->fmt, batch[i], &s->buf))
+                return sluice_error_set(err, "syslog: out of memory");
+            if (syslog_relp_send(s->relp, s->buf.p, s->buf.len, err))
+                return -1;
+            *written = i + 1;
+        }
+        return 0;
+    }
+#endif
+    if (ensure_connected(s, err))
+        return -1;
+    if (s->transport == T_TCP)
+        return write_tcp(s, batch, n, written, err);
+    return write_datagrams(s, batch, n, written, err);
+}
+
+static int syslog_flush(void *state, sluice_error *err)
+{
+    syslog_state *s = state;
+#ifdef SYSLOG_HAVE_RELP
+    if (s->transport == T_RELP)
+        return syslog_relp_flush(s->relp, err);
+#else
+    (void)s;
+    (void)err;
+#endif
+    return 0;
+}
+
+static void syslog_close(void *state)
+{
+    syslog_state *s = state;
+    if (!s)
+        return;
+#ifdef SYSLOG_HAVE_RELP
+    syslog_relp_free(s->relp);
+#endif
+    drop(s);
+    sl_buf_free(&s->buf);
+    free(s->ends);
+    free(s);
+}
+
+static const sluice_sink_api syslog_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "syslog",
+    .description = "RFC 5424/3164 to a collector over udp, tcp, unix or relp",
+    .option_names = syslog_options,
+    .open = syslog_open,
+    .write = syslog_write,
+    .flush = syslog_flush,
+    .close = syslog_close,
+};
+
+const sluice_sink_api *sluice_sink_entry(void) { return &syslog_api; }
