@@ -4,12 +4,15 @@
  * Owns: opening the file (O_APPEND|O_CREAT|O_CLOEXEC, exact `mode` for a new
  * file), writing whole records with writev (short writes, EINTR), rolling a
  * half-written record back with ftruncate so a line is never split or
- * duplicated, reopen() for logrotate and fdatasync on a schedule.
+ * duplicated, size rotation (app.log -> app.log.1 ...), time rotation into
+ * dated files (app.log -> app.2026-11-23.log) with pruning beyond `keep`,
+ * reopen() for logrotate, and fdatasync on a schedule.
  * Must not know about: queues, formats, threads (the runtime serialises
  * every call on one instance).
  */
 #include <sluice/sink.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,17 +24,29 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const file_options[] = {"path", "mode", "fsync_interval_ms",
-                                           NULL};
+static const char *const file_options[] = {
+    "path", "mode", "rotate_bytes", "keep", "rotate", "fsync_interval_ms",
+    NULL};
+
+enum rotate_kind { ROTATE_NONE, ROTATE_DAILY, ROTATE_HOURLY };
+#define NO_PERIOD INT64_MIN
 
 typedef struct file_state {
     char *path;          /* the configured path */
-    int fd;              /* -1 while closed (a failed reopen) */
+    char *live;          /* the file written now: path, or its dated name */
+    int fd;              /* -1 while closed (a failed open or rotation) */
     mode_t mode;         /* permissions of a file we create */
     int64_t size;        /* bytes in the file as far as we know */
     long long fsync_ms;  /* 0: never fdatasync */
     int64_t last_sync;   /* monotonic ns of the last fdatasync */
     int dirty;           /* written since the last fdatasync */
+    long long rotate_bytes; /* size rotation; 0: off */
+    long long keep;      /* old files kept beside the live one */
+    int rotate;          /* enum rotate_kind */
+    int64_t period;      /* time rotation: period of the live file */
+    char *dir;           /* directory of path ("." when none) */
+    char *stem;          /* time rotation: "app." of app.log */
+    char *ext;           /* time rotation: ".log" of app.log, or "" */
 } file_state;
 
 static int64_t mono_ns(void)
@@ -117,7 +132,7 @@ static int sync_now(file_state *s, sluice_error *err)
     if (s->fd < 0 || !s->dirty)
         return 0;
     if (fdatasync(s->fd) != 0 && errno != EINVAL) /* EINVAL: a pipe, a tty */
-        return sluice_error_set(err, "file: fdatasync '%s': %s", s->path,
+        return sluice_error_set(err, "file: fdatasync '%s': %s", s->live,
                                 strerror(errno));
     s->dirty = 0;
     s->last_sync = mono_ns();
@@ -134,6 +149,239 @@ static void close_file(file_state *s)
     }
 }
 
+/* ---- time rotation: naming and pruning --------------------------------- */
+
+static int64_t period_secs(const file_state *s)
+{
+    return s->rotate == ROTATE_HOURLY ? 3600 : 86400;
+}
+
+/* The period (day or hour since the epoch, UTC) a record falls in. */
+static int64_t period_of(const file_state *s, int64_t time_ns)
+{
+    int64_t len = period_secs(s) * 1000000000;
+    int64_t q = time_ns / len;
+    if (time_ns % len < 0)
+        q--; /* floor, for times before 1970 */
+    return q;
+}
+
+/* "2026-11-23" (daily) or "2026-11-23T18" (hourly), UTC. */
+static void stamp_of(const file_state *s, int64_t period, char *buf,
+                     size_t cap)
+{
+    time_t t = (time_t)(period * period_secs(s));
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, cap, "0000-00-00%s", s->rotate == ROTATE_HOURLY
+                                               ? "T00" : "");
+        return;
+    }
+    strftime(buf, cap, s->rotate == ROTATE_HOURLY ? "%Y-%m-%dT%H" : "%Y-%m-%d",
+             &tm);
+}
+
+/* The dated file of a period: <dir>/<stem><stamp><ext>. Caller frees. */
+static char *dated_name(const file_state *s, int64_t period)
+{
+    char stamp[64];
+    stamp_of(s, period, stamp, sizeof stamp);
+    size_t cap = strlen(s->dir) + strlen(s->stem) + strlen(stamp) +
+                 strlen(s->ext) + 2;
+    char *p = malloc(cap);
+    if (p)
+        snprintf(p, cap, "%s/%s%s%s", s->dir, s->stem, stamp, s->ext);
+    return p;
+}
+
+/* Is name "<stem><stamp><ext>" with a stamp of this sink's shape? */
+static int is_dated(const file_state *s, const char *name)
+{
+    size_t ls = strlen(s->stem), le = strlen(s->ext), ln = strlen(name);
+    size_t want = s->rotate == ROTATE_HOURLY ? 13 : 10; /* YYYY-MM-DD[THH] */
+    if (ln != ls + want + le || strncmp(name, s->stem, ls) != 0 ||
+        strcmp(name + ls + want, s->ext) != 0)
+        return 0;
+    static const char shape[] = "dddd-dd-ddTdd";
+    for (size_t i = 0; i < want; i++) {
+        char c = name[ls + i];
+        if (shape[i] == 'd' ? (c < '0' || c > '9') : c != shape[i])
+            return 0;
+    }
+    return 1;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Delete the oldest dated files until at most `allow` remain besides the
+ * file named `spare` (a base name, or NULL). Names sort by their stamp. */
+static int prune_dated(file_state *s, long long allow, const char *spare,
+                       sluice_error *err)
+{
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return sluice_error_set(err, "file: read directory '%s': %s", s->dir,
+                                strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_dated(s, de->d_name) || (spare && !strcmp(de->d_name, spare)))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn) {
+                rc = sluice_error_set(err, "file: out of memory");
+                goto out;
+            }
+            names = nn;
+            cap = nc;
+        }
+        if (!(names[n] = strdup(de->d_name))) {
+            rc = sluice_error_set(err, "file: out of memory");
+            goto out;
+        }
+        n++;
+    }
+    qsort(names, n, sizeof *names, cmp_names);
+    for (size_t i = 0; (long long)(n - i) > allow; i++) {
+        if (unlinkat(dirfd(d), names[i], 0) != 0 && errno != ENOENT && !rc)
+            rc = sluice_error_set(err, "file: remove old '%s/%s': %s", s->dir,
+                                  names[i], strerror(errno));
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+/* Start writing the dated file of `period`: close the live one, open the
+ * new one (appending when it exists: a restart within the period), then
+ * remove dated files beyond `keep`. */
+static int enter_period(file_state *s, int64_t period, sluice_error *err)
+{
+    close_file(s);
+    char *name = dated_name(s, period);
+    if (!name)
+        return sluice_error_set(err, "file: out of memory");
+    free(s->live);
+    s->live = name;
+    s->period = period;
+    if (open_file(s, s->live, err))
+        return -1;
+    const char *base = strrchr(s->live, '/');
+    return prune_dated(s, s->keep, base ? base + 1 : s->live, err);
+}
+
+/* ---- size rotation ------------------------------------------------------ */
+
+static char *numbered(const char *path, long long i)
+{
+    size_t cap = strlen(path) + 24;
+    char *p = malloc(cap);
+    if (p)
+        snprintf(p, cap, "%s.%lld", path, i);
+    return p;
+}
+
+/* app.log -> app.log.1 -> ... -> app.log.<keep>; older ones go; a new
+ * app.log is opened. On failure the fd is closed or kept as it was and the
+ * next write tries again. */
+static int rotate_size(file_state *s, sluice_error *err)
+{
+    if (s->fsync_ms > 0 && sync_now(s, err))
+        return -1;
+    /* remove leftovers beyond keep (keep may have been lowered) */
+    for (long long i = s->keep + 1;; i++) {
+        char *p = numbered(s->path, i);
+        if (!p)
+            return sluice_error_set(err, "file: out of memory");
+        int gone = unlink(p) != 0 && errno == ENOENT;
+        free(p);
+        if (gone)
+            break;
+    }
+    for (long long i = s->keep - 1; i >= 1; i--) {
+        char *from = numbered(s->path, i), *to = numbered(s->path, i + 1);
+        int rc = 0;
+        if (!from || !to)
+            rc = sluice_error_set(err, "file: out of memory");
+        else if (rename(from, to) != 0 && errno != ENOENT)
+            rc = sluice_error_set(err, "file: rotate '%s' to '%s': %s", from,
+                                  to, strerror(errno));
+        free(from);
+        free(to);
+        if (rc)
+            return rc;
+    }
+    if (s->keep == 0) {
+        if (unlink(s->path) != 0 && errno != ENOENT)
+            return sluice_error_set(err, "file: rotate: remove '%s': %s",
+                                    s->path, strerror(errno));
+    } else {
+        char *to = numbered(s->path, 1);
+        if (!to)
+            return sluice_error_set(err, "file: out of memory");
+        int rc = 0;
+        if (rename(s->path, to) != 0 && errno != ENOENT)
+            rc = sluice_error_set(err, "file: rotate '%s' to '%s': %s",
+                                  s->path, to, strerror(errno));
+        free(to);
+        if (rc)
+            return rc;
+    }
+    close_file(s);
+    return open_file(s, s->path, err);
+}
+
+/* ---- open ------------------------------------------------------------- */
+
+static void free_state(file_state *s)
+{
+    if (!s)
+        return;
+    close_file(s);
+    free(s->path);
+    free(s->live);
+    free(s->dir);
+    free(s->stem);
+    free(s->ext);
+    free(s);
+}
+
+/* Split path into dir, and for time rotation the stem and extension of its
+ * base name: /var/log/app.log -> "/var/log", "app.", ".log". */
+static int split_path(file_state *s)
+{
+    const char *slash = strrchr(s->path, '/');
+    const char *base = slash ? slash + 1 : s->path;
+    if (!slash)
+        s->dir = strdup(".");
+    else if (slash == s->path)
+        s->dir = strdup("/");
+    else
+        s->dir = strndup(s->path, (size_t)(slash - s->path));
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) /* "app" or ".app": the stamp goes at the end */
+        dot = base + strlen(base);
+    size_t sl = (size_t)(dot - base);
+    s->stem = malloc(sl + 2);
+    if (s->stem) {
+        memcpy(s->stem, base, sl);
+        s->stem[sl] = '.';
+        s->stem[sl + 1] = '\0';
+    }
+    s->ext = strdup(dot);
+    return s->dir && s->stem && s->ext ? 0 : -1;
+}
+
 static int file_open(const sluice_options *opts, void **state,
                      sluice_error *err)
 {
@@ -143,27 +391,98 @@ static int file_open(const sluice_options *opts, void **state,
                                     "option 'path' is required");
     if (!path[0])
         return sluice_options_error(opts, "path", err, "the path is empty");
+    const char *slash = strrchr(path, '/');
+    if (slash && slash[1] == '\0')
+        return sluice_options_error(opts, "path", err,
+                                    "'%s' names a directory, not a file",
+                                    path);
     mode_t mode = 0640;
     if (parse_mode(opts, &mode, err))
         return -1;
-    long long fsync_ms = 0;
+    long long fsync_ms = 0, rotate_bytes = 0, keep = 5;
     if (sluice_options_int(opts, "fsync_interval_ms", 0, 0, 86400000LL,
-                           &fsync_ms, err))
+                           &fsync_ms, err) ||
+        sluice_options_int(opts, "rotate_bytes", 0, 0, INT64_MAX / 2,
+                           &rotate_bytes, err) ||
+        sluice_options_int(opts, "keep", 5, 0, 100000, &keep, err))
         return -1;
+    const char *rot = sluice_options_get(opts, "rotate", "none");
+    int rotate;
+    if (strcmp(rot, "none") == 0)
+        rotate = ROTATE_NONE;
+    else if (strcmp(rot, "daily") == 0)
+        rotate = ROTATE_DAILY;
+    else if (strcmp(rot, "hourly") == 0)
+        rotate = ROTATE_HOURLY;
+    else
+        return sluice_options_error(opts, "rotate", err,
+                                    "'%s' is not none, daily or hourly", rot);
+    if (rotate != ROTATE_NONE && rotate_bytes > 0)
+        return sluice_options_error(opts, "rotate_bytes", err,
+                                    "size rotation cannot be combined with "
+                                    "rotate = %s; use one of them",
+                                    rot);
 
     file_state *s = calloc(1, sizeof *s);
-    if (!s || !(s->path = strdup(path))) {
-        free(s);
+    if (!s)
         return sluice_error_set(err, "file: out of memory");
-    }
     s->fd = -1;
     s->mode = mode;
     s->fsync_ms = fsync_ms;
     s->last_sync = mono_ns();
-    if (open_file(s, s->path, err)) {
-        free(s->path);
-        free(s);
-        return -1;
+    s->rotate_bytes = rotate_bytes;
+    s->keep = keep;
+    s->rotate = rotate;
+    s->period = NO_PERIOD;
+    s->path = strdup(path);
+    s->live = strdup(path);
+    if (!s->path || !s->live || split_path(s)) {
+        free_state(s);
+        return sluice_error_set(err, "file: out of memory");
+    }
+    if (rotate == ROTATE_NONE) {
+        if (open_file(s, s->live, err)) {
+            free_state(s);
+            return -1;
+        }
+        if (rotate_bytes > 0) {
+            struct stat st;
+            if (fstat(s->fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+                free_state(s);
+                return sluice_options_error(opts, "rotate_bytes", err,
+                                            "'%s' is not a regular file and "
+                                            "cannot be rotated",
+                                            path);
+            }
+        }
+    } else {
+        /* The live file is chosen by the first record's time; check the
+         * directory now, and prune what an earlier run left (the newest
+         * may be continued: keep one more). */
+        struct stat st;
+        const char *why = NULL;
+        if (stat(s->dir, &st) != 0)
+            why = strerror(errno);
+        else if (!S_ISDIR(st.st_mode))
+            why = "not a directory";
+        if (why) {
+            sluice_error_set(err,
+                             "file: directory '%s' of '%s': %s (the "
+                             "directory is not created for you)",
+                             s->dir, path, why);
+            free_state(s);
+            return -1;
+        }
+        if (access(s->dir, W_OK | X_OK) != 0) {
+            sluice_error_set(err, "file: directory '%s' of '%s': %s", s->dir,
+                             path, strerror(errno));
+            free_state(s);
+            return -1;
+        }
+        if (prune_dated(s, keep + 1, NULL, err)) {
+            free_state(s);
+            return -1;
+        }
     }
     *state = s;
     return 0;
@@ -249,7 +568,7 @@ static int write_chunk(file_state *s, const sluice_record *const *batch,
             note = " (a partly written line is left in the file)";
     }
     s->size += (int64_t)off;
-    return sluice_error_set(err, "file: write '%s': %s%s", s->path,
+    return sluice_error_set(err, "file: write '%s': %s%s", s->live,
                             strerror(e), note);
 }
 
@@ -262,15 +581,63 @@ static int maybe_sync(file_state *s, sluice_error *err)
     return sync_now(s, err);
 }
 
+
+/* Bytes a record takes in the file (a missing newline is added). */
+static size_t rec_bytes(const sluice_record *r)
+{
+    return r->line_len + (!r->line_len || r->line[r->line_len - 1] != '\n');
+}
+
+/* Make the live file right for the record r: open it, enter r's period,
+ * or rotate by size. */
+static int prepare(file_state *s, const sluice_record *r, sluice_error *err)
+{
+    if (s->rotate != ROTATE_NONE) {
+        int64_t p = period_of(s, r->time_ns);
+        /* Time only moves forward: a late record of an earlier period goes
+         * into the live file rather than reopening an old one. */
+        if (s->period == NO_PERIOD || p > s->period)
+            return enter_period(s, p, err);
+        if (s->fd < 0)
+            return open_file(s, s->live, err);
+        return 0;
+    }
+    if (s->fd < 0 && open_file(s, s->live, err))
+        return -1;
+    if (s->rotate_bytes > 0 && s->size > 0 &&
+        s->size + (int64_t)rec_bytes(r) > s->rotate_bytes)
+        return rotate_size(s, err);
+    return 0;
+}
+
 static int file_write(void *state, const sluice_record *const *batch,
                       size_t n, size_t *written, sluice_error *err)
 {
     file_state *s = state;
     *written = 0;
-    if (s->fd < 0 && open_file(s, s->path, err))
-        return -1;
+    if (s->rotate_bytes > 0 && s->fd >= 0) {
+        /* someone (logrotate copytruncate) may have changed the size */
+        struct stat st;
+        if (fstat(s->fd, &st) == 0)
+            s->size = (int64_t)st.st_size;
+    }
     while (*written < n) {
-        size_t take = n - *written < CHUNK ? n - *written : CHUNK;
+        if (prepare(s, batch[*written], err))
+            return -1;
+        /* take the records that belong in the live file as it is now */
+        size_t take = 1;
+        int64_t size = s->size + (int64_t)rec_bytes(batch[*written]);
+        while (take < CHUNK && *written + take < n) {
+            const sluice_record *r = batch[*written + take];
+            if (s->rotate != ROTATE_NONE &&
+                period_of(s, r->time_ns) > s->period)
+                break;
+            if (s->rotate_bytes > 0 &&
+                size + (int64_t)rec_bytes(r) > s->rotate_bytes)
+                break;
+            size += (int64_t)rec_bytes(r);
+            take++;
+        }
         size_t done = 0;
         int rc = write_chunk(s, batch + *written, take, &done, err);
         *written += done;
@@ -288,22 +655,18 @@ static int file_flush(void *state, sluice_error *err)
     return sync_now(s, err);
 }
 
+
+/* For logrotate (rename, then SIGHUP): write to a fresh file at the name. */
 static int file_reopen(void *state, sluice_error *err)
 {
     file_state *s = state;
     close_file(s);
-    return open_file(s, s->path, err);
+    if (s->rotate != ROTATE_NONE && s->period == NO_PERIOD)
+        return 0; /* nothing open yet: the first record opens its file */
+    return open_file(s, s->live, err);
 }
 
-static void file_close(void *state)
-{
-    file_state *s = state;
-    if (!s)
-        return;
-    close_file(s);
-    free(s->path);
-    free(s);
-}
+static void file_close(void *state) { free_state(state); }
 
 static const sluice_sink_api file_api = {
     .abi_version = SLUICE_SINK_ABI_VERSION,
