@@ -1,2 +1,690 @@
-/* printf.c -- placeholder, written next. */
-typedef int sluice_placeholder_printf_;
+/*
+ * printf.c -- renders a deferred logging call: the call site's printf format
+ * plus the arguments the producer encoded (SLUICE_ARG_* in sluice.h), with
+ * the bytes snprintf would have produced had it been called with the
+ * original, typed arguments. Knows nothing of queues, records or sinks.
+ *
+ * How it stays exact. The producer only kept promoted values (every signed
+ * integer as int64, every unsigned one as uint64, float as double), so the
+ * length modifier of each conversion says which C type the value had: the
+ * value is narrowed to that type exactly as vfprintf would (%hhd of 300 is
+ * 44, %u of -1 is 4294967295). An integer's printed form then depends only
+ * on its value, so:
+ *   - plain conversions (no flags, width or precision) of d i u o x X b,
+ *     c, s and p are written by hand here (the hot case, no snprintf);
+ *   - everything else is handed to snprintf through a rebuilt one-conversion
+ *     format ("%-08.3lld") with the narrowed value passed as long long /
+ *     unsigned long long / double / void * / int, so flags, widths,
+ *     precisions and every floating-point form are glibc's own.
+ *   - %s is always done here: the encoded bytes are not NUL-terminated; as
+ *     with snprintf, output stops at an embedded NUL, the precision cuts, the
+ *     width pads with spaces (glibc ignores '0' for %s). A NULL string
+ *     (length UINT32_MAX) prints "(null)" when the precision is absent or
+ *     >= 6 and nothing otherwise, then pads, as glibc does.
+ *
+ * Deterministic answers where snprintf has none (a well-typed SLUICE_LOG
+ * call, checked by the compiler's format attribute, never reaches these):
+ *   - Missing argument (the format wants more than were encoded): that
+ *     conversion renders nothing (and so does every later one).
+ *   - Encoding shorter than the types say, or an unknown type code: stop and
+ *     return -1; what was rendered before stays appended. The whole encoding
+ *     is checked even when the format uses fewer arguments.
+ *   - Type mismatch: an integer conversion (d i u o x X b B c) or %p given a
+ *     DOUBLE uses the value converted to long long (truncated toward zero,
+ *     saturated, NaN is 0); given a POINTER, its address as an integer; %p
+ *     given INT/UINT uses that value as the address. A floating conversion
+ *     given INT/UINT/POINTER uses the value converted to double. A STRING
+ *     given to any conversion but %s prints as %s with only that spec's
+ *     width and '-' flag. %s given a non-string prints the value's natural
+ *     form (INT %lld, UINT %llu, DOUBLE %g, POINTER %p) with only the width
+ *     and '-' flag.
+ *   - 'L' (long double) is not supported: the argument is consumed and
+ *     nothing is printed.
+ *   - %n consumes its argument and prints nothing; %m prints nothing (the
+ *     caller's errno is not captured). %% prints "%" whatever its flags.
+ *   - %lc / %C go through snprintf with a wint_t; if the worker's locale
+ *     cannot encode the character (snprintf fails), nothing is printed.
+ *     %ls / %S print the encoded bytes as %s (wide strings are not copied by
+ *     the producer; a wchar_t * arrives as a POINTER and prints as %p).
+ *   - Positional arguments (%1$d) are not supported: the text is copied
+ *     literally. An unknown conversion character is copied literally with
+ *     its spec ("%y", "%-5y", as glibc does); a spec cut off by the end of
+ *     the format prints nothing (glibc fails the whole call).
+ *   - Widths and precisions are clamped to SLUICE_PRINTF_FIELD_MAX (a
+ *     larger one is a bug in a log call; glibc fails beyond INT_MAX).
+ */
+#include "printf_internal.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <string.h>
+#include <wchar.h>
+
+#include <sluice/sluice.h>
+
+#define SLUICE_PRINTF_FIELD_MAX 65536
+
+enum {
+    F_MINUS = 1,
+    F_PLUS = 2,
+    F_SPACE = 4,
+    F_HASH = 8,
+    F_ZERO = 16,
+    F_QUOTE = 32, /* glibc: thousands grouping */
+    F_I = 64      /* glibc: locale's digits */
+};
+
+enum { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_J, LEN_Z, LEN_T, LEN_BIGL };
+
+typedef struct spec {
+    unsigned flags;
+    int width; /* -1: none */
+    int prec;  /* -1: none */
+    int len;   /* LEN_* */
+    char conv;
+} spec;
+
+/* One decoded argument. */
+typedef struct arg {
+    int type;
+    uint64_t v;      /* INT, UINT, DOUBLE (bits), POINTER */
+    const char *s;   /* STRING bytes, NULL for a NULL string */
+    size_t slen;
+} arg;
+
+typedef struct cursor {
+    const unsigned char *types;
+    size_t ntypes, i;
+    const unsigned char *p;
+    size_t left;
+} cursor;
+
+/* 1: *a filled; 0: no more arguments; -1: the encoding is short or has an
+ * unknown type code. */
+static int next_arg(cursor *c, arg *a)
+{
+    if (c->i >= c->ntypes)
+        return 0;
+    a->type = c->types[c->i];
+    switch (a->type) {
+    case SLUICE_ARG_INT:
+    case SLUICE_ARG_UINT:
+    case SLUICE_ARG_DOUBLE:
+    case SLUICE_ARG_POINTER:
+        if (c->left < 8)
+            return -1;
+        memcpy(&a->v, c->p, 8);
+        c->p += 8;
+        c->left -= 8;
+        break;
+    case SLUICE_ARG_STRING: {
+        uint32_t n;
+        if (c->left < 4)
+            return -1;
+        memcpy(&n, c->p, 4);
+        c->p += 4;
+        c->left -= 4;
+        if (n == UINT32_MAX) {
+            a->s = NULL;
+            a->slen = 0;
+        } else {
+            if (c->left < n)
+                return -1;
+            a->s = (const char *)c->p;
+            a->slen = n;
+            c->p += n;
+            c->left -= n;
+        }
+        break;
+    }
+    default:
+        return -1;
+    }
+    c->i++;
+    return 1;
+}
+
+static double bits_to_double(uint64_t v)
+{
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+static long long double_to_ll(double d)
+{
+    if (d != d)
+        return 0;
+    if (d >= 9223372036854775807.0) /* rounds to 2^63 */
+        return INT64_MAX;
+    if (d <= -9223372036854775807.0 - 1.0)
+        return INT64_MIN;
+    return (long long)d;
+}
+
+/* The raw 64 bits an integer conversion works on (mismatches documented). */
+static uint64_t arg_int_bits(const arg *a)
+{
+    if (a->type == SLUICE_ARG_DOUBLE)
+        return (uint64_t)double_to_ll(bits_to_double(a->v));
+    return a->v;
+}
+
+static double arg_double(const arg *a)
+{
+    switch (a->type) {
+    case SLUICE_ARG_DOUBLE:
+        return bits_to_double(a->v);
+    case SLUICE_ARG_INT:
+        return (double)(int64_t)a->v;
+    default:
+        return (double)a->v;
+    }
+}
+
+/* What a '*' argument (an int at the call) is worth. */
+static long long arg_star(const arg *a)
+{
+    if (a->type == SLUICE_ARG_STRING)
+        return 0;
+    return (int)arg_int_bits(a);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void emit_f(sluice_buf *out, const char *f, ...)
+{
+    va_list ap;
+    if (sluice_buf_reserve(out, 64) != 0)
+        return;
+    size_t avail = out->cap - out->len;
+    va_start(ap, f);
+    int n = vsnprintf(out->data + out->len, avail, f, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n >= avail) {
+        if (sluice_buf_reserve(out, (size_t)n + 1) != 0)
+            return;
+        va_start(ap, f);
+        n = vsnprintf(out->data + out->len, out->cap - out->len, f, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+    }
+    out->len += (size_t)n;
+}
+
+static void emit_pad(sluice_buf *out, size_t n)
+{
+    if (n == 0 || sluice_buf_reserve(out, n) != 0)
+        return;
+    memset(out->data + out->len, ' ', n);
+    out->len += n;
+}
+
+/* %s of len bytes (or a NULL string), honouring width, '-' and precision. */
+static void emit_string(sluice_buf *out, const char *s, size_t len,
+                        const spec *sp, int use_prec)
+{
+    int prec = use_prec ? sp->prec : -1;
+    if (!s) {
+        if (prec < 0 || prec >= 6) {
+            s = "(null)";
+            len = 6;
+        } else {
+            len = 0;
+        }
+    } else {
+        const char *nul = memchr(s, '\0', len);
+        if (nul)
+            len = (size_t)(nul - s);
+        if (prec >= 0 && (size_t)prec < len)
+            len = (size_t)prec;
+    }
+    size_t w = sp->width > 0 ? (size_t)sp->width : 0;
+    size_t pad = w > len ? w - len : 0;
+    if (!(sp->flags & F_MINUS))
+        emit_pad(out, pad);
+    sluice_buf_append(out, s, len);
+    if (sp->flags & F_MINUS)
+        emit_pad(out, pad);
+}
+
+/* Rebuild "%<flags><width>.<prec><lenmod><conv>" into f (>= 48 bytes). */
+static void build_spec(char *f, const spec *sp, unsigned flagmask,
+                       int use_prec, const char *lenmod, char conv)
+{
+    unsigned fl = sp->flags & flagmask;
+    char *q = f;
+    *q++ = '%';
+    if (fl & F_MINUS)
+        *q++ = '-';
+    if (fl & F_PLUS)
+        *q++ = '+';
+    if (fl & F_SPACE)
+        *q++ = ' ';
+    if (fl & F_HASH)
+        *q++ = '#';
+    if (fl & F_ZERO)
+        *q++ = '0';
+    if (fl & F_QUOTE)
+        *q++ = '\'';
+    if (fl & F_I)
+        *q++ = 'I';
+    if (sp->width >= 0)
+        q += sprintf(q, "%d", sp->width);
+    if (use_prec && sp->prec >= 0)
+        q += sprintf(q, ".%d", sp->prec);
+    while (*lenmod)
+        *q++ = *lenmod++;
+    *q++ = conv;
+    *q = '\0';
+}
+
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536"
+    "37383940414243444546474849505152535455565758596061626364656667686970717273"
+    "7475767778798081828384858687888990919293949596979899";
+
+/* Digits of v in base (8, 10, 16 or 2) ending at end; returns the start. */
+static char *utoa_rev(char *end, uint64_t v, int base, int upper)
+{
+    char *q = end;
+    if (base == 10) {
+        while (v >= 100) {
+            unsigned r = (unsigned)(v % 100);
+            v /= 100;
+            q -= 2;
+            memcpy(q, digit_pairs + 2 * r, 2);
+        }
+        if (v >= 10) {
+            q -= 2;
+            memcpy(q, digit_pairs + 2 * v, 2);
+        } else {
+            *--q = (char)('0' + v);
+        }
+        return q;
+    }
+    const char *xd = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    unsigned shift = base == 16 ? 4 : base == 8 ? 3 : 1;
+    uint64_t mask = (uint64_t)base - 1;
+    do {
+        *--q = xd[v & mask];
+        v >>= shift;
+    } while (v);
+    return q;
+}
+
+/* Narrow the raw bits to the C type the length modifier names. */
+static long long narrow_signed(uint64_t raw, int len)
+{
+    switch (len) {
+    case LEN_HH:
+        return (signed char)raw;
+    case LEN_H:
+        return (short)raw;
+    case LEN_NONE:
+        return (int)raw;
+    case LEN_L:
+        return (long)raw;
+    case LEN_J:
+        return (long long)(intmax_t)raw;
+    case LEN_Z:
+        return (long long)(ssize_t)raw;
+    case LEN_T:
+        return (long long)(ptrdiff_t)raw;
+    default:
+        return (long long)raw;
+    }
+}
+
+static unsigned long long narrow_unsigned(uint64_t raw, int len)
+{
+    switch (len) {
+    case LEN_HH:
+        return (unsigned char)raw;
+    case LEN_H:
+        return (unsigned short)raw;
+    case LEN_NONE:
+        return (unsigned int)raw;
+    case LEN_L:
+        return (unsigned long)raw;
+    case LEN_J:
+        return (uintmax_t)raw;
+    case LEN_Z:
+        return (size_t)raw;
+    case LEN_T:
+        return (unsigned long long)(size_t)(ptrdiff_t)raw;
+    default:
+        return (unsigned long long)raw;
+    }
+}
+
+#define ALL_FLAGS (F_MINUS | F_PLUS | F_SPACE | F_HASH | F_ZERO | F_QUOTE | F_I)
+
+static int is_plain(const spec *sp)
+{
+    return sp->flags == 0 && sp->width < 0 && sp->prec < 0;
+}
+
+static void render_string_mismatch(sluice_buf *out, const arg *a,
+                                   const spec *sp)
+{
+    emit_string(out, a->s, a->slen, sp, 0);
+}
+
+static void render_int(sluice_buf *out, const arg *a, const spec *sp)
+{
+    if (a->type == SLUICE_ARG_STRING) {
+        render_string_mismatch(out, a, sp);
+        return;
+    }
+    uint64_t raw = arg_int_bits(a);
+    char conv = sp->conv;
+    char f[48];
+    if (conv == 'd' || conv == 'i') {
+        long long v = narrow_signed(raw, sp->len);
+        if (is_plain(sp)) {
+            char tmp[24];
+            char *end = tmp + sizeof tmp;
+            uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+            char *q = utoa_rev(end, m, 10, 0);
+            if (v < 0)
+                *--q = '-';
+            sluice_buf_append(out, q, (size_t)(end - q));
+            return;
+        }
+        build_spec(f, sp, ALL_FLAGS, 1, "ll", conv);
+        emit_f(out, f, v);
+        return;
+    }
+    unsigned long long v = narrow_unsigned(raw, sp->len);
+    if (is_plain(sp)) {
+        char tmp[72];
+        char *end = tmp + sizeof tmp;
+        int base = conv == 'u' ? 10 : conv == 'o' ? 8 : (conv == 'x' || conv == 'X') ? 16 : 2;
+        char *q = utoa_rev(end, v, base, conv == 'X');
+        sluice_buf_append(out, q, (size_t)(end - q));
+        return;
+    }
+    build_spec(f, sp, ALL_FLAGS, 1, "ll", conv);
+    emit_f(out, f, v);
+}
+
+static void render_char(sluice_buf *out, const arg *a, const spec *sp)
+{
+    if (a->type == SLUICE_ARG_STRING) {
+        render_string_mismatch(out, a, sp);
+        return;
+    }
+    uint64_t raw = arg_int_bits(a);
+    char f[48];
+    if (sp->len == LEN_L || sp->conv == 'C') {
+        build_spec(f, sp, ALL_FLAGS, 1, "l", 'c');
+        emit_f(out, f, (wint_t)raw);
+        return;
+    }
+    if (is_plain(sp)) {
+        sluice_buf_putc(out, (char)(unsigned char)raw);
+        return;
+    }
+    build_spec(f, sp, ALL_FLAGS, 1, "", 'c');
+    emit_f(out, f, (int)raw);
+}
+
+static void render_pointer(sluice_buf *out, const arg *a, const spec *sp)
+{
+    if (a->type == SLUICE_ARG_STRING) {
+        render_string_mismatch(out, a, sp);
+        return;
+    }
+    uint64_t raw = arg_int_bits(a);
+    if (is_plain(sp)) {
+        if (raw == 0) {
+            sluice_buf_append(out, "(nil)", 5);
+        } else {
+            char tmp[24];
+            char *end = tmp + sizeof tmp;
+            char *q = utoa_rev(end, (uintptr_t)raw, 16, 0);
+            *--q = 'x';
+            *--q = '0';
+            sluice_buf_append(out, q, (size_t)(end - q));
+        }
+        return;
+    }
+    char f[48];
+    build_spec(f, sp, ALL_FLAGS, 1, "", 'p');
+    emit_f(out, f, (void *)(uintptr_t)raw);
+}
+
+static void render_float(sluice_buf *out, const arg *a, const spec *sp)
+{
+    if (a->type == SLUICE_ARG_STRING) {
+        render_string_mismatch(out, a, sp);
+        return;
+    }
+    char f[48];
+    build_spec(f, sp, ALL_FLAGS, 1, "", sp->conv);
+    emit_f(out, f, arg_double(a));
+}
+
+static void render_s(sluice_buf *out, const arg *a, const spec *sp)
+{
+    char f[48];
+    switch (a->type) {
+    case SLUICE_ARG_STRING:
+        if (is_plain(sp)) {
+            if (!a->s) {
+                sluice_buf_append(out, "(null)", 6);
+            } else {
+                const char *nul = memchr(a->s, '\0', a->slen);
+                sluice_buf_append(out, a->s,
+                                  nul ? (size_t)(nul - a->s) : a->slen);
+            }
+            return;
+        }
+        emit_string(out, a->s, a->slen, sp, 1);
+        return;
+    case SLUICE_ARG_INT:
+        build_spec(f, sp, F_MINUS, 0, "ll", 'd');
+        emit_f(out, f, (long long)a->v);
+        return;
+    case SLUICE_ARG_UINT:
+        build_spec(f, sp, F_MINUS, 0, "ll", 'u');
+        emit_f(out, f, (unsigned long long)a->v);
+        return;
+    case SLUICE_ARG_DOUBLE:
+        build_spec(f, sp, F_MINUS, 0, "", 'g');
+        emit_f(out, f, bits_to_double(a->v));
+        return;
+    default:
+        build_spec(f, sp, F_MINUS, 0, "", 'p');
+        emit_f(out, f, (void *)(uintptr_t)a->v);
+        return;
+    }
+}
+
+/* Parse a decimal field, clamped; *s is left after the digits. */
+static int parse_num(const char **s)
+{
+    long long v = 0;
+    const char *q = *s;
+    while (*q >= '0' && *q <= '9') {
+        if (v <= SLUICE_PRINTF_FIELD_MAX)
+            v = v * 10 + (*q - '0');
+        q++;
+    }
+    *s = q;
+    return v > SLUICE_PRINTF_FIELD_MAX ? SLUICE_PRINTF_FIELD_MAX : (int)v;
+}
+
+static int clamp_field(long long v)
+{
+    return v > SLUICE_PRINTF_FIELD_MAX ? SLUICE_PRINTF_FIELD_MAX : (int)v;
+}
+
+int sluice_printf_render(sluice_buf *out, const char *fmt,
+                         const unsigned char *types, size_t ntypes,
+                         const unsigned char *args, size_t args_len)
+{
+    cursor c = {types, ntypes, 0, args, args_len};
+    const char *p = fmt;
+    arg a;
+    int r;
+
+    for (;;) {
+        const char *pct = strchr(p, '%');
+        if (!pct) {
+            sluice_buf_append(out, p, strlen(p));
+            break;
+        }
+        sluice_buf_append(out, p, (size_t)(pct - p));
+        const char *s = pct + 1;
+        if (*s == '%') {
+            sluice_buf_putc(out, '%');
+            p = s + 1;
+            continue;
+        }
+
+        /* Positional arguments: not supported, copied as text. */
+        const char *d = s;
+        while (*d >= '0' && *d <= '9')
+            d++;
+        if (d > s && *d == '$') {
+            sluice_buf_append(out, pct, (size_t)(d + 1 - pct));
+            p = d + 1;
+            continue;
+        }
+
+        spec sp = {0, -1, -1, LEN_NONE, 0};
+        int missing = 0;
+        for (;; s++) {
+            unsigned fl = *s == '-'    ? F_MINUS
+                          : *s == '+'  ? F_PLUS
+                          : *s == ' '  ? F_SPACE
+                          : *s == '#'  ? F_HASH
+                          : *s == '0'  ? F_ZERO
+                          : *s == '\'' ? F_QUOTE
+                          : *s == 'I'  ? F_I
+                                       : 0;
+            if (!fl)
+                break;
+            sp.flags |= fl;
+        }
+        if (*s == '*') {
+            s++;
+            r = next_arg(&c, &a);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                missing = 1;
+            } else {
+                long long w = arg_star(&a);
+                if (w < 0) {
+                    sp.flags |= F_MINUS;
+                    w = -w;
+                }
+                sp.width = clamp_field(w);
+            }
+        } else if (*s >= '1' && *s <= '9') {
+            sp.width = parse_num(&s);
+        }
+        if (*s == '.') {
+            s++;
+            if (*s == '*') {
+                s++;
+                r = missing ? 0 : next_arg(&c, &a);
+                if (r < 0)
+                    return -1;
+                if (r == 0) {
+                    missing = 1;
+                } else {
+                    long long pr = arg_star(&a);
+                    sp.prec = pr < 0 ? -1 : clamp_field(pr);
+                }
+            } else {
+                sp.prec = parse_num(&s);
+            }
+        }
+        switch (*s) {
+        case 'h':
+            s++;
+            sp.len = LEN_H;
+            if (*s == 'h') {
+                s++;
+                sp.len = LEN_HH;
+            }
+            break;
+        case 'l':
+            s++;
+            sp.len = LEN_L;
+            if (*s == 'l') {
+                s++;
+                sp.len = LEN_LL;
+            }
+            break;
+        case 'q': s++; sp.len = LEN_LL; break;
+        case 'j': s++; sp.len = LEN_J; break;
+        case 'z':
+        case 'Z': s++; sp.len = LEN_Z; break;
+        case 't': s++; sp.len = LEN_T; break;
+        case 'L': s++; sp.len = LEN_BIGL; break;
+        default: break;
+        }
+        sp.conv = *s;
+        if (sp.conv == '\0') /* cut off by the end of the format */
+            break;
+        p = s + 1;
+
+        switch (sp.conv) {
+        case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
+        case 'b': case 'B': case 'c': case 'C': case 's': case 'S':
+        case 'p': case 'f': case 'F': case 'e': case 'E': case 'g':
+        case 'G': case 'a': case 'A': case 'n':
+            break;
+        case '%':
+            if (!missing)
+                sluice_buf_putc(out, '%');
+            continue;
+        case 'm':
+            continue;
+        default: /* unknown conversion: copied as glibc does */
+            sluice_buf_append(out, pct, (size_t)(p - pct));
+            continue;
+        }
+
+        r = missing ? 0 : next_arg(&c, &a);
+        if (r < 0)
+            return -1;
+        if (r == 0 || sp.conv == 'n' || sp.len == LEN_BIGL)
+            continue;
+        switch (sp.conv) {
+        case 'c':
+        case 'C':
+            render_char(out, &a, &sp);
+            break;
+        case 's':
+        case 'S':
+            render_s(out, &a, &sp);
+            break;
+        case 'p':
+            render_pointer(out, &a, &sp);
+            break;
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+        case 'a': case 'A':
+            render_float(out, &a, &sp);
+            break;
+        default:
+            render_int(out, &a, &sp);
+            break;
+        }
+    }
+
+    /* The rest of the encoding must still be whole. */
+    while ((r = next_arg(&c, &a)) > 0)
+        ;
+    return r < 0 ? -1 : 0;
+}
