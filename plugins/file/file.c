@@ -248,7 +248,8 @@ static int prune_dated(file_state *s, long long allow, const char *spare,
         }
         n++;
     }
-    qsort(names, n, sizeof *names, cmp_names);
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
     for (size_t i = 0; (long long)(n - i) > allow; i++) {
         if (unlinkat(dirfd(d), names[i], 0) != 0 && errno != ENOENT && !rc)
             rc = sluice_error_set(err, "file: remove old '%s/%s': %s", s->dir,
