@@ -11,7 +11,8 @@
  * 44, %u of -1 is 4294967295). An integer's printed form then depends only
  * on its value, so:
  *   - plain conversions (no flags, width or precision) of d i u o x X b,
- *     c, s and p are written by hand here (the hot case, no snprintf);
+ *     c, s and p, and integers with only a width and '-' / '0' flags
+ *     ("%5d", "%08x"), are written by hand here (the hot case, no snprintf);
  *   - everything else is handed to snprintf through a rebuilt one-conversion
  *     format ("%-08.3lld") with the narrowed value passed as long long /
  *     unsigned long long / double / void * / int, so flags, widths,
@@ -376,6 +377,42 @@ static void render_string_mismatch(sluice_buf *out, const arg *a,
     emit_string(out, a->s, a->slen, sp, 0);
 }
 
+/* Sign (or none), digits, padded to the width: the '-' / '0' / width-only
+ * cases, exact by the C standard's rules ('0' is ignored with '-'). */
+static void emit_padded_digits(sluice_buf *out, const spec *sp, int neg,
+                               const char *digits, size_t nd)
+{
+    size_t body = nd + (neg ? 1 : 0);
+    size_t w = sp->width > 0 ? (size_t)sp->width : 0;
+    size_t pad = w > body ? w - body : 0;
+    if (sluice_buf_reserve(out, body + pad) != 0)
+        return;
+    char *q = out->data + out->len;
+    if (sp->flags & F_MINUS) {
+        if (neg)
+            *q++ = '-';
+        memcpy(q, digits, nd);
+        q += nd;
+        memset(q, ' ', pad);
+        q += pad;
+    } else if (sp->flags & F_ZERO) {
+        if (neg)
+            *q++ = '-';
+        memset(q, '0', pad);
+        q += pad;
+        memcpy(q, digits, nd);
+        q += nd;
+    } else {
+        memset(q, ' ', pad);
+        q += pad;
+        if (neg)
+            *q++ = '-';
+        memcpy(q, digits, nd);
+        q += nd;
+    }
+    out->len = (size_t)(q - out->data);
+}
+
 static void render_int(sluice_buf *out, const arg *a, const spec *sp)
 {
     if (a->type == SLUICE_ARG_STRING) {
@@ -385,16 +422,22 @@ static void render_int(sluice_buf *out, const arg *a, const spec *sp)
     uint64_t raw = arg_int_bits(a);
     char conv = sp->conv;
     char f[48];
+    char tmp[72];
+    char *end = tmp + sizeof tmp;
+    /* By hand: no precision and no flag but '-' and '0'. */
+    int simple = sp->prec < 0 && (sp->flags & ~(unsigned)(F_MINUS | F_ZERO)) == 0;
     if (conv == 'd' || conv == 'i') {
         long long v = narrow_signed(raw, sp->len);
-        if (is_plain(sp)) {
-            char tmp[24];
-            char *end = tmp + sizeof tmp;
+        if (simple) {
             uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
             char *q = utoa_rev(end, m, 10, 0);
-            if (v < 0)
-                *--q = '-';
-            sluice_buf_append(out, q, (size_t)(end - q));
+            if (sp->width < 0) {
+                if (v < 0)
+                    *--q = '-';
+                sluice_buf_append(out, q, (size_t)(end - q));
+            } else {
+                emit_padded_digits(out, sp, v < 0, q, (size_t)(end - q));
+            }
             return;
         }
         build_spec(f, sp, ALL_FLAGS, 1, "ll", conv);
@@ -402,12 +445,13 @@ static void render_int(sluice_buf *out, const arg *a, const spec *sp)
         return;
     }
     unsigned long long v = narrow_unsigned(raw, sp->len);
-    if (is_plain(sp)) {
-        char tmp[72];
-        char *end = tmp + sizeof tmp;
+    if (simple) {
         int base = conv == 'u' ? 10 : conv == 'o' ? 8 : (conv == 'x' || conv == 'X') ? 16 : 2;
         char *q = utoa_rev(end, v, base, conv == 'X');
-        sluice_buf_append(out, q, (size_t)(end - q));
+        if (sp->width < 0)
+            sluice_buf_append(out, q, (size_t)(end - q));
+        else
+            emit_padded_digits(out, sp, 0, q, (size_t)(end - q));
         return;
     }
     build_spec(f, sp, ALL_FLAGS, 1, "ll", conv);
