@@ -424,6 +424,27 @@ Test(file_sink, missing_directory_is_an_error_naming_the_path)
     cr_assert(strstr(err.message, dated), "message: %s", err.message);
 }
 
+Test(file_sink, unusable_targets_are_errors_not_hangs)
+{
+    void *st;
+    sluice_error err;
+    const char *link = in_tmp("dangling.log");
+    cr_assert_eq(symlink(in_tmp("nowhere/x.log"), link), 0);
+    cr_assert_neq(open_kv(&st, &err, "path", link, NULL), 0);
+    cr_assert(strstr(err.message, link), "%s", err.message);
+
+    const char *fifo = in_tmp("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_neq(open_kv(&st, &err, "path", fifo, NULL), 0,
+                  "a FIFO without a reader was opened");
+    cr_assert(strstr(err.message, fifo), "%s", err.message);
+
+    const char *dir = in_tmp("adir");
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    cr_assert_neq(open_kv(&st, &err, "path", dir, NULL), 0);
+    cr_assert(strstr(err.message, dir), "%s", err.message);
+}
+
 Test(file_sink, bad_options_are_refused_with_file_and_line)
 {
     const char *path = in_tmp("app.log");

@@ -78,17 +78,18 @@ static int parse_mode(const sluice_options *opts, mode_t *out,
     return 0;
 }
 
-/* Open (creating with exactly s->mode) the file `name`; sets s->fd, s->size. */
+/* Open (creating with exactly s->mode) the file `name`; sets s->fd, s->size.
+ * O_NONBLOCK only for the open itself: a FIFO without a reader is an error
+ * (ENXIO) instead of a hang. */
 static int open_file(file_state *s, const char *name, sluice_error *err)
 {
-    int fd;
-    for (;;) {
-        fd = open(name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+    const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    int fd = -1;
+    for (int attempt = 0; attempt < 3 && fd < 0; attempt++) {
+        fd = open(name, flags);
         if (fd >= 0 || errno != ENOENT)
             break;
-        fd = open(name, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_CREAT |
-                            O_EXCL,
-                  s->mode);
+        fd = open(name, flags | O_CREAT | O_EXCL, s->mode);
         if (fd >= 0) {
             /* the mode is what the configuration says, whatever the umask */
             if (fchmod(fd, s->mode) != 0) {
@@ -109,7 +110,23 @@ static int open_file(file_state *s, const char *name, sluice_error *err)
                                     "file: open '%s': %s (the directory is "
                                     "not created for you)",
                                     name, strerror(e));
+        if (e == EEXIST) /* absent, yet cannot be created */
+            return sluice_error_set(err,
+                                    "file: open '%s': a dangling symbolic "
+                                    "link?",
+                                    name);
+        if (e == ENXIO)
+            return sluice_error_set(err, "file: open '%s': %s (a FIFO "
+                                    "without a reader?)",
+                                    name, strerror(e));
         return sluice_error_set(err, "file: open '%s': %s", name, strerror(e));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+        int e = errno;
+        close(fd);
+        return sluice_error_set(err, "file: fcntl '%s': %s", name,
+                                strerror(e));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -383,9 +400,18 @@ static int split_path(file_state *s)
     return s->dir && s->stem && s->ext ? 0 : -1;
 }
 
-static int file_open(const sluice_options *opts, void **state,
-                     sluice_error *err)
+/* The options, validated: shared by open() and any check without opening. */
+typedef struct file_config {
+    const char *path;
+    mode_t mode;
+    long long fsync_ms, rotate_bytes, keep;
+    int rotate;
+} file_config;
+
+static int parse_config(const sluice_options *opts, file_config *c,
+                        sluice_error *err)
 {
+    memset(c, 0, sizeof *c);
     const char *path = sluice_options_get(opts, "path", NULL);
     if (!path)
         return sluice_options_error(opts, NULL, err,
@@ -397,39 +423,48 @@ static int file_open(const sluice_options *opts, void **state,
         return sluice_options_error(opts, "path", err,
                                     "'%s' names a directory, not a file",
                                     path);
-    mode_t mode = 0640;
-    if (parse_mode(opts, &mode, err))
-        return -1;
-    long long fsync_ms = 0, rotate_bytes = 0, keep = 5;
-    if (sluice_options_int(opts, "fsync_interval_ms", 0, 0, 86400000LL,
-                           &fsync_ms, err) ||
+    c->path = path;
+    if (parse_mode(opts, &c->mode, err) ||
+        sluice_options_int(opts, "fsync_interval_ms", 0, 0, 86400000LL,
+                           &c->fsync_ms, err) ||
         sluice_options_int(opts, "rotate_bytes", 0, 0, INT64_MAX / 2,
-                           &rotate_bytes, err) ||
-        sluice_options_int(opts, "keep", 5, 0, 100000, &keep, err))
+                           &c->rotate_bytes, err) ||
+        sluice_options_int(opts, "keep", 5, 0, 100000, &c->keep, err))
         return -1;
     const char *rot = sluice_options_get(opts, "rotate", "none");
-    int rotate;
     if (strcmp(rot, "none") == 0)
-        rotate = ROTATE_NONE;
+        c->rotate = ROTATE_NONE;
     else if (strcmp(rot, "daily") == 0)
-        rotate = ROTATE_DAILY;
+        c->rotate = ROTATE_DAILY;
     else if (strcmp(rot, "hourly") == 0)
-        rotate = ROTATE_HOURLY;
+        c->rotate = ROTATE_HOURLY;
     else
         return sluice_options_error(opts, "rotate", err,
                                     "'%s' is not none, daily or hourly", rot);
-    if (rotate != ROTATE_NONE && rotate_bytes > 0)
+    if (c->rotate != ROTATE_NONE && c->rotate_bytes > 0)
         return sluice_options_error(opts, "rotate_bytes", err,
                                     "size rotation cannot be combined with "
                                     "rotate = %s; use one of them",
                                     rot);
+    return 0;
+}
+
+static int file_open(const sluice_options *opts, void **state,
+                     sluice_error *err)
+{
+    file_config c;
+    if (parse_config(opts, &c, err))
+        return -1;
+    const char *path = c.path;
+    long long rotate_bytes = c.rotate_bytes, keep = c.keep;
+    int rotate = c.rotate;
 
     file_state *s = calloc(1, sizeof *s);
     if (!s)
         return sluice_error_set(err, "file: out of memory");
     s->fd = -1;
-    s->mode = mode;
-    s->fsync_ms = fsync_ms;
+    s->mode = c.mode;
+    s->fsync_ms = c.fsync_ms;
     s->last_sync = mono_ns();
     s->rotate_bytes = rotate_bytes;
     s->keep = keep;
