@@ -19,6 +19,7 @@
  */
 #include "syslog_internal.h"
 
+#include <stddef.h> /* librelp.h uses size_t without it */
 #include <librelp.h>
 
 #include <errno.h>
@@ -44,6 +45,9 @@ static void on_err(void *usr, char *objinfo, char *errmsg, relpRetVal code)
                  objinfo ? objinfo : "", errmsg ? errmsg : "", (int)code);
 }
 
+/* librelp calls its debug printer unconditionally; the default is NULL. */
+static void quiet(char *fmt, ...) { (void)fmt; }
+
 static int fail(syslog_relp *r, sluice_error *err, const char *what,
                 relpRetVal rc)
 {
@@ -68,6 +72,7 @@ int syslog_relp_new(syslog_relp **out, const char *host, const char *port,
     syslog_pipe_block(&g);
     if ((rc = relpEngineConstruct(&r->engine)) != RELP_RET_OK)
         goto failed;
+    relpEngineSetDbgprint(r->engine, quiet);
     relpEngineSetOnErr(r->engine, on_err);
     if ((rc = relpEngineSetEnableCmd(r->engine, (unsigned char *)"syslog",
                                      eRelpCmdState_Required)) != RELP_RET_OK ||

@@ -1,0 +1,735 @@
+/*
+ * test_syslog.c -- the syslog sink against a real rsyslogd that each test
+ * starts itself (foreground, own work directory, loopback ports picked free,
+ * no imuxsock: the system's /dev/log is never touched). The plugin is loaded
+ * by full path and driven directly (open/write/close); where the runtime's
+ * supervisor would retry a failed write, the tests play that part.
+ */
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
+#include <sluice/sink.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYSLOG_PLUGIN
+#error "SYSLOG_PLUGIN must name the built syslog.so"
+#endif
+
+/* ------------------------------------------------------------------ */
+/* the plugin                                                          */
+
+static const sluice_sink_api *api;
+static void *plugin_handle;
+
+static void load_plugin(void)
+{
+    plugin_handle = dlopen(SYSLOG_PLUGIN, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(plugin_handle, "dlopen %s: %s", SYSLOG_PLUGIN,
+                       dlerror());
+    sluice_sink_entry_fn entry =
+        (sluice_sink_entry_fn)dlsym(plugin_handle, SLUICE_SINK_ENTRY_SYMBOL);
+    cr_assert_not_null(entry);
+    api = entry();
+    cr_assert_eq(api->abi_version, SLUICE_SINK_ABI_VERSION);
+    cr_assert_str_eq(api->name, "syslog");
+}
+
+/* options as "key=value" strings; line i+2 of "test.ini" */
+static sluice_option opt_items[32];
+static sluice_options make_opts(const char *const *kv)
+{
+    static char store[32][256];
+    size_t n = 0;
+    for (; kv[n]; n++) {
+        cr_assert_lt(n, 32);
+        snprintf(store[n], sizeof store[n], "%s", kv[n]);
+        char *eq = strchr(store[n], '=');
+        cr_assert_not_null(eq);
+        *eq = '\0';
+        opt_items[n] = (sluice_option){store[n], eq + 1, (int)n + 2};
+    }
+    return (sluice_options){"collector", "test.ini", opt_items, n};
+}
+
+static sluice_record make_rec(sluice_level lvl, const char *msg,
+                              const sluice_field *f, size_t nf)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (sluice_record){
+        .time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec,
+        .level = lvl,
+        .logger = "orders",
+        .message = msg,
+        .message_len = strlen(msg),
+        .line = msg,
+        .line_len = strlen(msg),
+        .fields = f,
+        .field_count = nf,
+    };
+}
+
+/* write all of batch, or fail with the sink's error */
+static void write_all(void *st, const sluice_record *const *b, size_t n)
+{
+    size_t written = 99;
+    sluice_error err = {""};
+    int rc = api->write(st, b, n, &written, &err);
+    cr_assert_eq(rc, 0, "write: %s", err.message);
+    cr_assert_eq(written, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* rsyslogd                                                            */
+
+typedef struct collector {
+    char dir[64];
+    char conf[128], pidfile[128], raw[128], fld[128], out[128];
+    int tcp_port, udp_port, relp_port;
+    pid_t pid;
+} collector;
+
+static collector *live; /* the one to kill in fini, whatever happened */
+static char tmpdir[64];
+
+static int free_port(int type, int *keep_fd)
+{
+    int fd = socket(AF_INET, type, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *keep_fd = fd;
+    return ntohs(a.sin_port);
+}
+
+static int can_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void collector_start(collector *c)
+{
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        int fd = open(c->out, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("rsyslogd", "rsyslogd", "-n", "-f", c->conf, "-i", c->pidfile,
+               (char *)NULL);
+        _exit(127);
+    }
+    c->pid = pid;
+    live = c;
+    double until = now_s() + 15;
+    while (!(can_connect(c->tcp_port) && can_connect(c->relp_port))) {
+        int st;
+        cr_assert_eq(waitpid(pid, &st, WNOHANG), 0,
+                     "rsyslogd exited at start (see %s)", c->out);
+        cr_assert_lt(now_s(), until, "rsyslogd not ready after 15 s");
+        sleep_ms(20);
+    }
+    sleep_ms(100); /* imudp starts alongside; give it a moment */
+}
+
+static void collector_stop(collector *c, int sig)
+{
+    if (c->pid <= 0)
+        return;
+    kill(c->pid, sig);
+    int st;
+    while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    c->pid = 0;
+    /* the pid file of a killed rsyslogd would stop the next start */
+    unlink(c->pidfile);
+}
+
+static void collector_setup(collector *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "%s", tmpdir);
+    snprintf(c->conf, sizeof c->conf, "%s/rsyslog.conf", c->dir);
+    snprintf(c->pidfile, sizeof c->pidfile, "%s/rsyslogd.pid", c->dir);
+    snprintf(c->raw, sizeof c->raw, "%s/raw.log", c->dir);
+    snprintf(c->fld, sizeof c->fld, "%s/fields.log", c->dir);
+    snprintf(c->out, sizeof c->out, "%s/rsyslogd.out", c->dir);
+    int f1, f2, f3;
+    c->tcp_port = free_port(SOCK_STREAM, &f1);
+    c->udp_port = free_port(SOCK_DGRAM, &f2);
+    c->relp_port = free_port(SOCK_STREAM, &f3);
+    close(f1);
+    close(f2);
+    close(f3);
+    FILE *f = fopen(c->conf, "w");
+    cr_assert_not_null(f);
+    /* A Direct queue and a flush at the end of each transaction: what
+     * rsyslog acknowledges over RELP is already in the file. */
+    fprintf(f,
+            "global(workDirectory=\"%s\" maxMessageSize=\"64k\")\n"
+            "module(load=\"imtcp\")\n"
+            "module(load=\"imudp\")\n"
+            "module(load=\"imrelp\")\n"
+            "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n"
+            "template(name=\"fld\" type=\"string\" string=\"%%pri%%|"
+            "%%hostname%%|%%app-name%%|%%procid%%|%%msgid%%|"
+            "%%structured-data%%|%%msg%%\\n\")\n"
+            "ruleset(name=\"r\" queue.type=\"Direct\") {\n"
+            "  action(type=\"omfile\" file=\"%s\" template=\"raw\" "
+            "flushOnTXEnd=\"on\" asyncWriting=\"off\")\n"
+            "  action(type=\"omfile\" file=\"%s\" template=\"fld\" "
+            "flushOnTXEnd=\"on\" asyncWriting=\"off\")\n"
+            "}\n"
+            "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" "
+            "ruleset=\"r\")\n"
+            "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" "
+            "ruleset=\"r\")\n"
+            "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\" "
+            "ruleset=\"r\")\n",
+            c->dir, c->raw, c->fld, c->tcp_port, c->udp_port, c->relp_port);
+    fclose(f);
+}
+
+/* read the lines of path (at most cap), returns the count */
+static size_t read_lines(const char *path, char **lines, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    char *line = NULL;
+    size_t sz = 0;
+    ssize_t len;
+    while ((len = getline(&line, &sz, f)) > 0) {
+        if (line[len - 1] != '\n')
+            break; /* partial: not yet flushed */
+        line[len - 1] = '\0';
+        if (n < cap)
+            lines[n] = strdup(line);
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n < cap ? n : cap;
+}
+
+static void free_lines(char **lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    int ch;
+    while ((ch = getc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+static void wait_lines(const char *path, size_t want, double secs)
+{
+    double until = now_s() + secs;
+    while (count_lines(path) < want) {
+        cr_assert_lt(now_s(), until, "%s: %zu lines after %.0f s, want %zu",
+                     path, count_lines(path), secs, want);
+        sleep_ms(20);
+    }
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(p);
+    return 0;
+}
+
+static void suite_init(void)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE the sink let through kills us */
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sluice-syslog-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmpdir));
+    load_plugin();
+}
+
+static void suite_fini(void)
+{
+    if (live)
+        collector_stop(live, SIGKILL);
+    if (tmpdir[0])
+        nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (plugin_handle)
+        dlclose(plugin_handle);
+}
+
+TestSuite(syslog, .init = suite_init, .fini = suite_fini, .timeout = 60);
+
+static void *open_sink(const char *const *kv)
+{
+    sluice_options o = make_opts(kv);
+    void *st = NULL;
+    sluice_error err = {""};
+    cr_assert_eq(api->open(&o, &st, &err), 0, "open: %s", err.message);
+    return st;
+}
+
+static const char *open_error(const char *const *kv)
+{
+    static sluice_error err;
+    sluice_options o = make_opts(kv);
+    void *st = NULL;
+    err.message[0] = '\0';
+    cr_assert_neq(api->open(&o, &st, &err), 0, "open accepted bad options");
+    return err.message;
+}
+
+/* ------------------------------------------------------------------ */
+/* options                                                             */
+
+Test(syslog, bad_options_name_file_line_and_key)
+{
+    const char *m;
+    m = open_error((const char *const[]){"transport=smoke", NULL});
+    cr_expect(strstr(m, "test.ini:2") && strstr(m, "'transport'"), "%s", m);
+    m = open_error((const char *const[]){"transport=tcp", "host=bad host",
+                                         NULL});
+    cr_expect(strstr(m, "test.ini:3") && strstr(m, "'host'"), "%s", m);
+    m = open_error((const char *const[]){"port=70000", NULL});
+    cr_expect(strstr(m, "test.ini:2") && strstr(m, "'port'"), "%s", m);
+    m = open_error((const char *const[]){"facility=local9", NULL});
+    cr_expect(strstr(m, "'facility'"), "%s", m);
+    m = open_error((const char *const[]){"format=json", NULL});
+    cr_expect(strstr(m, "'format'"), "%s", m);
+    m = open_error((const char *const[]){"msgid=has space", NULL});
+    cr_expect(strstr(m, "'msgid'"), "%s", m);
+    m = open_error((const char *const[]){"sd_id=fields", NULL});
+    cr_expect(strstr(m, "'sd_id'"), "%s", m);
+    m = open_error((const char *const[]){"socket=/tmp/x", NULL});
+    cr_expect(strstr(m, "'socket'") && strstr(m, "unix"), "%s", m);
+    m = open_error((const char *const[]){"transport=unix", "host=a", NULL});
+    cr_expect(strstr(m, "'host'"), "%s", m);
+    m = open_error((const char *const[]){"connect_timeout_ms=0", NULL});
+    cr_expect(strstr(m, "'connect_timeout_ms'"), "%s", m);
+    m = open_error((const char *const[]){"max_message_size=100000", NULL});
+    cr_expect(strstr(m, "'max_message_size'"), "%s", m);
+    int has_format = 0;
+    for (const char *const *k = api->option_names; *k; k++)
+        has_format |= strcmp(*k, "format") == 0;
+    cr_expect(has_format, "the plugin owns the format key");
+}
+
+Test(syslog, open_succeeds_while_collector_is_down_and_write_fails_cleanly)
+{
+    int keep;
+    int port = free_port(SOCK_STREAM, &keep);
+    close(keep); /* nobody listens there now */
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", port);
+    void *st = open_sink((const char *const[]){"transport=tcp",
+                                               "host=127.0.0.1", p, NULL});
+    sluice_record r = make_rec(SLUICE_LEVEL_INFO, "nobody hears", NULL, 0);
+    const sluice_record *b[] = {&r};
+    size_t written = 99;
+    sluice_error err = {""};
+    cr_expect_neq(api->write(st, b, 1, &written, &err), 0);
+    cr_expect_eq(written, 0);
+    cr_expect(strstr(err.message, "refused") != NULL, "%s", err.message);
+    api->close(st);
+}
+
+/* ------------------------------------------------------------------ */
+/* delivery over each transport                                        */
+
+/* the records every transport test sends, and what rsyslog must show */
+#define FIELD(k, v) {k, sizeof k - 1, v, sizeof v - 1}
+static const sluice_field tricky[] = {
+    FIELD("user", "ann"),
+    FIELD("quote", "say \"hi\" \\ [x] done"),
+    FIELD("bad key=x", "v"),
+};
+
+static void send_three(void *st)
+{
+    sluice_record a = make_rec(SLUICE_LEVEL_INFO, "first message", NULL, 0);
+    sluice_record b = make_rec(SLUICE_LEVEL_WARN, "second, with fields",
+                               tricky, 3);
+    sluice_record c = make_rec(SLUICE_LEVEL_FATAL, "third", NULL, 0);
+    const sluice_record *batch[] = {&a, &b, &c};
+    write_all(st, batch, 3);
+}
+
+static void check_three(const collector *c, const char *app)
+{
+    wait_lines(c->fld, 3, 10);
+    char *l[3];
+    cr_assert_eq(read_lines(c->fld, l, 3), 3);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    char want[512];
+    /* local3 = 19: 19*8+6 = 158 (info), +4 = 156 (warning), +2 = 154 */
+    snprintf(want, sizeof want, "158|testhost|%s|%s|ORD|-|first message", app,
+             pid);
+    cr_expect_str_eq(l[0], want);
+    snprintf(want, sizeof want,
+             "156|testhost|%s|%s|ORD|[fields@32473 user=\"ann\" "
+             "quote=\"say \\\"hi\\\" \\\\ [x\\] done\" bad_key_x=\"v\"]|"
+             "second, with fields",
+             app, pid);
+    cr_expect_str_eq(l[1], want);
+    snprintf(want, sizeof want, "154|testhost|%s|%s|ORD|-|third", app, pid);
+    cr_expect_str_eq(l[2], want);
+    free_lines(l, 3);
+}
+
+Test(syslog, udp_delivers_rfc5424)
+{
+    collector c;
+    collector_setup(&c);
+    collector_start(&c);
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", c.udp_port);
+    void *st = open_sink((const char *const[]){
+        "transport=udp", "host=127.0.0.1", p, "facility=local3",
+        "hostname=testhost", "app_name=shop", "msgid=ORD", NULL});
+    send_three(st);
+    api->close(st);
+    check_three(&c, "shop");
+    collector_stop(&c, SIGTERM);
+}
+
+Test(syslog, tcp_delivers_with_octet_counting)
+{
+    collector c;
+    collector_setup(&c);
+    collector_start(&c);
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", c.tcp_port);
+    /* no app_name: the logger's name is the APP-NAME */
+    void *st = open_sink((const char *const[]){
+        "transport=tcp", "host=127.0.0.1", p, "facility=local3",
+        "hostname=testhost", "msgid=ORD", NULL});
+    send_three(st);
+    /* a newline inside a message must not split it: octet counting */
+    sluice_record nl = make_rec(SLUICE_LEVEL_INFO, "line one\nline two", NULL,
+                                0);
+    char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    sluice_record lg = make_rec(SLUICE_LEVEL_INFO, big, NULL, 0);
+    const sluice_record *b[] = {&nl, &lg};
+    write_all(st, b, 2);
+    api->close(st);
+    check_three(&c, "orders");
+    wait_lines(c.fld, 5, 10);
+    char *l[5];
+    cr_assert_eq(read_lines(c.fld, l, 5), 5);
+    /* rsyslog escapes control characters on receipt: one record */
+    cr_expect(strstr(l[3], "|line one#012line two") != NULL, "%s", l[3]);
+    const char *m = strrchr(l[4], '|');
+    cr_expect_eq(strlen(m + 1), sizeof big - 1, "long message cut");
+    free_lines(l, 5);
+    collector_stop(&c, SIGTERM);
+}
+
+Test(syslog, relp_delivers)
+{
+    collector c;
+    collector_setup(&c);
+    collector_start(&c);
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", c.relp_port);
+    void *st = open_sink((const char *const[]){
+        "transport=relp", "host=127.0.0.1", p, "facility=local3",
+        "hostname=testhost", "app_name=shop", "msgid=ORD", NULL});
+    send_three(st);
+    api->close(st); /* a graceful RELP close waits for every ack */
+    check_three(&c, "shop");
+    collector_stop(&c, SIGTERM);
+}
+
+Test(syslog, rfc3164_for_old_receivers)
+{
+    collector c;
+    collector_setup(&c);
+    collector_start(&c);
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", c.tcp_port);
+    void *st = open_sink((const char *const[]){
+        "transport=tcp", "host=127.0.0.1", p, "format=rfc3164",
+        "facility=daemon", "hostname=testhost", NULL});
+    sluice_record r = make_rec(SLUICE_LEVEL_ERROR, "disk full", tricky, 1);
+    const sluice_record *b[] = {&r};
+    write_all(st, b, 1);
+    api->close(st);
+    wait_lines(c.raw, 1, 10);
+    char *l[1];
+    cr_assert_eq(read_lines(c.raw, l, 1), 1);
+    /* <27>Mmm dd hh:mm:ss testhost orders[PID]: disk full [...] */
+    char tail[128];
+    snprintf(tail, sizeof tail, " testhost orders[%d]: disk full "
+             "[fields@32473 user=\"ann\"]", (int)getpid());
+    cr_expect(strncmp(l[0], "<27>", 4) == 0, "%s", l[0]);
+    cr_expect(strlen(l[0]) > 19 && l[0][7] == ' ' && l[0][13] == ':' &&
+                  l[0][16] == ':', "%s", l[0]);
+    cr_expect(strlen(l[0]) > 19 && strcmp(l[0] + 19, tail) == 0,
+              "%s (want ...%s)", l[0], tail);
+    free_lines(l, 1);
+    collector_stop(&c, SIGTERM);
+}
+
+Test(syslog, unix_datagram_socket)
+{
+    char path[108];
+    snprintf(path, sizeof path, "%s/log.sock", tmpdir);
+    char opt[160];
+    snprintf(opt, sizeof opt, "socket=%s", path);
+    void *st = open_sink((const char *const[]){"transport=unix", opt,
+                                               "format=rfc3164", NULL});
+    sluice_record r = make_rec(SLUICE_LEVEL_WARN, "two\nlines", NULL, 0);
+    const sluice_record *b[] = {&r};
+    size_t written = 99;
+    sluice_error err = {""};
+    /* nobody listens yet: an error, nothing counted */
+    cr_expect_neq(api->write(st, b, 1, &written, &err), 0);
+    cr_expect_eq(written, 0);
+
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, path);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    write_all(st, b, 1); /* reconnects */
+    char got[512];
+    ssize_t n = recv(fd, got, sizeof got - 1, 0);
+    cr_assert_gt(n, 0);
+    got[n] = '\0';
+    /* syslog(3) style on a local socket: no HOSTNAME; one datagram holds
+     * the whole message, newline and all */
+    char tail[64];
+    snprintf(tail, sizeof tail, " orders[%d]: two\nlines", (int)getpid());
+    cr_expect(strncmp(got, "<12>", 4) == 0, "%s", got);
+    cr_expect(n > 19 && strcmp(got + 19, tail) == 0, "%s", got);
+    api->close(st);
+    close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* the collector dies mid-stream                                       */
+
+enum { STREAM = 20000, BATCH = 50, STOP_AT = 5000 };
+
+/* The collector is stopped by another thread while the stream runs. */
+typedef struct stopper {
+    collector *c;
+    int hard;                 /* SIGKILL at once, else drain and SIGTERM */
+    atomic_size_t done;       /* records written so far (the writer's) */
+    atomic_int stopping;
+    atomic_int paused;        /* the writer waits for the stop (graceful) */
+    size_t at_stop;
+    pthread_t thread;
+} stopper;
+
+static void *stop_thread(void *arg)
+{
+    stopper *sp = arg;
+    double until = now_s() + 20;
+    if (sp->hard) {
+        /* mid-stream: once the collector has written STOP_AT records */
+        while (count_lines(sp->c->raw) < STOP_AT && now_s() < until)
+            sleep_ms(2);
+    } else {
+        /* plain TCP has no acknowledgements: what sits in the collector's
+         * socket buffer at a stop is gone. So the writer pauses at STOP_AT
+         * and the collector writes what it got before it is stopped; what
+         * this tests is that the sink notices the closed connection before
+         * writing into it, and loses and repeats nothing after it. */
+        while (!atomic_load(&sp->paused) && now_s() < until)
+            sleep_ms(1);
+        while (count_lines(sp->c->raw) < atomic_load(&sp->done) &&
+               now_s() < until)
+            sleep_ms(5);
+    }
+    atomic_store(&sp->stopping, 1);
+    sp->at_stop = atomic_load(&sp->done);
+    collector_stop(sp->c, sp->hard ? SIGKILL : SIGTERM);
+    return NULL;
+}
+
+/* "seq=NNNNNN" records, written as the runtime would: on an error keep the
+ * records from *written on, wait, offer them again. The collector is stopped
+ * mid-stream and started again (same ports, same files) after the first
+ * failed writes. Returns the number of failed writes. */
+static int stream(collector *c, void *st, stopper *sp)
+{
+    static char text[STREAM][24];
+    static sluice_record recs[STREAM];
+    static const sluice_record *ptrs[STREAM];
+    for (int i = 0; i < STREAM; i++) {
+        snprintf(text[i], sizeof text[i], "seq=%06d", i);
+        recs[i] = make_rec(SLUICE_LEVEL_INFO, text[i], NULL, 0);
+        ptrs[i] = &recs[i];
+    }
+    sp->c = c;
+    cr_assert_eq(pthread_create(&sp->thread, NULL, stop_thread, sp), 0);
+    size_t done = 0;
+    int failures = 0, joined = 0;
+    double until = now_s() + 30;
+    while (done < STREAM) {
+        cr_assert_lt(now_s(), until, "not all written after 30 s (%zu)",
+                     done);
+        if (!sp->hard && done >= STOP_AT && !joined) {
+            atomic_store(&sp->paused, 1);
+            pthread_join(sp->thread, NULL); /* the collector is down now */
+            joined = 1;
+        }
+        size_t n = STREAM - done < BATCH ? STREAM - done : BATCH;
+        size_t w = 0;
+        sluice_error err = {""};
+        int rc = api->write(st, ptrs + done, n, &w, &err);
+        cr_assert_leq(w, n);
+        done += w;
+        atomic_store(&sp->done, done);
+        if (rc == 0) {
+            cr_assert_eq(w, n, "success must mean all written");
+            continue;
+        }
+        cr_assert(atomic_load(&sp->stopping),
+                  "write failed before the stop: %s", err.message);
+        failures++;
+        cr_log_info("write failed (%zu of %zu taken): %s", w, n, err.message);
+        if (failures == 3) {
+            if (!joined)
+                pthread_join(sp->thread, NULL);
+            joined = 1;
+            collector_start(c);
+        }
+        sleep_ms(50); /* the supervisor's backoff */
+    }
+    if (!joined)
+        pthread_join(sp->thread, NULL);
+    cr_assert_geq(failures, 3, "the stop went unnoticed (at %zu of %d)",
+                  sp->at_stop, STREAM);
+    return failures;
+}
+
+/* every seq once or more; returns how many duplicates, checks where */
+static size_t check_stream(const collector *c, size_t at_stop, size_t window)
+{
+    static unsigned char seen[STREAM];
+    memset(seen, 0, sizeof seen);
+    size_t cap = 2 * STREAM;
+    char **l = calloc(cap, sizeof *l);
+    size_t n = read_lines(c->raw, l, cap);
+    size_t dups = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = strstr(l[i], "seq=");
+        cr_assert_not_null(s, "unexpected line %s", l[i]);
+        long k = strtol(s + 4, NULL, 10);
+        cr_assert(k >= 0 && k < STREAM);
+        if (seen[k]++) {
+            dups++;
+            /* only what was in flight, unacknowledged, at the kill */
+            cr_expect((size_t)k + window + BATCH >= at_stop &&
+                          (size_t)k < at_stop + BATCH,
+                      "seq %ld duplicated, far from the stop at %zu", k,
+                      at_stop);
+        }
+    }
+    for (int k = 0; k < STREAM; k++)
+        cr_expect(seen[k], "seq=%06d lost", k);
+    free_lines(l, n);
+    free(l);
+    return dups;
+}
+
+Test(syslog, relp_loses_nothing_when_the_collector_is_killed)
+{
+    collector c;
+    collector_setup(&c);
+    collector_start(&c);
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", c.relp_port);
+    void *st = open_sink((const char *const[]){
+        "transport=relp", "host=127.0.0.1", p, "connect_timeout_ms=1000",
+        "timeout_ms=5000", NULL});
+    static stopper sp = {.hard = 1};
+    int failures = stream(&c, st, &sp);
+    api->close(st); /* a graceful close waits for the last acks */
+    collector_stop(&c, SIGTERM);
+    size_t dups = check_stream(&c, sp.at_stop, 128);
+    cr_log_info("relp: killed at %zu, %d failed writes, %zu duplicates",
+                sp.at_stop, failures, dups);
+    cr_expect_leq(dups, 128, "more duplicates than the RELP window");
+}
+
+Test(syslog, tcp_survives_a_graceful_collector_restart)
+{
+    collector c;
+    collector_setup(&c);
+    collector_start(&c);
+    char p[32];
+    snprintf(p, sizeof p, "port=%d", c.tcp_port);
+    void *st = open_sink((const char *const[]){
+        "transport=tcp", "host=127.0.0.1", p, "connect_timeout_ms=1000",
+        NULL});
+    static stopper sp = {.hard = 0};
+    int failures = stream(&c, st, &sp);
+    api->close(st);
+    wait_lines(c.raw, STREAM, 10);
+    collector_stop(&c, SIGTERM);
+    size_t dups = check_stream(&c, sp.at_stop, 0);
+    cr_log_info("tcp: stopped at %zu, %d failed writes", sp.at_stop,
+                failures);
+    cr_expect_eq(dups, 0, "tcp repeated %zu records", dups);
+}
