@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef RSYSLOGD
+#define RSYSLOGD "/usr/sbin/rsyslogd"
+#endif
 #ifndef SYSLOG_PLUGIN
 #error "SYSLOG_PLUGIN must name the built syslog.so"
 #endif
@@ -159,7 +162,7 @@ static void collector_start(collector *c)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execlp("rsyslogd", "rsyslogd", "-n", "-f", c->conf, "-i", c->pidfile,
+        execl(RSYSLOGD, "rsyslogd", "-n", "-f", c->conf, "-i", c->pidfile,
                (char *)NULL);
         _exit(127);
     }
