@@ -1,2 +1,433 @@
-/* runtime.c -- placeholder, written next. */
-typedef int sluice_placeholder_runtime_;
+/*
+ * runtime.c -- the embedding API: open and close a runtime, the producer's
+ * logging calls, levels and counters.
+ *
+ * The producer path (sluice_log_args_, sluice_log_str) takes the time, picks
+ * a lane, claims a slot, copies the arguments and publishes: no lock, no
+ * system call, no allocation unless a record does not fit its slot.
+ * Closing stops intake, lets the workers drain, and joins them within the
+ * timeout; a worker stuck in a sink is left behind holding a reference, and
+ * the last one out frees the runtime. Knows nothing of INI syntax or of how
+ * a sink writes.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock_internal.h"
+#include "config_internal.h"
+#include "runtime_internal.h"
+
+#define SLUICE_TEXT_MAX (1u << 20) /* longest sluice_log_str message kept */
+
+/* ---- opening ------------------------------------------------------------- */
+
+int sluice_open(const char *ini_path, sluice_runtime **rt, sluice_error *err)
+{
+    *rt = NULL;
+    sluice_builder *b = sluice_config_load_file(ini_path, err);
+    if (!b)
+        return -1;
+    return sluice_builder_start(b, rt, err);
+}
+
+int sluice_open_string(const char *ini_text, sluice_runtime **rt,
+                       sluice_error *err)
+{
+    *rt = NULL;
+    sluice_builder *b = sluice_config_load_string(ini_text, err);
+    if (!b)
+        return -1;
+    return sluice_builder_start(b, rt, err);
+}
+
+sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name)
+{
+    if (!rt || !name)
+        return NULL;
+    for (size_t i = 0; i < rt->logger_count; i++)
+        if (strcmp(rt->loggers[i]->name, name) == 0)
+            return rt->loggers[i];
+    return NULL;
+}
+
+/* ---- producer --------------------------------------------------------- */
+
+static _Thread_local uint32_t tls_thread_id;
+static _Thread_local uint32_t tls_thread_index; /* 1-based, for round robin */
+static _Atomic uint32_t thread_counter;
+
+static inline uint32_t thread_id(void)
+{
+    if (__builtin_expect(tls_thread_id == 0, 0))
+        tls_thread_id = (uint32_t)syscall(SYS_gettid);
+    return tls_thread_id;
+}
+
+static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid)
+{
+    if (__builtin_expect(lg->lanes == 1, 1))
+        return lg->queues[0];
+    unsigned lane;
+    if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN) {
+        if (tls_thread_index == 0)
+            tls_thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
+        lane = (tls_thread_index - 1) % lg->lanes;
+    } else {
+        lane = (unsigned)(tid * 2654435761u >> 16) % lg->lanes;
+    }
+    return lg->queues[lane];
+}
+
+static unsigned char *claim(sluice_logger *lg, sluice_queue *q, size_t len,
+                            sluice_slot **slot, uint64_t *seq)
+{
+    *slot = sluice_queue_claim(q, lg->overflow, lg->block_timeout_ms, seq);
+    if (!*slot)
+        return NULL;
+    unsigned char *p = sluice_queue_slot_alloc(*slot, len);
+    if (!p) {
+        /* out of memory: publish an empty text record, never a hole */
+        (*slot)->kind = SLUICE_KIND_TEXT;
+        (*slot)->length = 0;
+        (*slot)->args_length = 0;
+        (*slot)->field_count = 0;
+        (*slot)->callsite = NULL;
+        sluice_queue_publish(q, *slot, *seq);
+    }
+    return p;
+}
+
+void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
+                      const sluice_callsite *cs, const uint64_t *args)
+{
+    uint64_t ticks = sluice_clock_ticks();
+    uint32_t tid = thread_id();
+    unsigned n = cs->arg_count;
+    const unsigned char *types = cs->arg_types;
+    uint32_t slen[24];
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (types[i] == SLUICE_ARG_STRING) {
+            const char *s = (const char *)(uintptr_t)args[i];
+            slen[i] = s ? (uint32_t)strnlen(s, SLUICE_STRING_MAX) : UINT32_MAX;
+            len += 4 + (s ? slen[i] : 0);
+        } else {
+            len += 8;
+        }
+    }
+    sluice_queue *q = pick_lane(lg, tid);
+    sluice_slot *slot;
+    uint64_t seq;
+    unsigned char *p = claim(lg, q, len, &slot, &seq);
+    if (!p)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        if (types[i] == SLUICE_ARG_STRING) {
+            memcpy(p, &slen[i], 4);
+            p += 4;
+            if (slen[i] != UINT32_MAX) {
+                memcpy(p, (const char *)(uintptr_t)args[i], slen[i]);
+                p += slen[i];
+            }
+        } else {
+            memcpy(p, &args[i], 8);
+            p += 8;
+        }
+    }
+    slot->callsite = cs;
+    slot->ticks = ticks;
+    slot->thread_id = tid;
+    slot->length = (uint32_t)len;
+    slot->args_length = (uint32_t)len;
+    slot->level = (uint8_t)lvl;
+    slot->kind = SLUICE_KIND_ARGS;
+    slot->field_count = 0;
+    sluice_queue_publish(q, slot, seq);
+}
+
+void sluice_log_str(sluice_logger *lg, sluice_level lvl, const char *msg,
+                    size_t len)
+{
+    if (!lg || !sluice_logger_enabled_(lg, (int)lvl))
+        return;
+    uint64_t ticks = sluice_clock_ticks();
+    uint32_t tid = thread_id();
+    if (!msg)
+        len = 0;
+    if (len > SLUICE_TEXT_MAX)
+        len = SLUICE_TEXT_MAX;
+    sluice_queue *q = pick_lane(lg, tid);
+    sluice_slot *slot;
+    uint64_t seq;
+    unsigned char *p = claim(lg, q, len, &slot, &seq);
+    if (!p)
+        return;
+    if (len)
+        memcpy(p, msg, len);
+    slot->callsite = NULL;
+    slot->ticks = ticks;
+    slot->thread_id = tid;
+    slot->length = (uint32_t)len;
+    slot->args_length = 0;
+    slot->level = (uint8_t)lvl;
+    slot->kind = SLUICE_KIND_TEXT;
+    slot->field_count = 0;
+    sluice_queue_publish(q, slot, seq);
+}
+
+void sluice_logf(sluice_logger *lg, sluice_level lvl, const char *fmt, ...)
+{
+    if (!lg || !sluice_logger_enabled_(lg, (int)lvl))
+        return;
+    char small[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        sluice_log_str(lg, lvl, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        sluice_log_str(lg, lvl, small, sizeof small - 1);
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sluice_log_str(lg, lvl, big, (size_t)n);
+    free(big);
+}
+
+void sluice_set_level(sluice_logger *lg, sluice_level lvl)
+{
+    if (!lg || (unsigned)lvl > SLUICE_LEVEL_OFF)
+        return;
+    if (atomic_load(&lg->rt->closing))
+        return; /* intake stays stopped */
+    lg->level = lvl;
+    __atomic_store_n(&lg->head.level, (int)lvl, __ATOMIC_RELAXED);
+}
+
+sluice_level sluice_get_level(sluice_logger *lg)
+{
+    return (sluice_level)__atomic_load_n(&lg->head.level, __ATOMIC_RELAXED);
+}
+
+/* ---- counters ------------------------------------------------------------ */
+
+const char *sluice_binding_state_name(sluice_binding_state s)
+{
+    static const char *const names[] = {"idle",   "running", "stopped",
+                                        "failed", "backoff", "given_up"};
+    return (unsigned)s <= SLUICE_STATE_GIVEN_UP ? names[s] : "unknown";
+}
+
+size_t sluice_logger_binding_count(sluice_logger *lg)
+{
+    return lg ? lg->lanes * lg->sinks_per_lane : 0;
+}
+
+sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index)
+{
+    if (!lg || index >= lg->lanes * lg->sinks_per_lane)
+        return NULL;
+    return &lg->bindings[index];
+}
+
+int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
+{
+    if (!lg || !out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    uint64_t claimed = 0, refused = 0, evicted = 0;
+    for (unsigned i = 0; i < lg->lanes; i++) {
+        sluice_queue *q = lg->queues[i];
+        refused += atomic_load(&q->refused);
+        evicted += atomic_load(&q->evicted);
+        claimed += sluice_queue_accepted(q);
+    }
+    out->attempted = claimed + refused;
+    out->dropped = refused + evicted;
+    out->accepted = out->attempted - out->dropped;
+    out->binding_count = lg->lanes * lg->sinks_per_lane;
+    for (size_t i = 0; i < out->binding_count; i++) {
+        sluice_binding *b = &lg->bindings[i];
+        uint64_t p = sluice_queue_pending(b->queue, b->cursor);
+        if (p > out->pending)
+            out->pending = p;
+    }
+    return 0;
+}
+
+int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)
+{
+    if (!b || !out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    snprintf(out->sink, sizeof out->sink, "%s", b->sink->name);
+    out->lane = b->lane;
+    pthread_mutex_lock(&b->mu);
+    out->state = b->state;
+    out->is_running = b->is_running;
+    out->has_failed = b->has_failed;
+    memcpy(out->last_error, b->last_error, sizeof out->last_error);
+    out->last_failure_ns = b->last_failure_ns;
+    pthread_mutex_unlock(&b->mu);
+    out->pending = sluice_queue_pending(b->queue, b->cursor);
+    out->written = atomic_load(&b->written);
+    out->failures = atomic_load(&b->failures);
+    uint64_t runs = atomic_load(&b->runs);
+    out->restarts = runs > 1 ? runs - 1 : 0;
+    out->given_up = atomic_load(&b->given_up);
+    out->diverted = atomic_load(&b->diverted);
+    pthread_mutex_lock(&b->queue->lock);
+    out->evicted = b->queue->cursor[b->cursor].evicted;
+    pthread_mutex_unlock(&b->queue->lock);
+    return 0;
+}
+
+/* ---- flushing, reopening, closing ---------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int sluice_logger_flush(sluice_logger *lg, int timeout_ms)
+{
+    if (!lg)
+        return -1;
+    int64_t deadline = sluice_clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    size_t n = lg->lanes * lg->sinks_per_lane;
+    for (;;) {
+        int busy = 0;
+        for (size_t i = 0; i < n; i++) {
+            sluice_binding *b = &lg->bindings[i];
+            pthread_mutex_lock(&b->mu);
+            int gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
+                          !atomic_load(&b->diverting);
+            pthread_mutex_unlock(&b->mu);
+            if (!gave_up && sluice_queue_pending(b->queue, b->cursor) > 0)
+                busy = 1;
+        }
+        if (!busy)
+            break;
+        if (timeout_ms >= 0 && sluice_clock_monotonic_ns() >= deadline)
+            return -1;
+        sleep_ms(1);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < lg->sinks_per_lane; i++) {
+        sluice_sink_instance *s = lg->bindings[i].sink;
+        if (!s->api->flush)
+            continue;
+        sluice_error e;
+        pthread_mutex_lock(&s->lock);
+        if (s->api->flush(s->state, &e) != 0)
+            rc = -1;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return rc;
+}
+
+int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err)
+{
+    int rc = 0;
+    for (size_t i = 0; i < rt->sink_count; i++) {
+        sluice_sink_instance *s = rt->sinks[i];
+        if (!s->api->reopen)
+            continue;
+        sluice_error e;
+        e.message[0] = '\0';
+        pthread_mutex_lock(&s->lock);
+        int r = s->api->reopen(s->state, &e);
+        pthread_mutex_unlock(&s->lock);
+        if (r != 0 && rc == 0) {
+            rc = -1;
+            sluice_error_set(err, "sink '%s': reopen: %s", s->name, e.message);
+        }
+    }
+    return rc;
+}
+
+long sluice_close(sluice_runtime *rt, int timeout_ms)
+{
+    if (!rt)
+        return 0;
+    int64_t deadline = timeout_ms < 0
+                           ? INT64_MAX
+                           : sluice_clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    atomic_store(&rt->closing, true);
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        __atomic_store_n(&lg->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
+        for (unsigned l = 0; l < lg->lanes; l++)
+            sluice_queue_close(lg->queues[l]);
+    }
+    sluice_supervisor_wake_(rt);
+
+    /* wait for the run loops (ours and the host's) to drain and return */
+    for (;;) {
+        int running = 0;
+        for (size_t i = 0; i < rt->logger_count; i++) {
+            sluice_logger *lg = rt->loggers[i];
+            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
+                sluice_binding *b = &lg->bindings[k];
+                if (b->thread_started || atomic_load(&b->in_run))
+                    running = 1;
+                if (b->thread_started) {
+                    int64_t now = sluice_clock_monotonic_ns();
+                    struct timespec ts;
+                    clock_gettime(CLOCK_REALTIME, &ts);
+                    int64_t wait = deadline - now;
+                    if (wait > 2000000)
+                        wait = 2000000; /* re-check the others often */
+                    if (wait < 0)
+                        wait = 0;
+                    ts.tv_nsec += (long)wait;
+                    while (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_nsec -= 1000000000L;
+                        ts.tv_sec++;
+                    }
+                    if (pthread_timedjoin_np(b->thread, NULL, &ts) == 0)
+                        b->thread_started = false;
+                }
+            }
+        }
+        if (!running)
+            break;
+        if (sluice_clock_monotonic_ns() >= deadline) {
+            atomic_store(&rt->cancelled, true);
+            sluice_supervisor_wake_(rt);
+            break;
+        }
+        sleep_ms(1);
+    }
+
+    long undelivered = 0;
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
+            sluice_binding *b = &lg->bindings[k];
+            undelivered += (long)sluice_queue_pending(b->queue, b->cursor);
+            if (b->thread_started) {
+                /* stuck in its sink: it frees the runtime if it is last */
+                pthread_detach(b->thread);
+                b->thread_started = false;
+            }
+        }
+    }
+    sluice_runtime_unref_(rt);
+    return undelivered;
+}

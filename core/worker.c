@@ -1,2 +1,259 @@
-/* worker.c -- placeholder, written next. */
-typedef int sluice_placeholder_worker_;
+/*
+ * worker.c -- the run loop of one sink binding.
+ *
+ * run(): set is_running; once actually started, clear has_failed and
+ * last_error; then take a batch past the binding's cursor, decode and
+ * render it (the deferred formatting happens here), hand it to the sink,
+ * and advance the cursor by what the sink confirmed. It returns 0 when the
+ * queue is closed and drained, or -1 when the sink fails: the error is
+ * recorded, the unconfirmed records stay queued (the retained backlog) and
+ * the next run() starts with them. Sinks are flushed on an interval, not per
+ * record. A binding given up by the supervisor drains into the logger's
+ * fallback sink instead, counted as diverted.
+ * Knows nothing of INI, plugins' loading or restart policy.
+ */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock_internal.h"
+#include "printf_internal.h"
+#include "runtime_internal.h"
+
+#define BATCH_MAX 256
+#define IDLE_SPINS 64          /* quick re-checks before sleeping */
+#define IDLE_SLEEP_MAX_MS 100  /* longest sleep while idle */
+
+typedef struct scratch {
+    sluice_buf text;           /* messages and lines of the batch */
+    size_t msg_off[BATCH_MAX], msg_len[BATCH_MAX];
+    size_t line_off[BATCH_MAX], line_len[BATCH_MAX];
+    sluice_record recs[BATCH_MAX];
+    const sluice_record *ptrs[BATCH_MAX];
+    sluice_time_cache tc;
+} scratch;
+
+void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s)
+{
+    pthread_mutex_lock(&b->mu);
+    b->state = s;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void fail(sluice_binding *b, const char *msg)
+{
+    pthread_mutex_lock(&b->mu);
+    b->state = SLUICE_STATE_FAILED;
+    b->is_running = false;
+    b->has_failed = true;
+    snprintf(b->last_error, sizeof b->last_error, "%s", msg);
+    b->last_failure_ns = sluice_clock_realtime_ns();
+    pthread_mutex_unlock(&b->mu);
+    atomic_fetch_add(&b->failures, 1);
+}
+
+/* Render records [first, first+n) for sink s into sc. */
+static void render_batch(sluice_binding *b, sluice_sink_instance *s,
+                         scratch *sc, uint64_t first, size_t n)
+{
+    sluice_logger *lg = b->logger;
+    sluice_clock_snapshot clk;
+    sluice_clock_snapshot_take(&clk);
+    sluice_buf_reset(&sc->text);
+    for (size_t i = 0; i < n; i++) {
+        sluice_slot *slot = sluice_queue_slot(b->queue, first + i);
+        const unsigned char *payload = sluice_slot_payload(slot);
+        sluice_record *r = &sc->recs[i];
+        memset(r, 0, sizeof *r);
+        r->time_ns = sluice_clock_snapshot_ns(&clk, slot->ticks);
+        r->level = (sluice_level)slot->level;
+        r->logger = lg->name;
+        r->thread_id = slot->thread_id;
+        r->sequence = first + i;
+        r->fields = lg->fields;
+        r->field_count = lg->field_count;
+        sc->msg_off[i] = sc->text.len;
+        if (slot->kind == SLUICE_KIND_ARGS && slot->callsite) {
+            const sluice_callsite *cs = slot->callsite;
+            sluice_printf_render(&sc->text, cs->format, cs->arg_types,
+                                 cs->arg_count, payload, slot->args_length);
+            r->file = cs->file;
+            r->function = cs->function;
+            r->source_line = cs->line;
+        } else {
+            sluice_buf_append(&sc->text, payload, slot->length);
+        }
+        sc->msg_len[i] = sc->text.len - sc->msg_off[i];
+        /* the line needs the message: point at it for now (fixed below) */
+        r->message = sc->text.data + sc->msg_off[i];
+        r->message_len = sc->msg_len[i];
+        size_t mark = sc->text.len;
+        sluice_format_render(&sc->text, &s->format, r, &sc->tc);
+        sc->line_off[i] = mark;
+        sc->line_len[i] = sc->text.len - mark;
+    }
+    /* the buffer may have moved while growing: set the pointers now */
+    for (size_t i = 0; i < n; i++) {
+        sluice_record *r = &sc->recs[i];
+        r->message = sc->text.data + sc->msg_off[i];
+        r->message_len = sc->msg_len[i];
+        r->line = sc->text.data + sc->line_off[i];
+        r->line_len = sc->line_len[i];
+        sc->ptrs[i] = r;
+    }
+}
+
+static int flush_sink(sluice_sink_instance *s, sluice_error *e)
+{
+    if (!s->api->flush)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int rc = s->api->flush(s->state, e);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int sluice_worker_run_(sluice_binding *b, sluice_error *err)
+{
+    sluice_logger *lg = b->logger;
+    sluice_runtime *rt = lg->rt;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&b->in_run, &expected, 1))
+        return sluice_error_set(err,
+                                "logger '%s', sink '%s', lane %u: run() is "
+                                "already running on this binding",
+                                lg->name, b->sink->name, b->lane);
+    scratch *sc = malloc(sizeof *sc);
+    if (!sc) {
+        atomic_store(&b->in_run, 0);
+        return sluice_error_set(err, "run(): out of memory");
+    }
+    sluice_buf_init(&sc->text);
+    sluice_time_cache_init(&sc->tc);
+
+    pthread_mutex_lock(&b->mu);
+    b->state = SLUICE_STATE_RUNNING;
+    b->is_running = true;
+    b->has_failed = false;
+    b->last_error[0] = '\0';
+    pthread_mutex_unlock(&b->mu);
+    atomic_fetch_add(&b->runs, 1);
+
+    int rc = 0;
+    int idle = 0;
+    bool dirty = false;
+    sluice_sink_instance *dirty_sink = NULL;
+    int64_t flush_every = (int64_t)lg->flush_interval_ms * 1000000;
+    int64_t next_flush = sluice_clock_monotonic_ns() + flush_every;
+    for (;;) {
+        if (atomic_load(&rt->cancelled)) {
+            rc = sluice_error_set(err, "run(): cancelled by close before "
+                                       "the backlog was written");
+            fail(b, err->message);
+            rc = -1;
+            break;
+        }
+        bool diverting = atomic_load(&b->diverting) && lg->fallback;
+        sluice_sink_instance *s = diverting ? lg->fallback : b->sink;
+        uint64_t first;
+        size_t n = sluice_queue_take(b->queue, b->cursor, BATCH_MAX, &first);
+        int64_t now;
+        if (n == 0) {
+            if (sluice_queue_is_closed(b->queue) &&
+                sluice_queue_pending(b->queue, b->cursor) == 0)
+                break;
+            now = sluice_clock_monotonic_ns();
+            if (dirty && now >= next_flush) {
+                sluice_error e;
+                if (flush_sink(dirty_sink, &e) != 0) {
+                    sluice_error_set(err, "sink '%s': flush: %s",
+                                     dirty_sink->name, e.message);
+                    fail(b, err->message);
+                    rc = -1;
+                    break;
+                }
+                dirty = false;
+            }
+            if (++idle < IDLE_SPINS) {
+                sched_yield();
+                continue;
+            }
+            int64_t wait_ns = dirty ? next_flush - now
+                                    : (int64_t)IDLE_SLEEP_MAX_MS * 1000000;
+            int wait_ms = (int)(wait_ns / 1000000) + 1;
+            if (wait_ms > IDLE_SLEEP_MAX_MS)
+                wait_ms = IDLE_SLEEP_MAX_MS;
+            sluice_queue_wait_data(b->queue, b->cursor, wait_ms);
+            continue;
+        }
+        idle = 0;
+        render_batch(b, s, sc, first, n);
+        size_t written = 0;
+        sluice_error e;
+        e.message[0] = '\0';
+        pthread_mutex_lock(&s->lock);
+        int wrc = s->api->write(s->state, sc->ptrs, n, &written, &e);
+        pthread_mutex_unlock(&s->lock);
+        if (written > n)
+            written = n;
+        sluice_queue_release(b->queue, b->cursor, written);
+        atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
+        if (written) {
+            dirty = true;
+            dirty_sink = s;
+        }
+        if (wrc != 0 || written < n) {
+            if (wrc == 0)
+                snprintf(e.message, sizeof e.message,
+                         "write() reported success but confirmed only %zu "
+                         "of %zu records",
+                         written, n);
+            sluice_error_set(err, "sink '%s': %s", s->name,
+                             e.message[0] ? e.message : "write failed");
+            fail(b, err->message);
+            rc = -1;
+            break;
+        }
+        now = sluice_clock_monotonic_ns();
+        if (now >= next_flush) {
+            if (dirty && flush_sink(s, &e) != 0) {
+                sluice_error_set(err, "sink '%s': flush: %s", s->name, e.message);
+                fail(b, err->message);
+                rc = -1;
+                break;
+            }
+            dirty = false;
+            next_flush = now + flush_every;
+        }
+    }
+    if (rc == 0) {
+        sluice_error e;
+        if (dirty && flush_sink(dirty_sink, &e) != 0) {
+            sluice_error_set(err, "sink '%s': flush: %s", dirty_sink->name,
+                             e.message);
+            fail(b, err->message);
+            rc = -1;
+        } else {
+            pthread_mutex_lock(&b->mu);
+            b->state = SLUICE_STATE_STOPPED;
+            b->is_running = false;
+            pthread_mutex_unlock(&b->mu);
+        }
+    }
+    sluice_buf_free(&sc->text);
+    free(sc);
+    atomic_store(&b->in_run, 0);
+    return rc;
+}
+
+int sluice_binding_run(sluice_binding *b, sluice_error *err)
+{
+    if (!b)
+        return sluice_error_set(err, "run(): no binding");
+    sluice_runtime *rt = b->logger->rt;
+    atomic_fetch_add(&rt->refs, 1);
+    int rc = sluice_worker_run_(b, err);
+    sluice_runtime_unref_(rt);
+    return rc;
+}

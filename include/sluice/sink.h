@@ -123,6 +123,9 @@ typedef struct sluice_sink_api {
     void (*close)(void *state);
     /* Reopen the destination (after logrotate moved a file). May be NULL. */
     int (*reopen)(void *state, sluice_error *err);
+    /* Validate the options without opening anything (`sluice check`).
+     * May be NULL: then only the option names are checked. */
+    int (*check)(const sluice_options *opts, sluice_error *err);
 } sluice_sink_api;
 
 typedef const sluice_sink_api *(*sluice_sink_entry_fn)(void);

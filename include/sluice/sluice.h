@@ -29,6 +29,12 @@
 extern "C" {
 #endif
 
+/* libsluice is built with hidden visibility; what is declared here is its
+ * exported API. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define SLUICE_VERSION "0.1.0"
 
 typedef struct sluice_runtime sluice_runtime;
@@ -304,6 +310,10 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_MAP23_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21) , M(a22)
 #define SLUICE_MAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21) , M(a22) , M(a23)
 #endif /* !__cplusplus */
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,52 @@
+/*
+ * format_internal.h -- renders a decoded record as one line of text, JSON
+ * or logfmt, escaping control characters so that no record can forge a
+ * second line or break a JSON document. Knows nothing of queues or sinks.
+ */
+#ifndef SLUICE_FORMAT_INTERNAL_H
+#define SLUICE_FORMAT_INTERNAL_H
+
+#include <stdint.h>
+
+#include <sluice/sink.h>
+
+#include "buf_internal.h"
+
+typedef enum sluice_format_kind {
+    SLUICE_FORMAT_TEXT = 0,
+    SLUICE_FORMAT_JSON,
+    SLUICE_FORMAT_LOGFMT
+} sluice_format_kind;
+
+#define SLUICE_DEFAULT_PATTERN "%t %L [%n] %m%f"
+
+typedef struct sluice_format {
+    sluice_format_kind kind;
+    const char *pattern;       /* text only; owned elsewhere */
+} sluice_format;
+
+/* Per-thread cache of the date part of the last second rendered. */
+typedef struct sluice_time_cache {
+    int64_t second;
+    char text[24];             /* "YYYY-MM-DDTHH:MM:SS" */
+} sluice_time_cache;
+
+void sluice_time_cache_init(sluice_time_cache *tc);
+
+/* "text", "json", "logfmt": 0 and *out set, or -1. */
+int sluice_format_parse(const char *name, sluice_format_kind *out);
+/* A pattern's directives are all known: 0, or -1 with err naming the bad one. */
+int sluice_pattern_check(const char *pattern, sluice_error *err);
+
+/* Append the line for r (ending in '\n') to out. */
+void sluice_format_render(sluice_buf *out, const sluice_format *f,
+                          const sluice_record *r, sluice_time_cache *tc);
+
+/* Escapers, shared with anyone who writes untrusted text. */
+void sluice_escape_text(sluice_buf *out, const char *s, size_t n);
+void sluice_escape_json(sluice_buf *out, const char *s, size_t n);
+void sluice_escape_logfmt(sluice_buf *out, const char *s, size_t n);
+/* RFC 3339 UTC with microseconds: 2026-11-23T18:25:11.123456Z */
+void sluice_format_time(sluice_buf *out, int64_t time_ns, sluice_time_cache *tc);
+
+#endif
