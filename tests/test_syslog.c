@@ -110,7 +110,7 @@ typedef struct collector {
     pid_t pid;
 } collector;
 
-static collector *live; /* the one to kill in fini, whatever happened */
+static volatile pid_t live_pid; /* killed in fini, whatever happened */
 static char tmpdir[64];
 
 static int free_port(int type, int *keep_fd)
@@ -167,7 +167,7 @@ static void collector_start(collector *c)
         _exit(127);
     }
     c->pid = pid;
-    live = c;
+    live_pid = pid;
     double until = now_s() + 15;
     while (!(can_connect(c->tcp_port) && can_connect(c->relp_port))) {
         int st;
@@ -188,6 +188,7 @@ static void collector_stop(collector *c, int sig)
     while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
         ;
     c->pid = 0;
+    live_pid = 0;
     /* the pid file of a killed rsyslogd would stop the next start */
     unlink(c->pidfile);
 }
@@ -309,8 +310,12 @@ static void suite_init(void)
 
 static void suite_fini(void)
 {
-    if (live)
-        collector_stop(live, SIGKILL);
+    if (live_pid > 0) {
+        kill(live_pid, SIGKILL);
+        while (waitpid(live_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        live_pid = 0;
+    }
     if (tmpdir[0])
         nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     if (plugin_handle)
