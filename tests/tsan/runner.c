@@ -368,10 +368,14 @@ static void run_one(const struct plan *p, struct totals *tot)
             failed = 1;
         }
         if (reports > 0 || (code == 66 && p->exit_code != 66)) {
-            fprintf(stderr, "[----] %s::%s: ThreadSanitizer: %d report(s), "
-                    "the first: %s\n", t->suite, t->name, reports,
-                    shared->tsan_summary[0] ? shared->tsan_summary
-                                            : "(exit status 66)");
+            if (reports > 0)
+                fprintf(stderr, "[----] %s::%s: ThreadSanitizer: %d "
+                        "report(s), the first: %s\n", t->suite, t->name,
+                        reports, shared->tsan_summary);
+            else
+                fprintf(stderr, "[----] %s::%s: exit status 66: "
+                        "ThreadSanitizer stopped the test (see its output "
+                        "above)\n", t->suite, t->name);
             if (strstr(shared->tsan_summary, "SEGV") ||
                 strstr(shared->tsan_summary, "signal"))
                 crashed = 1;
