@@ -145,11 +145,15 @@ static uint64_t refresh_gate(sluice_queue *q)
     return g > min ? g : min;
 }
 
-/* drop_oldest: advance the cursors sitting on the oldest record, unless one
- * of them is writing it right now. 1 if a slot was freed. */
+/* drop_oldest: advance the cursors sitting on the oldest record.
+ * Returns EVICTED (a slot was freed, or space appeared meanwhile: retry),
+ * or BUSY when the oldest record is being written by a sink or still being
+ * filled by its producer (the caller retries a little, then refuses). */
+enum { EVICTED = 1, BUSY = 0 };
+
 static int evict_oldest(sluice_queue *q)
 {
-    int freed = 0;
+    int rc = BUSY;
     pthread_mutex_lock(&q->lock);
     uint64_t min = UINT64_MAX;
     for (unsigned i = 0; i < q->consumers; i++) {
@@ -158,8 +162,10 @@ static int evict_oldest(sluice_queue *q)
             min = d;
     }
     uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
-    if (min == UINT64_MAX || head - min < q->capacity)
-        goto out; /* space appeared meanwhile */
+    if (min == UINT64_MAX || head - min < q->capacity) {
+        rc = EVICTED; /* space appeared meanwhile */
+        goto out;
+    }
     /* the oldest must be published: its producer may still be filling it */
     if (atomic_load_explicit(&q->slots[min & q->mask].seq,
                              memory_order_acquire) != min + 1)
@@ -179,10 +185,10 @@ static int evict_oldest(sluice_queue *q)
         }
     }
     atomic_fetch_add_explicit(&q->evicted, 1, memory_order_relaxed);
-    freed = 1;
+    rc = EVICTED;
 out:
     pthread_mutex_unlock(&q->lock);
-    return freed;
+    return rc;
 }
 
 /* block: wait for space until the deadline. 1 to retry, 0 to give up. */
@@ -221,7 +227,14 @@ sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
             if (h - g >= q->capacity) {
                 int retry = 0;
                 if (policy == SLUICE_OVERFLOW_DROP_OLDEST) {
-                    retry = evict_oldest(q);
+                    /* a sink's batch in flight frees its slots soon: wait a
+                     * little for it, but never for a hanging sink */
+                    retry = evict_oldest(q) == EVICTED;
+                    if (!retry && spins < 256) {
+                        spins++;
+                        sched_yield();
+                        retry = 1;
+                    }
                 } else if (policy == SLUICE_OVERFLOW_BLOCK) {
                     if (spins < 64) {
                         spins++;

@@ -26,7 +26,9 @@
 #define IDLE_SLEEP_MAX_MS 100  /* longest sleep while idle */
 
 typedef struct scratch {
-    sluice_buf text;           /* messages and lines of the batch */
+    sluice_buf msgs;           /* the batch's rendered messages */
+    sluice_buf lines;          /* its lines; apart, since rendering a line
+                                  reads its message while lines grows */
     size_t msg_off[BATCH_MAX], msg_len[BATCH_MAX];
     size_t line_off[BATCH_MAX], line_len[BATCH_MAX];
     sluice_record recs[BATCH_MAX];
@@ -60,7 +62,8 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
     sluice_logger *lg = b->logger;
     sluice_clock_snapshot clk;
     sluice_clock_snapshot_take(&clk);
-    sluice_buf_reset(&sc->text);
+    sluice_buf_reset(&sc->msgs);
+    sluice_buf_reset(&sc->lines);
     for (size_t i = 0; i < n; i++) {
         sluice_slot *slot = sluice_queue_slot(b->queue, first + i);
         const unsigned char *payload = sluice_slot_payload(slot);
@@ -73,32 +76,30 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         r->sequence = first + i;
         r->fields = lg->fields;
         r->field_count = lg->field_count;
-        sc->msg_off[i] = sc->text.len;
+        sc->msg_off[i] = sc->msgs.len;
         if (slot->kind == SLUICE_KIND_ARGS && slot->callsite) {
             const sluice_callsite *cs = slot->callsite;
-            sluice_printf_render(&sc->text, cs->format, cs->arg_types,
+            sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
                                  cs->arg_count, payload, slot->args_length);
             r->file = cs->file;
             r->function = cs->function;
             r->source_line = cs->line;
         } else {
-            sluice_buf_append(&sc->text, payload, slot->length);
+            sluice_buf_append(&sc->msgs, payload, slot->length);
         }
-        sc->msg_len[i] = sc->text.len - sc->msg_off[i];
-        /* the line needs the message: point at it for now (fixed below) */
-        r->message = sc->text.data + sc->msg_off[i];
+        sc->msg_len[i] = sc->msgs.len - sc->msg_off[i];
+        r->message = sc->msgs.data ? sc->msgs.data + sc->msg_off[i] : "";
         r->message_len = sc->msg_len[i];
-        size_t mark = sc->text.len;
-        sluice_format_render(&sc->text, &s->format, r, &sc->tc);
-        sc->line_off[i] = mark;
-        sc->line_len[i] = sc->text.len - mark;
+        sc->line_off[i] = sc->lines.len;
+        sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
+        sc->line_len[i] = sc->lines.len - sc->line_off[i];
     }
-    /* the buffer may have moved while growing: set the pointers now */
+    /* both buffers may have moved while growing: set the pointers now */
     for (size_t i = 0; i < n; i++) {
         sluice_record *r = &sc->recs[i];
-        r->message = sc->text.data + sc->msg_off[i];
+        r->message = sc->msgs.data ? sc->msgs.data + sc->msg_off[i] : "";
         r->message_len = sc->msg_len[i];
-        r->line = sc->text.data + sc->line_off[i];
+        r->line = sc->lines.data + sc->line_off[i];
         r->line_len = sc->line_len[i];
         sc->ptrs[i] = r;
     }
@@ -129,7 +130,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         atomic_store(&b->in_run, 0);
         return sluice_error_set(err, "run(): out of memory");
     }
-    sluice_buf_init(&sc->text);
+    sluice_buf_init(&sc->msgs);
+    sluice_buf_init(&sc->lines);
     sluice_time_cache_init(&sc->tc);
 
     pthread_mutex_lock(&b->mu);
@@ -241,7 +243,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             pthread_mutex_unlock(&b->mu);
         }
     }
-    sluice_buf_free(&sc->text);
+    sluice_buf_free(&sc->msgs);
+    sluice_buf_free(&sc->lines);
     free(sc);
     atomic_store(&b->in_run, 0);
     return rc;
