@@ -531,8 +531,12 @@ int main(int argc, char **argv)
         if (verbosity >= 1 && (!cur_suite || strcmp(cur_suite, t->suite))) {
             size_t n = 0;
             for (size_t j = i; j < ntests && !strcmp(order[j]->suite,
-                                                     t->suite); j++)
-                n++;
+                                                     t->suite); j++) {
+                char f[512];
+                snprintf(f, sizeof f, "%s/%s", order[j]->suite,
+                         order[j]->name);
+                n += !filter || fnmatch(filter, f, 0) == 0;
+            }
             fprintf(stderr, "[====] Running %zu tests from %s:\n", n,
                     t->suite);
             cur_suite = t->suite;
