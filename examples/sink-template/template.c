@@ -1,0 +1,95 @@
+/*
+ * template.c -- a sink plugin to start from. Copy this file, rename the
+ * sink, and build it with one line:
+ *
+ *     cc -shared -fPIC -I/path/to/sluice/include -o template.so template.c
+ *
+ * (after `meson install`: cc -shared -fPIC $(pkg-config --cflags sluice) ...)
+ *
+ * It appends each record's line to `path`, after an optional `prefix`.
+ * The runtime renders `line` in the sink's format (text, json, logfmt)
+ * with control characters escaped; structured parts (message, level,
+ * fields, time_ns) are there too for sinks that build their own wire format.
+ */
+#include <sluice/sink.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Every option this sink accepts; the runtime refuses any other key. */
+static const char *const template_options[] = {"path", "prefix", NULL};
+
+typedef struct template_sink {
+    int fd;
+    char *prefix;
+} template_sink;
+
+static int template_open(const sluice_options *opts, void **state,
+                         sluice_error *err)
+{
+    const char *path = sluice_options_get(opts, "path", NULL);
+    if (!path)
+        return sluice_options_error(opts, NULL, err, "option 'path' is required");
+    template_sink *s = calloc(1, sizeof *s);
+    if (!s)
+        return sluice_error_set(err, "template: out of memory");
+    s->prefix = strdup(sluice_options_get(opts, "prefix", ""));
+    s->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (s->fd < 0 || !s->prefix) {
+        int e = errno;
+        free(s->prefix);
+        free(s);
+        return sluice_options_error(opts, "path", err, "%s: %s", path, strerror(e));
+    }
+    *state = s;
+    return 0;
+}
+
+/* Write what you can; say how many records are done. The rest stay queued
+ * and are offered again after the supervisor's backoff. */
+static int template_write(void *state, const sluice_record *const *batch,
+                          size_t n, size_t *written, sluice_error *err)
+{
+    template_sink *s = state;
+    size_t plen = strlen(s->prefix);
+    for (*written = 0; *written < n; (*written)++) {
+        const sluice_record *r = batch[*written];
+        if ((plen && write(s->fd, s->prefix, plen) != (ssize_t)plen) ||
+            write(s->fd, r->line, r->line_len) != (ssize_t)r->line_len)
+            return sluice_error_set(err, "template: write: %s", strerror(errno));
+    }
+    return 0;
+}
+
+static int template_flush(void *state, sluice_error *err)
+{
+    template_sink *s = state;
+    if (fdatasync(s->fd) != 0 && errno != EINVAL)
+        return sluice_error_set(err, "template: fdatasync: %s", strerror(errno));
+    return 0;
+}
+
+static void template_close(void *state)
+{
+    template_sink *s = state;
+    close(s->fd);
+    free(s->prefix);
+    free(s);
+}
+
+static const sluice_sink_api template_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "template", /* must equal the file name without .so */
+    .description = "example sink: append lines to a file with a prefix",
+    .option_names = template_options,
+    .open = template_open,
+    .write = template_write,
+    .flush = template_flush,
+    .close = template_close,
+};
+
+const sluice_sink_api *sluice_sink_entry(void) { return &template_api; }
