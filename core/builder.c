@@ -407,7 +407,7 @@ static int parse_intensity(const char *v, long long *n, long long *period_ms)
         return -1;
     memcpy(a, v, len);
     a[len] = '\0';
-    if (parse_ll(a, n) != 0 || *n < 1)
+    if (parse_ll(a, n) != 0 || *n < 1 || *n > 100000)
         return -1;
     char *end = NULL;
     errno = 0;
@@ -877,8 +877,6 @@ void sluice_runtime_free_(sluice_runtime *rt)
     for (size_t i = 0; i < rt->sink_count; i++)
         close_sink(rt->sinks[i]);
     free(rt->sinks);
-    pthread_cond_destroy(&rt->cv);
-    pthread_mutex_destroy(&rt->mu);
     free(rt);
 }
 
@@ -988,12 +986,6 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
         sluice_error_set(err, "out of memory");
         goto done;
     }
-    pthread_mutex_init(&rt->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&rt->cv, &ca);
-    pthread_condattr_destroy(&ca);
     atomic_init(&rt->refs, 1);
     rt->backoff_min_ms = (int)ro.backoff_min;
     rt->backoff_max_ms = (int)ro.backoff_max;

@@ -361,6 +361,15 @@ int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err)
     return rc;
 }
 
+void sluice_queue_wake_all_(sluice_runtime *rt)
+{
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        for (unsigned l = 0; l < lg->lanes; l++)
+            sluice_queue_wake(lg->queues[l]);
+    }
+}
+
 long sluice_close(sluice_runtime *rt, int timeout_ms)
 {
     if (!rt)
@@ -375,59 +384,35 @@ long sluice_close(sluice_runtime *rt, int timeout_ms)
         for (unsigned l = 0; l < lg->lanes; l++)
             sluice_queue_close(lg->queues[l]);
     }
-    sluice_supervisor_wake_(rt);
-
-    /* wait for the run loops (ours and the host's) to drain and return */
+    /* the supervised run loops drain and end, or are cancelled */
+    sluice_supervisor_stop_(rt, deadline);
+    /* run loops the host drives (autostart = false) */
     for (;;) {
         int running = 0;
         for (size_t i = 0; i < rt->logger_count; i++) {
             sluice_logger *lg = rt->loggers[i];
-            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
-                sluice_binding *b = &lg->bindings[k];
-                if (b->thread_started || atomic_load(&b->in_run))
+            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
+                if (atomic_load(&lg->bindings[k].in_run))
                     running = 1;
-                if (b->thread_started) {
-                    int64_t now = sluice_clock_monotonic_ns();
-                    struct timespec ts;
-                    clock_gettime(CLOCK_REALTIME, &ts);
-                    int64_t wait = deadline - now;
-                    if (wait > 2000000)
-                        wait = 2000000; /* re-check the others often */
-                    if (wait < 0)
-                        wait = 0;
-                    ts.tv_nsec += (long)wait;
-                    while (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_nsec -= 1000000000L;
-                        ts.tv_sec++;
-                    }
-                    if (pthread_timedjoin_np(b->thread, NULL, &ts) == 0)
-                        b->thread_started = false;
-                }
-            }
         }
         if (!running)
             break;
         if (sluice_clock_monotonic_ns() >= deadline) {
             atomic_store(&rt->cancelled, true);
-            sluice_supervisor_wake_(rt);
+            sluice_queue_wake_all_(rt);
             break;
         }
         sleep_ms(1);
     }
-
     long undelivered = 0;
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
         for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
             sluice_binding *b = &lg->bindings[k];
             undelivered += (long)sluice_queue_pending(b->queue, b->cursor);
-            if (b->thread_started) {
-                /* stuck in its sink: it frees the runtime if it is last */
-                pthread_detach(b->thread);
-                b->thread_started = false;
-            }
         }
     }
+    /* frees now, or when the last run loop stuck in a sink comes back */
     sluice_runtime_unref_(rt);
     return undelivered;
 }

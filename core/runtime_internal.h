@@ -57,10 +57,7 @@ struct sluice_binding {
     _Atomic uint64_t given_up;
     _Atomic uint64_t diverted;
 
-    /* supervisor */
-    pthread_t thread;
-    bool thread_started;
-    _Atomic bool resume_requested;
+    _Atomic bool task_active;      /* a supervisor task runs it */
 };
 
 struct sluice_logger {
@@ -93,8 +90,7 @@ struct sluice_runtime {
     int intensity_restarts;        /* more than this many restarts ... */
     int intensity_period_ms;       /* ... within this period: give up */
 
-    pthread_mutex_t mu;            /* supervisor sleeps, close */
-    pthread_cond_t cv;             /* CLOCK_MONOTONIC */
+    struct sluice_tracker *tracker; /* the supervisor's tasks */
     _Atomic bool closing;          /* intake stopped, draining */
     _Atomic bool cancelled;        /* close's deadline passed: stop now */
     _Atomic int refs;              /* close's + one per live worker */
@@ -111,7 +107,11 @@ void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s);
 
 /* supervisor.c */
 int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err);
-/* Wake every supervisor (close, cancel, resume). */
-void sluice_supervisor_wake_(sluice_runtime *rt);
+/* Wait for the supervised run loops until deadline_ns (INT64_MAX: no
+ * limit), then cancel them. 0 when every one ended. */
+int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns);
+
+/* runtime.c: wake every worker and blocked producer (close, cancel). */
+void sluice_queue_wake_all_(sluice_runtime *rt);
 
 #endif

@@ -1,162 +1,159 @@
 /*
- * supervisor.c -- keeps every autostarted binding's run loop going.
+ * supervisor.c -- keeps every autostarted binding's run loop going, as a
+ * task under the runtime's tracker (include/sluice/task.h) with the restart
+ * policy.
  *
- * One thread per binding calls run(); when run() fails, the thread waits an
- * exponential, jittered backoff (restart_backoff_ms = MIN..MAX) and calls it
- * again, which resumes the retained backlog. More restarts than
- * restart_intensity = N/PERIOD allows within PERIOD and the binding is given
- * up: with a fallback sink its backlog and later records are diverted there,
- * otherwise they stay queued (producers meet the overflow policy) until
- * sluice_binding_resume(). Close cuts a backoff short once its deadline
- * passes. Knows nothing of formats, plugins' insides or INI.
+ * When run() fails, the tracker restarts it after an exponential, jittered
+ * backoff (restart_backoff_ms = MIN..MAX), and the new run() resumes the
+ * retained backlog. More restarts than restart_intensity = N/PERIOD within
+ * PERIOD and the tracker gives the task up: with a fallback sink, the
+ * binding is then drained into it (counted as diverted) by a new task;
+ * without one its records stay queued, and the producers meet the overflow
+ * policy, until sluice_binding_resume(). Each task holds a reference on the
+ * runtime until its final event, so a worker stuck in a sink past close's
+ * timeout frees the runtime when it comes back.
+ * Knows nothing of formats, plugins' insides or INI.
  */
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include <sluice/task.h>
 
 #include "clock_internal.h"
 #include "runtime_internal.h"
 
-#define INTENSITY_MAX 1024
-
-typedef struct restart_window {
-    int64_t at[INTENSITY_MAX]; /* times of the recent restarts, a ring */
-    size_t count, next;
-} restart_window;
-
-void sluice_supervisor_wake_(sluice_runtime *rt)
+static int binding_task(void *arg, sluice_token *cancel, sluice_error *err)
 {
-    pthread_mutex_lock(&rt->mu);
-    pthread_cond_broadcast(&rt->cv);
-    pthread_mutex_unlock(&rt->mu);
+    (void)cancel; /* run() watches rt->cancelled, set with the cancel */
+    return sluice_worker_run_(arg, err);
 }
 
-/* Wait up to ms, or until woken with a reason to stop waiting. */
-static void wait_ms(sluice_runtime *rt, sluice_binding *b, int64_t ms,
-                    bool until_resume)
+static int spawn(sluice_binding *b, sluice_error *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
-    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
-    ts.tv_nsec = (long)(ns % 1000000000);
-    pthread_mutex_lock(&rt->mu);
-    while (!atomic_load(&rt->cancelled) && !atomic_load(&b->resume_requested) &&
-           !(until_resume && atomic_load(&rt->closing))) {
-        if (pthread_cond_timedwait(&rt->cv, &rt->mu, &ts) != 0)
-            break;
-    }
-    pthread_mutex_unlock(&rt->mu);
-}
-
-/* Count a restart now; true when the intensity limit is exceeded. */
-static bool over_intensity(sluice_runtime *rt, restart_window *w, int64_t now)
-{
-    if (rt->intensity_restarts <= 0)
-        return false; /* unlimited */
-    size_t cap = (size_t)rt->intensity_restarts + 1;
-    if (cap > INTENSITY_MAX)
-        cap = INTENSITY_MAX;
-    w->at[w->next] = now;
-    w->next = (w->next + 1) % cap;
-    if (w->count < cap)
-        w->count++;
-    if (w->count < cap)
-        return false;
-    /* the oldest of the last N+1 restarts is within the period */
-    int64_t oldest = w->at[w->next];
-    return now - oldest <= (int64_t)rt->intensity_period_ms * 1000000;
-}
-
-static int64_t backoff_ms(sluice_runtime *rt, unsigned attempt, unsigned *seed)
-{
-    int64_t d = rt->backoff_min_ms;
-    for (unsigned i = 0; i < attempt && d < rt->backoff_max_ms; i++)
-        d *= 2;
-    if (d > rt->backoff_max_ms)
-        d = rt->backoff_max_ms;
-    /* full jitter in [d/2, d] */
-    int64_t half = d / 2;
-    return half + (half ? (int64_t)(rand_r(seed) % (unsigned)(half + 1)) : 0);
-}
-
-static void *supervise(void *arg)
-{
-    sluice_binding *b = arg;
     sluice_runtime *rt = b->logger->rt;
-    restart_window w;
-    memset(&w, 0, sizeof w);
-    unsigned attempt = 0;
-    unsigned seed = (unsigned)sluice_clock_monotonic_ns() ^ (unsigned)(uintptr_t)b;
-    for (;;) {
-        sluice_error e;
-        if (sluice_worker_run_(b, &e) == 0)
-            break; /* closed and drained */
-        if (atomic_load(&rt->cancelled))
-            break;
-        int64_t now = sluice_clock_monotonic_ns();
-        if (over_intensity(rt, &w, now)) {
-            atomic_fetch_add(&b->given_up, 1);
-            sluice_binding_set_state_(b, SLUICE_STATE_GIVEN_UP);
-            memset(&w, 0, sizeof w);
-            attempt = 0;
-            if (b->logger->fallback && !atomic_load(&b->diverting)) {
-                atomic_store(&b->diverting, true);
-                continue; /* drain into the fallback now */
-            }
-            /* wait for sluice_binding_resume(), or for close */
-            while (!atomic_load(&b->resume_requested) &&
-                   !atomic_load(&rt->closing) && !atomic_load(&rt->cancelled))
-                wait_ms(rt, b, 1000, true);
-            if (!atomic_load(&b->resume_requested))
-                break;
-            atomic_store(&b->resume_requested, false);
-            continue;
-        }
-        sluice_binding_set_state_(b, SLUICE_STATE_BACKOFF);
-        wait_ms(rt, b, backoff_ms(rt, attempt, &seed), false);
-        attempt++;
-        if (atomic_exchange(&b->resume_requested, false))
-            attempt = 0;
+    atomic_fetch_add(&rt->refs, 1);
+    if (sluice_tracker_spawn(rt->tracker, binding_task, b, err) != 0) {
+        atomic_fetch_sub(&rt->refs, 1);
+        atomic_store(&b->task_active, false);
+        return -1;
     }
-    sluice_runtime_unref_(rt);
-    return NULL;
+    return 0;
+}
+
+static void on_event(const sluice_tracker_event *ev, void *user)
+{
+    sluice_binding *b = ev->arg;
+    sluice_runtime *rt = user;
+    switch (ev->kind) {
+    case SLUICE_TRACKER_EV_RESTARTING:
+        sluice_binding_set_state_(b, SLUICE_STATE_BACKOFF);
+        break;
+    case SLUICE_TRACKER_EV_GAVE_UP:
+        atomic_fetch_add(&b->given_up, 1);
+        sluice_binding_set_state_(b, SLUICE_STATE_GIVEN_UP);
+        break;
+    default:
+        break;
+    }
+    if (!ev->final)
+        return;
+    atomic_store(&b->task_active, false);
+    if (ev->kind == SLUICE_TRACKER_EV_GAVE_UP && b->logger->fallback &&
+        !atomic_load(&b->diverting) && !atomic_load(&rt->cancelled)) {
+        /* drain the backlog, and what comes later, into the fallback */
+        atomic_store(&b->diverting, true);
+        if (!atomic_exchange(&b->task_active, true)) {
+            sluice_error e;
+            spawn(b, &e); /* refused only when closing: records stay counted */
+        }
+    }
+    sluice_runtime_unref_(rt); /* the spawn's reference; may free rt */
 }
 
 int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
 {
+    sluice_tracker_options o;
+    memset(&o, 0, sizeof o);
+    o.name = "sluice-supervisor";
+    o.max_running = -1; /* every binding runs at once */
+    o.policy = SLUICE_TRACKER_RESTART;
+    o.backoff_min_ms = rt->backoff_min_ms;
+    o.backoff_max_ms = rt->backoff_max_ms;
+    if (rt->intensity_restarts > 0) {
+        o.max_restarts = rt->intensity_restarts;
+        o.period_ms = rt->intensity_period_ms;
+    } else { /* unlimited: more than this many within 1 ms cannot happen */
+        o.max_restarts = 100000;
+        o.period_ms = 1;
+    }
+    o.on_event = on_event;
+    o.event_user = rt;
+    rt->tracker = sluice_tracker_new(NULL, &o, err);
+    if (!rt->tracker) {
+        sluice_close(rt, 0); /* frees rt: nothing was started */
+        return -1;
+    }
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
         if (!lg->autostart)
             continue;
         for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
             sluice_binding *b = &lg->bindings[k];
-            atomic_fetch_add(&rt->refs, 1);
-            if (pthread_create(&b->thread, NULL, supervise, b) != 0) {
-                atomic_fetch_sub(&rt->refs, 1);
-                /* undo: stop and join what started */
-                sluice_close(rt, -1);
-                return sluice_error_set(err, "cannot start a worker thread");
+            atomic_store(&b->task_active, true);
+            if (spawn(b, err) != 0) {
+                sluice_close(rt, -1); /* undo: stop what started */
+                return -1;
             }
-            b->thread_started = true;
         }
     }
     return 0;
+}
+
+/* Close: stop intake is done by the caller; wait for the tasks until the
+ * deadline, then cancel. Returns 0 when every task ended. */
+int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns)
+{
+    if (!rt->tracker)
+        return 0;
+    int64_t left = deadline_ns == INT64_MAX
+                       ? -1
+                       : (deadline_ns - sluice_clock_monotonic_ns()) / 1000000;
+    sluice_error e;
+    int rc;
+    if (left < 0 && deadline_ns == INT64_MAX)
+        rc = sluice_tracker_join(rt->tracker, &e);
+    else
+        rc = sluice_tracker_join_timeout(rt->tracker, left > 0 ? left : 0, &e);
+    if (rc != 0) {
+        atomic_store(&rt->cancelled, true);
+        sluice_tracker_cancel(rt->tracker);
+        sluice_queue_wake_all_(rt);
+        /* tasks in a backoff end at once; give them a moment to say so */
+        rc = sluice_tracker_join_timeout(rt->tracker, 20, &e);
+    }
+    /* frees now, or (tasks stuck in a sink) when the last one ends */
+    sluice_tracker_free(rt->tracker);
+    rt->tracker = NULL;
+    return rc == 0 ? 0 : -1;
 }
 
 int sluice_binding_resume(sluice_binding *b, sluice_error *err)
 {
     if (!b)
         return sluice_error_set(err, "resume: no binding");
+    sluice_runtime *rt = b->logger->rt;
     pthread_mutex_lock(&b->mu);
     bool given_up = b->state == SLUICE_STATE_GIVEN_UP;
     pthread_mutex_unlock(&b->mu);
-    if (!given_up && !atomic_load(&b->diverting))
-        return sluice_error_set(err, "resume: logger '%s', sink '%s' was not "
-                                     "given up",
-                                b->logger->name, b->sink->name);
+    if (!given_up)
+        return sluice_error_set(err,
+                                "resume: logger '%s', sink '%s', lane %u was "
+                                "not given up",
+                                b->logger->name, b->sink->name, b->lane);
+    /* a diverting task switches back to the sink at its next batch */
     atomic_store(&b->diverting, false);
-    atomic_store(&b->resume_requested, true);
-    sluice_supervisor_wake_(b->logger->rt);
-    return 0;
+    if (!b->logger->autostart || !rt->tracker)
+        return 0; /* the host drives its run loop */
+    if (atomic_exchange(&b->task_active, true))
+        return 0;
+    return spawn(b, err);
 }
