@@ -151,6 +151,7 @@ int sluice_binding_resume(sluice_binding *b, sluice_error *err)
                                 b->logger->name, b->sink->name, b->lane);
     /* a diverting task switches back to the sink at its next batch */
     atomic_store(&b->diverting, false);
+    sluice_binding_set_state_(b, SLUICE_STATE_IDLE); /* until a run starts */
     if (!b->logger->autostart || !rt->tracker)
         return 0; /* the host drives its run loop */
     if (atomic_exchange(&b->task_active, true))

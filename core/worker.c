@@ -135,15 +135,19 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     sluice_time_cache_init(&sc->tc);
 
     pthread_mutex_lock(&b->mu);
-    b->state = SLUICE_STATE_RUNNING;
     b->is_running = true;
-    b->has_failed = false;
-    b->last_error[0] = '\0';
+    if (!atomic_load(&b->diverting)) {
+        b->state = SLUICE_STATE_RUNNING;
+        b->has_failed = false;
+        b->last_error[0] = '\0';
+    } /* else: draining into the fallback; it stays given up, and its last
+         error says why */
     pthread_mutex_unlock(&b->mu);
     atomic_fetch_add(&b->runs, 1);
 
     int rc = 0;
     int idle = 0;
+    bool was_diverting = atomic_load(&b->diverting);
     bool dirty = false;
     sluice_sink_instance *dirty_sink = NULL;
     int64_t flush_every = (int64_t)lg->flush_interval_ms * 1000000;
@@ -157,6 +161,15 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             break;
         }
         bool diverting = atomic_load(&b->diverting) && lg->fallback;
+        if (was_diverting && !diverting) {
+            /* resumed while draining into the fallback: back to the sink */
+            pthread_mutex_lock(&b->mu);
+            b->state = SLUICE_STATE_RUNNING;
+            b->has_failed = false;
+            b->last_error[0] = '\0';
+            pthread_mutex_unlock(&b->mu);
+        }
+        was_diverting = diverting;
         sluice_sink_instance *s = diverting ? lg->fallback : b->sink;
         uint64_t first;
         size_t n = sluice_queue_take(b->queue, b->cursor, BATCH_MAX, &first);
@@ -238,7 +251,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             rc = -1;
         } else {
             pthread_mutex_lock(&b->mu);
-            b->state = SLUICE_STATE_STOPPED;
+            if (b->state != SLUICE_STATE_GIVEN_UP)
+                b->state = SLUICE_STATE_STOPPED;
             b->is_running = false;
             pthread_mutex_unlock(&b->mu);
         }
