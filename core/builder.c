@@ -864,6 +864,7 @@ static void free_logger(sluice_logger *lg)
     }
     free(lg->fields);
     free(lg->name);
+    pthread_mutex_destroy(&lg->hooks_lock);
     free(lg);
 }
 
@@ -903,6 +904,7 @@ static sluice_logger *make_logger(sluice_runtime *rt, logger_plan *l,
         return NULL;
     lg->name = dup_str(l->name);
     lg->rt = rt;
+    pthread_mutex_init(&lg->hooks_lock, NULL);
     lg->level = l->level;
     lg->head.level = (int)l->level;
     lg->lanes = (unsigned)l->workers;

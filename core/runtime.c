@@ -69,12 +69,18 @@ static inline uint32_t thread_id(void)
     return tls_thread_id;
 }
 
-static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid)
+static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
+                                      sluice_level lvl)
 {
     if (__builtin_expect(lg->lanes == 1, 1))
         return lg->queues[0];
     unsigned lane;
-    if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN) {
+    sluice_scheduler_fn fn = atomic_load_explicit(&lg->scheduler_fn,
+                                                  memory_order_acquire);
+    if (fn) {
+        lane = fn(atomic_load_explicit(&lg->scheduler_user, memory_order_relaxed),
+                  tid, lvl, lg->lanes) % lg->lanes;
+    } else if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN) {
         if (tls_thread_index == 0)
             tls_thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
         lane = (tls_thread_index - 1) % lg->lanes;
@@ -91,7 +97,7 @@ static unsigned char *claim(sluice_logger *lg, sluice_queue *q, size_t len,
     if (!*slot)
         return NULL;
     unsigned char *p = sluice_queue_slot_alloc(*slot, len);
-    if (!p) {
+    if (__builtin_expect(!p, 0)) {
         /* out of memory: publish an empty text record, never a hole */
         (*slot)->kind = SLUICE_KIND_TEXT;
         (*slot)->length = 0;
@@ -103,82 +109,181 @@ static unsigned char *claim(sluice_logger *lg, sluice_queue *q, size_t len,
     return p;
 }
 
-void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
-                      const sluice_callsite *cs, const uint64_t *args)
+static size_t kv_len(const char *s)
+{
+    return s ? strnlen(s, SLUICE_STRING_MAX) : 0;
+}
+
+static unsigned char *put_kvs(unsigned char *p, const sluice_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)kv_len(kv[i].key), v = (uint32_t)kv_len(kv[i].value);
+        memcpy(p, &k, 4);
+        memcpy(p + 4, kv[i].key, k);
+        p += 4 + k;
+        memcpy(p, &v, 4);
+        memcpy(p + 4, kv[i].value, v);
+        p += 4 + v;
+    }
+    return p;
+}
+
+static size_t kvs_size(const sluice_kv *kv, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += 8 + kv_len(kv[i].key) + kv_len(kv[i].value);
+    return len;
+}
+
+/* Encode one record and queue it. The body is either the encoded arguments
+ * of a deferred call (cs != NULL) or text; then the fields, the call's and
+ * the pre-hooks'. Inlined into each caller so that the plain deferred call
+ * (no text, no fields) compiles to a straight line. */
+static inline __attribute__((always_inline)) void
+produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+        const uint64_t *args, const char *text, size_t text_len,
+        const sluice_kv *kv, size_t nkv, const sluice_kv *extra, size_t nextra)
 {
     uint64_t ticks = sluice_clock_ticks();
     uint32_t tid = thread_id();
-    unsigned n = cs->arg_count;
-    const unsigned char *types = cs->arg_types;
     uint32_t slen[24];
-    size_t len = 0;
-    for (unsigned i = 0; i < n; i++) {
-        if (types[i] == SLUICE_ARG_STRING) {
-            const char *s = (const char *)(uintptr_t)args[i];
-            slen[i] = s ? (uint32_t)strnlen(s, SLUICE_STRING_MAX) : UINT32_MAX;
-            len += 4 + (s ? slen[i] : 0);
-        } else {
-            len += 8;
+    size_t body;
+    if (cs) {
+        body = cs->fixed_size;
+        if (!body) {
+            for (unsigned i = 0; i < cs->arg_count; i++) {
+                if (cs->arg_types[i] == SLUICE_ARG_STRING) {
+                    const char *s = (const char *)(uintptr_t)args[i];
+                    slen[i] = s ? (uint32_t)strnlen(s, SLUICE_STRING_MAX) : UINT32_MAX;
+                    body += 4 + (s ? slen[i] : 0);
+                } else {
+                    body += 8;
+                }
+            }
         }
+    } else {
+        body = text_len;
     }
-    sluice_queue *q = pick_lane(lg, tid);
+    size_t len = body;
+    if (nkv)
+        len += kvs_size(kv, nkv);
+    if (nextra)
+        len += kvs_size(extra, nextra);
+    sluice_queue *q = pick_lane(lg, tid, lvl);
     sluice_slot *slot;
     uint64_t seq;
     unsigned char *p = claim(lg, q, len, &slot, &seq);
     if (!p)
         return;
-    for (unsigned i = 0; i < n; i++) {
-        if (types[i] == SLUICE_ARG_STRING) {
-            memcpy(p, &slen[i], 4);
-            p += 4;
-            if (slen[i] != UINT32_MAX) {
-                memcpy(p, (const char *)(uintptr_t)args[i], slen[i]);
-                p += slen[i];
+    if (!cs) {
+        if (text_len)
+            memcpy(p, text, text_len);
+        p += text_len;
+    } else if (cs->fixed_size) {
+        memcpy(p, args, cs->fixed_size);
+        p += cs->fixed_size;
+    } else {
+        for (unsigned i = 0; i < cs->arg_count; i++) {
+            if (cs->arg_types[i] == SLUICE_ARG_STRING) {
+                memcpy(p, &slen[i], 4);
+                p += 4;
+                if (slen[i] != UINT32_MAX) {
+                    memcpy(p, (const char *)(uintptr_t)args[i], slen[i]);
+                    p += slen[i];
+                }
+            } else {
+                memcpy(p, &args[i], 8);
+                p += 8;
             }
-        } else {
-            memcpy(p, &args[i], 8);
-            p += 8;
         }
     }
+    if (nkv)
+        p = put_kvs(p, kv, nkv);
+    if (nextra)
+        p = put_kvs(p, extra, nextra);
     slot->callsite = cs;
     slot->ticks = ticks;
     slot->thread_id = tid;
     slot->length = (uint32_t)len;
-    slot->args_length = (uint32_t)len;
+    slot->args_length = (uint32_t)body;
     slot->level = (uint8_t)lvl;
-    slot->kind = SLUICE_KIND_ARGS;
-    slot->field_count = 0;
+    slot->kind = cs ? SLUICE_KIND_ARGS : SLUICE_KIND_TEXT;
+    slot->field_count = (uint16_t)(nkv + nextra);
     sluice_queue_publish(q, slot, seq);
+}
+
+/* The path with pre-hooks: they may reject the record or add fields. */
+static void produce_hooked(sluice_logger *lg, sluice_level lvl,
+                           const sluice_callsite *cs, const uint64_t *args,
+                           const char *text, size_t text_len,
+                           const sluice_kv *kv, size_t nkv)
+{
+    sluice_hook_record r;
+    r.level = lvl;
+    r.callsite = cs;
+    r.text = text;
+    r.text_len = text_len;
+    r.fields = kv;
+    r.field_count = nkv;
+    r.extra_count = 0;
+    unsigned n = atomic_load_explicit(&lg->pre_hook_count, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++) {
+        sluice_pre_hook_fn fn = (sluice_pre_hook_fn)lg->pre_hooks[i].fn;
+        if (!fn(lg->pre_hooks[i].user, &r)) {
+            atomic_fetch_add_explicit(&lg->rejected, 1, memory_order_relaxed);
+            return;
+        }
+        if (r.extra_count > SLUICE_HOOK_EXTRA_MAX)
+            r.extra_count = SLUICE_HOOK_EXTRA_MAX;
+    }
+    produce(lg, lvl, cs, args, text, text_len, kv, nkv, r.extra, r.extra_count);
+}
+
+void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
+                      const sluice_callsite *cs, const uint64_t *args)
+{
+    if (__builtin_expect(atomic_load_explicit(&lg->pre_hook_count,
+                                              memory_order_relaxed) != 0, 0)) {
+        produce_hooked(lg, lvl, cs, args, NULL, 0, NULL, 0);
+        return;
+    }
+    produce(lg, lvl, cs, args, NULL, 0, NULL, 0, NULL, 0);
+}
+
+void sluice_log_args_kv_(sluice_logger *lg, sluice_level lvl,
+                         const sluice_callsite *cs, const uint64_t *args,
+                         const sluice_kv *kv, size_t n)
+{
+    if (n > UINT16_MAX - SLUICE_HOOK_EXTRA_MAX)
+        n = UINT16_MAX - SLUICE_HOOK_EXTRA_MAX;
+    if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed) != 0)
+        produce_hooked(lg, lvl, cs, args, NULL, 0, kv, n);
+    else
+        produce(lg, lvl, cs, args, NULL, 0, kv, n, NULL, 0);
+}
+
+void sluice_log_str_kv(sluice_logger *lg, sluice_level lvl, const char *msg,
+                       size_t len, const sluice_kv *kv, size_t n)
+{
+    if (!lg || !sluice_logger_enabled_(lg, (int)lvl))
+        return;
+    if (!msg)
+        len = 0;
+    if (len > SLUICE_TEXT_MAX)
+        len = SLUICE_TEXT_MAX;
+    if (n > UINT16_MAX - SLUICE_HOOK_EXTRA_MAX)
+        n = UINT16_MAX - SLUICE_HOOK_EXTRA_MAX;
+    if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed) != 0)
+        produce_hooked(lg, lvl, NULL, NULL, msg, len, kv, n);
+    else
+        produce(lg, lvl, NULL, NULL, msg, len, kv, n, NULL, 0);
 }
 
 void sluice_log_str(sluice_logger *lg, sluice_level lvl, const char *msg,
                     size_t len)
 {
-    if (!lg || !sluice_logger_enabled_(lg, (int)lvl))
-        return;
-    uint64_t ticks = sluice_clock_ticks();
-    uint32_t tid = thread_id();
-    if (!msg)
-        len = 0;
-    if (len > SLUICE_TEXT_MAX)
-        len = SLUICE_TEXT_MAX;
-    sluice_queue *q = pick_lane(lg, tid);
-    sluice_slot *slot;
-    uint64_t seq;
-    unsigned char *p = claim(lg, q, len, &slot, &seq);
-    if (!p)
-        return;
-    if (len)
-        memcpy(p, msg, len);
-    slot->callsite = NULL;
-    slot->ticks = ticks;
-    slot->thread_id = tid;
-    slot->length = (uint32_t)len;
-    slot->args_length = 0;
-    slot->level = (uint8_t)lvl;
-    slot->kind = SLUICE_KIND_TEXT;
-    slot->field_count = 0;
-    sluice_queue_publish(q, slot, seq);
+    sluice_log_str_kv(lg, lvl, msg, len, NULL, 0);
 }
 
 void sluice_logf(sluice_logger *lg, sluice_level lvl, const char *fmt, ...)
@@ -206,6 +311,56 @@ void sluice_logf(sluice_logger *lg, sluice_level lvl, const char *fmt, ...)
     va_end(ap);
     sluice_log_str(lg, lvl, big, (size_t)n);
     free(big);
+}
+
+/* ---- hooks and schedulers ------------------------------------------------ */
+
+static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
+                    _Atomic unsigned *count, void *fn, void *user,
+                    sluice_error *err)
+{
+    if (!lg || !fn)
+        return sluice_error_set(err, "hook: no logger or no function");
+    pthread_mutex_lock(&lg->hooks_lock);
+    unsigned n = atomic_load(count);
+    if (n >= SLUICE_HOOKS_MAX) {
+        pthread_mutex_unlock(&lg->hooks_lock);
+        return sluice_error_set(err, "logger '%s': at most %d hooks of a kind",
+                                lg->name, SLUICE_HOOKS_MAX);
+    }
+    slots[n].fn = fn;
+    slots[n].user = user;
+    atomic_store_explicit(count, n + 1, memory_order_release);
+    pthread_mutex_unlock(&lg->hooks_lock);
+    return 0;
+}
+
+int sluice_logger_add_pre_hook(sluice_logger *lg, sluice_pre_hook_fn fn,
+                               void *user, sluice_error *err)
+{
+    void *f;
+    memcpy(&f, &fn, sizeof f);
+    return add_hook(lg, lg ? lg->pre_hooks : NULL, lg ? &lg->pre_hook_count : NULL,
+                    f, user, err);
+}
+
+int sluice_logger_add_post_hook(sluice_logger *lg, sluice_post_hook_fn fn,
+                                void *user, sluice_error *err)
+{
+    void *f;
+    memcpy(&f, &fn, sizeof f);
+    return add_hook(lg, lg ? lg->post_hooks : NULL, lg ? &lg->post_hook_count : NULL,
+                    f, user, err);
+}
+
+int sluice_logger_set_scheduler(sluice_logger *lg, sluice_scheduler_fn fn,
+                                void *user, sluice_error *err)
+{
+    if (!lg)
+        return sluice_error_set(err, "scheduler: no logger");
+    atomic_store_explicit(&lg->scheduler_user, user, memory_order_relaxed);
+    atomic_store_explicit(&lg->scheduler_fn, fn, memory_order_release);
+    return 0;
 }
 
 void sluice_set_level(sluice_logger *lg, sluice_level lvl)
@@ -256,8 +411,9 @@ int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
         evicted += atomic_load(&q->evicted);
         claimed += sluice_queue_accepted(q);
     }
-    out->attempted = claimed + refused;
-    out->dropped = refused + evicted;
+    out->rejected = atomic_load(&lg->rejected);
+    out->attempted = claimed + refused + out->rejected;
+    out->dropped = refused + evicted + out->rejected;
     out->accepted = out->attempted - out->dropped;
     out->binding_count = lg->lanes * lg->sinks_per_lane;
     for (size_t i = 0; i < out->binding_count; i++) {

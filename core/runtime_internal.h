@@ -60,8 +60,16 @@ struct sluice_binding {
     _Atomic bool task_active;      /* a supervisor task runs it */
 };
 
+typedef struct sluice_hook_slot {
+    void *fn;                      /* sluice_pre_hook_fn or _post_hook_fn */
+    void *user;
+} sluice_hook_slot;
+
 struct sluice_logger {
     struct sluice_logger_head_ head; /* must stay first: the macros read it */
+    _Atomic unsigned pre_hook_count; /* read on every call: keep it close */
+    _Atomic(sluice_scheduler_fn) scheduler_fn;
+    void *_Atomic scheduler_user;
     char *name;
     sluice_runtime *rt;
     sluice_level level;            /* configured level (head holds the live) */
@@ -77,6 +85,11 @@ struct sluice_logger {
     sluice_sink_instance *fallback;
     sluice_field *fields;          /* base fields from field.NAME = value */
     size_t field_count;
+    sluice_hook_slot pre_hooks[SLUICE_HOOKS_MAX];
+    sluice_hook_slot post_hooks[SLUICE_HOOKS_MAX];
+    _Atomic unsigned post_hook_count;
+    pthread_mutex_t hooks_lock;    /* adding hooks */
+    _Atomic uint64_t rejected;     /* by pre-hooks */
 };
 
 struct sluice_runtime {

@@ -13,6 +13,7 @@
  * Knows nothing of INI, plugins' loading or restart policy.
  */
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,9 @@ typedef struct scratch {
                                   reads its message while lines grows */
     size_t msg_off[BATCH_MAX], msg_len[BATCH_MAX];
     size_t line_off[BATCH_MAX], line_len[BATCH_MAX];
+    size_t field_off[BATCH_MAX];   /* into pool, SIZE_MAX: base fields only */
+    sluice_field *pool;            /* fields of the batch's records */
+    size_t pool_len, pool_cap;
     sluice_record recs[BATCH_MAX];
     const sluice_record *ptrs[BATCH_MAX];
     sluice_time_cache tc;
@@ -55,7 +59,34 @@ static void fail(sluice_binding *b, const char *msg)
     atomic_fetch_add(&b->failures, 1);
 }
 
-/* Render records [first, first+n) for sink s into sc. */
+/* Decode the fields that follow the body of a slot's payload into pool;
+ * returns how many were well formed. */
+static size_t decode_fields(const unsigned char *p, size_t len, size_t count,
+                            sluice_field *out)
+{
+    size_t n = 0, at = 0;
+    while (n < count) {
+        uint32_t k, v;
+        if (len - at < 4)
+            break;
+        memcpy(&k, p + at, 4);
+        if (len - at - 4 < k)
+            break;
+        const char *key = (const char *)p + at + 4;
+        at += 4 + k;
+        if (len - at < 4)
+            break;
+        memcpy(&v, p + at, 4);
+        if (len - at - 4 < v)
+            break;
+        out[n++] = (sluice_field){key, k, (const char *)p + at + 4, v};
+        at += 4 + v;
+    }
+    return n;
+}
+
+/* Render records [first, first+n) for sink s into sc: decode them (the
+ * deferred formatting happens here), run the post-hooks, render lines. */
 static void render_batch(sluice_binding *b, sluice_sink_instance *s,
                          scratch *sc, uint64_t first, size_t n)
 {
@@ -64,6 +95,7 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
     sluice_clock_snapshot_take(&clk);
     sluice_buf_reset(&sc->msgs);
     sluice_buf_reset(&sc->lines);
+    sc->pool_len = 0;
     for (size_t i = 0; i < n; i++) {
         sluice_slot *slot = sluice_queue_slot(b->queue, first + i);
         const unsigned char *payload = sluice_slot_payload(slot);
@@ -74,8 +106,6 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         r->logger = lg->name;
         r->thread_id = slot->thread_id;
         r->sequence = first + i;
-        r->fields = lg->fields;
-        r->field_count = lg->field_count;
         sc->msg_off[i] = sc->msgs.len;
         if (slot->kind == SLUICE_KIND_ARGS && slot->callsite) {
             const sluice_callsite *cs = slot->callsite;
@@ -85,20 +115,55 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
             r->function = cs->function;
             r->source_line = cs->line;
         } else {
-            sluice_buf_append(&sc->msgs, payload, slot->length);
+            sluice_buf_append(&sc->msgs, payload, slot->args_length);
         }
         sc->msg_len[i] = sc->msgs.len - sc->msg_off[i];
-        r->message = sc->msgs.data ? sc->msgs.data + sc->msg_off[i] : "";
-        r->message_len = sc->msg_len[i];
-        sc->line_off[i] = sc->lines.len;
-        sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
-        sc->line_len[i] = sc->lines.len - sc->line_off[i];
+        /* fields: the logger's base fields, then the call's */
+        sc->field_off[i] = SIZE_MAX;
+        r->fields = lg->fields;
+        r->field_count = lg->field_count;
+        if (slot->field_count) {
+            size_t want = sc->pool_len + lg->field_count + slot->field_count;
+            if (want > sc->pool_cap) {
+                size_t cap = sc->pool_cap ? sc->pool_cap : 256;
+                while (cap < want)
+                    cap *= 2;
+                sluice_field *grown = realloc(sc->pool, cap * sizeof *grown);
+                if (!grown)
+                    continue; /* out of memory: base fields only */
+                sc->pool = grown;
+                sc->pool_cap = cap;
+            }
+            sluice_field *f = sc->pool + sc->pool_len;
+            if (lg->field_count)
+                memcpy(f, lg->fields, lg->field_count * sizeof *f);
+            size_t got = decode_fields(payload + slot->args_length,
+                                       slot->length - slot->args_length,
+                                       slot->field_count, f + lg->field_count);
+            sc->field_off[i] = sc->pool_len;
+            r->field_count = lg->field_count + got;
+            sc->pool_len += r->field_count;
+        }
     }
-    /* both buffers may have moved while growing: set the pointers now */
+    /* the buffers may have moved while growing: point into them now */
     for (size_t i = 0; i < n; i++) {
         sluice_record *r = &sc->recs[i];
         r->message = sc->msgs.data ? sc->msgs.data + sc->msg_off[i] : "";
         r->message_len = sc->msg_len[i];
+        if (sc->field_off[i] != SIZE_MAX)
+            r->fields = sc->pool + sc->field_off[i];
+    }
+    unsigned hooks = atomic_load_explicit(&lg->post_hook_count, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        sluice_record *r = &sc->recs[i];
+        for (unsigned h = 0; h < hooks; h++)
+            ((sluice_post_hook_fn)lg->post_hooks[h].fn)(lg->post_hooks[h].user, r);
+        sc->line_off[i] = sc->lines.len;
+        sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
+        sc->line_len[i] = sc->lines.len - sc->line_off[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        sluice_record *r = &sc->recs[i];
         r->line = sc->lines.data + sc->line_off[i];
         r->line_len = sc->line_len[i];
         sc->ptrs[i] = r;
@@ -132,6 +197,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     }
     sluice_buf_init(&sc->msgs);
     sluice_buf_init(&sc->lines);
+    sc->pool = NULL;
+    sc->pool_len = sc->pool_cap = 0;
     sluice_time_cache_init(&sc->tc);
 
     pthread_mutex_lock(&b->mu);
@@ -259,6 +326,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     }
     sluice_buf_free(&sc->msgs);
     sluice_buf_free(&sc->lines);
+    free(sc->pool);
     free(sc);
     atomic_store(&b->in_run, 0);
     return rc;

@@ -43,6 +43,7 @@ typedef struct sluice_logger sluice_logger;
  * counters and retained backlog. */
 typedef struct sluice_binding sluice_binding;
 typedef struct sluice_builder sluice_builder;
+typedef struct sluice_callsite sluice_callsite; /* a deferred call's site */
 
 /* ---- opening and closing -------------------------------------------- */
 
@@ -103,6 +104,60 @@ sluice_level sluice_get_level(sluice_logger *lg);
 /* Parse "trace".."fatal", "off" (also "warning", "err", "critical"). */
 int sluice_level_parse(const char *name, sluice_level *out);
 
+/* A field given at the call: both strings are copied into the record. */
+typedef struct sluice_kv {
+    const char *key;
+    const char *value;
+} sluice_kv;
+
+/* Queue text with fields (kv[0..n)), as sluice_log_str does. */
+void sluice_log_str_kv(sluice_logger *lg, sluice_level lvl, const char *msg,
+                       size_t len, const sluice_kv *kv, size_t n);
+
+/* ---- hooks and lanes ------------------------------------------------------ */
+
+#define SLUICE_HOOK_EXTRA_MAX 8
+#define SLUICE_HOOKS_MAX 8
+
+/* What a pre-hook sees, on the caller's thread, before the record is
+ * queued. It may append up to SLUICE_HOOK_EXTRA_MAX fields to extra (the
+ * strings need only live until the hook's caller returns: they are copied).
+ */
+typedef struct sluice_hook_record {
+    sluice_level level;
+    const sluice_callsite *callsite;  /* deferred calls; NULL for text */
+    const char *text;                 /* sluice_log_str/logf: the text */
+    size_t text_len;
+    const sluice_kv *fields;          /* the call's own fields */
+    size_t field_count;
+    sluice_kv extra[SLUICE_HOOK_EXTRA_MAX];
+    size_t extra_count;
+} sluice_hook_record;
+
+/* Return false to reject the record: it is counted as dropped (and in
+ * rejected), never written. Runs on the logging thread: keep it short. */
+typedef bool (*sluice_pre_hook_fn)(void *user, sluice_hook_record *r);
+/* Runs on a worker before the record is rendered for one sink (so once per
+ * sink binding): it may change r (message, fields); what it points r at
+ * must stay valid until its next call on that thread. */
+typedef void (*sluice_post_hook_fn)(void *user, sluice_record *r);
+
+/* Add a hook (at most SLUICE_HOOKS_MAX of each kind per logger). Safe at
+ * any time; a call in flight may miss a hook added meanwhile. */
+int sluice_logger_add_pre_hook(sluice_logger *lg, sluice_pre_hook_fn fn,
+                               void *user, sluice_error *err);
+int sluice_logger_add_post_hook(sluice_logger *lg, sluice_post_hook_fn fn,
+                                void *user, sluice_error *err);
+
+/* Pick the lane (0..lanes-1) for a record of a logger with workers = N.
+ * Order is kept per thread only if it picks the same lane for a thread. */
+typedef unsigned (*sluice_scheduler_fn)(void *user, uint64_t thread_id,
+                                        sluice_level level, unsigned lanes);
+/* Install a scheduler instead of the configured one (NULL: back to it).
+ * Install it before logging from several threads. */
+int sluice_logger_set_scheduler(sluice_logger *lg, sluice_scheduler_fn fn,
+                                void *user, sluice_error *err);
+
 /* Wait until every record accepted so far has been written by every sink of
  * lg (or its binding gave up), then flush the sinks. 0 on success, -1 on
  * timeout. */
@@ -130,6 +185,24 @@ int sluice_logger_flush(sluice_logger *lg, int timeout_ms);
 #define SLUICE_ERROR(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_ERROR, __VA_ARGS__)
 #define SLUICE_FATAL(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_FATAL, __VA_ARGS__)
 
+/* The same with fields given at the call:
+ *     SLUICE_INFO_KV(lg, SLUICE_KV({"user", name}, {"order", id}),
+ *                    "paid %.2f", amount);
+ * Keys and values are strings, copied (each at most SLUICE_STRING_MAX). */
+/* One parenthesized (array, count) pair, so that it stays one macro
+ * argument however deep it is passed; unwrapped at the call. */
+#define SLUICE_KV(...)                                                         \
+    ((const sluice_kv[]){__VA_ARGS__},                                         \
+     (sizeof((const sluice_kv[]){__VA_ARGS__}) / sizeof(sluice_kv)))
+#define SLUICE_LOG_KV(lg, lvl, kv, ...) \
+    SLUICE_LOG_KV_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), kv, __VA_ARGS__)
+#define SLUICE_TRACE_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_TRACE, kv, __VA_ARGS__)
+#define SLUICE_DEBUG_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_DEBUG, kv, __VA_ARGS__)
+#define SLUICE_INFO_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_INFO, kv, __VA_ARGS__)
+#define SLUICE_WARN_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_WARN, kv, __VA_ARGS__)
+#define SLUICE_ERROR_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_ERROR, kv, __VA_ARGS__)
+#define SLUICE_FATAL_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_FATAL, kv, __VA_ARGS__)
+
 /* ---- counters and the run loop ----------------------------------------- */
 
 typedef enum sluice_binding_state {
@@ -148,6 +221,7 @@ typedef struct sluice_logger_stats {
     uint64_t accepted;         /* attempted - dropped */
     uint64_t dropped;          /* refused or evicted by the overflow policy,
                                   or rejected by a pre-hook */
+    uint64_t rejected;         /* of dropped: rejected by a pre-hook */
     uint64_t pending;          /* the largest backlog of its bindings */
     size_t binding_count;
 } sluice_logger_stats;
@@ -185,14 +259,16 @@ int sluice_binding_resume(sluice_binding *b, sluice_error *err);
 
 /* ---- internals the macros need (not API: may change) ------------------- */
 
-typedef struct sluice_callsite {
+struct sluice_callsite {
     const char *format;
     const char *file;
     const char *function;
     int line;
     unsigned arg_count;
     const unsigned char *arg_types;  /* SLUICE_ARG_* per argument */
-} sluice_callsite;
+    unsigned fixed_size;             /* 8 * arg_count when no argument is a
+                                        string, else 0 */
+};
 
 enum {
     SLUICE_ARG_INT = 1,        /* 8 bytes, int64_t */
@@ -204,6 +280,9 @@ enum {
 
 void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
                       const sluice_callsite *cs, const uint64_t *args);
+void sluice_log_args_kv_(sluice_logger *lg, sluice_level lvl,
+                         const sluice_callsite *cs, const uint64_t *args,
+                         const sluice_kv *kv, size_t n);
 
 struct sluice_logger_head_ {
     int level; /* first member of every logger; read relaxed */
@@ -263,26 +342,47 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_FIRST_(f, ...) f
 #define SLUICE_LOG_AT_(lg, lvl, ...) \
     SLUICE_LOG_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), __VA_ARGS__)
+#define SLUICE_IS_STR_(x) +(SLUICE_TYPE_(x) == SLUICE_ARG_STRING)
+/* The call site, its type list and its arguments, then `call`. */
+#define SLUICE_SITE_(lvl, n, call, ...)                                        \
+    do {                                                                       \
+        static const unsigned char sluice_types_[] = {                         \
+            0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(SLUICE_TYPE_,          \
+                                                        __VA_ARGS__)};         \
+        static const sluice_callsite sluice_site_ = {                          \
+            SLUICE_FIRST_(__VA_ARGS__, 0), __FILE__, __func__, __LINE__,       \
+            (n) - 1, sluice_types_ + 1,                                        \
+            (0 SLUICE_CAT_(SLUICE_SMAP, SLUICE_CAT_(n, _))(SLUICE_IS_STR_,      \
+                                                          __VA_ARGS__))        \
+                ? 0                                                            \
+                : 8 * ((n) - 1)};                                              \
+        if (0)                                                                 \
+            sluice_format_check_(__VA_ARGS__);                                 \
+        const uint64_t *sluice_args_ =                                         \
+            (const uint64_t[]){0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(    \
+                SLUICE_ENC_, __VA_ARGS__)} +                                   \
+            1;                                                                 \
+        call;                                                                  \
+    } while (0)
 #define SLUICE_LOG_I_(lg, lvl, n, ...)                                         \
     do {                                                                       \
         if ((int)(lvl) >= (int)SLUICE_ACTIVE_LEVEL &&                          \
-            sluice_logger_enabled_((lg), (lvl))) {                             \
-            static const unsigned char sluice_types_[] = {                     \
-                0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(SLUICE_TYPE_,      \
-                                                            __VA_ARGS__)};     \
-            static const sluice_callsite sluice_site_ = {                      \
-                SLUICE_FIRST_(__VA_ARGS__, 0), __FILE__, __func__, __LINE__,   \
-                (n) - 1, sluice_types_ + 1};                                   \
-            if (0)                                                             \
-                sluice_format_check_(__VA_ARGS__);                             \
-            sluice_log_args_(                                                  \
-                (lg), (sluice_level)(lvl), &sluice_site_,                      \
-                (const uint64_t[]){                                            \
-                    0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(SLUICE_ENC_,   \
-                                                                __VA_ARGS__)} + \
-                    1);                                                        \
-        }                                                                      \
+            sluice_logger_enabled_((lg), (lvl)))                               \
+            SLUICE_SITE_(lvl, n,                                               \
+                         sluice_log_args_((lg), (sluice_level)(lvl),           \
+                                          &sluice_site_, sluice_args_),        \
+                         __VA_ARGS__);                                         \
     } while (0)
+#define SLUICE_KV_CALL_(lg, lvl, kv) \
+    sluice_log_args_kv_((lg), (sluice_level)(lvl), &sluice_site_, sluice_args_, kv)
+#define SLUICE_LOG_KV_I_(lg, lvl, n, kv, ...)                                  \
+    do {                                                                       \
+        if ((int)(lvl) >= (int)SLUICE_ACTIVE_LEVEL &&                          \
+            sluice_logger_enabled_((lg), (lvl)))                               \
+            SLUICE_SITE_(lvl, n, SLUICE_KV_CALL_(lg, lvl, SLUICE_EXPAND_ kv),  \
+                         __VA_ARGS__);                                         \
+    } while (0)
+#define SLUICE_EXPAND_(...) __VA_ARGS__
 #define SLUICE_NARG_(...) SLUICE_NARG_I_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 #define SLUICE_NARG_I_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24, N, ...) N
 #define SLUICE_MAP1_(M, f)
@@ -309,6 +409,31 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_MAP22_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21)
 #define SLUICE_MAP23_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21) , M(a22)
 #define SLUICE_MAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) , M(a1) , M(a2) , M(a3) , M(a4) , M(a5) , M(a6) , M(a7) , M(a8) , M(a9) , M(a10) , M(a11) , M(a12) , M(a13) , M(a14) , M(a15) , M(a16) , M(a17) , M(a18) , M(a19) , M(a20) , M(a21) , M(a22) , M(a23)
+/* the same without separators, for sums */
+#define SLUICE_SMAP1_(M, f)
+#define SLUICE_SMAP2_(M, f, a1) M(a1)
+#define SLUICE_SMAP3_(M, f, a1, a2) M(a1) M(a2)
+#define SLUICE_SMAP4_(M, f, a1, a2, a3) M(a1) M(a2) M(a3)
+#define SLUICE_SMAP5_(M, f, a1, a2, a3, a4) M(a1) M(a2) M(a3) M(a4)
+#define SLUICE_SMAP6_(M, f, a1, a2, a3, a4, a5) M(a1) M(a2) M(a3) M(a4) M(a5)
+#define SLUICE_SMAP7_(M, f, a1, a2, a3, a4, a5, a6) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6)
+#define SLUICE_SMAP8_(M, f, a1, a2, a3, a4, a5, a6, a7) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7)
+#define SLUICE_SMAP9_(M, f, a1, a2, a3, a4, a5, a6, a7, a8) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8)
+#define SLUICE_SMAP10_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9)
+#define SLUICE_SMAP11_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10)
+#define SLUICE_SMAP12_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11)
+#define SLUICE_SMAP13_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12)
+#define SLUICE_SMAP14_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13)
+#define SLUICE_SMAP15_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14)
+#define SLUICE_SMAP16_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15)
+#define SLUICE_SMAP17_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16)
+#define SLUICE_SMAP18_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17)
+#define SLUICE_SMAP19_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18)
+#define SLUICE_SMAP20_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19)
+#define SLUICE_SMAP21_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20)
+#define SLUICE_SMAP22_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21)
+#define SLUICE_SMAP23_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22)
+#define SLUICE_SMAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22) M(a23)
 #endif /* !__cplusplus */
 
 #if defined(__GNUC__)
