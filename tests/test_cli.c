@@ -231,3 +231,52 @@ Test(cli, a_plugin_built_as_the_docs_say_runs)
     free(text);
     tmpdir_remove(dir);
 }
+
+Test(cli, sigusr1_resumes_a_given_up_sink)
+{
+    char *dir = tmpdir_make();
+    char ini[2048], conf[512], out[512], fifo[512];
+    snprintf(out, sizeof out, "%s/out.log", dir);
+    snprintf(conf, sizeof conf, "%s/app.ini", dir);
+    snprintf(fifo, sizeof fifo, "%s/in", dir);
+    /* the sink fails for its first 400 ms; one restart allowed: given up */
+    snprintf(ini, sizeof ini,
+             "[runtime]\nrestart_backoff_ms = 1..2\nrestart_intensity = 1/10s\n"
+             "[sink.f]\nplugin = fault\npath = %s\nfail_first_ms = 400\n"
+             "[logger.default]\nsinks = f\n", out);
+    write_text(conf, ini);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(fifo, "r", stdin);
+        execl(cli(), "sluice", "run", "-c", conf, "-t", "2000", (char *)NULL);
+        _exit(127);
+    }
+    FILE *in = fopen(fifo, "w");
+    cr_assert_not_null(in);
+    for (int i = 0; i < 20; i++)
+        fprintf(in, "line %d\n", i);
+    fflush(in);
+    usleep(600000); /* given up by now, and the sink is healthy again */
+    char *text = read_file(out, NULL);
+    cr_assert_eq(count_lines(text), 0, "nothing should be written while given up: %s", text);
+    free(text);
+    cr_assert_eq(kill(pid, SIGUSR1), 0);
+    for (int t = 0; t < 5000; t++) {
+        text = read_file(out, NULL);
+        size_t n = count_lines(text);
+        free(text);
+        if (n == 20)
+            break;
+        usleep(1000);
+    }
+    fclose(in);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "sluice run exited %d",
+              WEXITSTATUS(status));
+    text = read_file(out, NULL);
+    cr_assert_eq(count_lines(text), 20, "%s", text);
+    free(text);
+    tmpdir_remove(dir);
+}
