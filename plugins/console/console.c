@@ -18,39 +18,58 @@ typedef struct console_state {
     int color;
 } console_state;
 
-static int console_open(const sluice_options *opts, void **state,
-                        sluice_error *err)
+/* The options, validated: shared by open() and check(). */
+typedef struct console_config {
+    int fd;
+    int color; /* resolved: auto looks at the stream and NO_COLOR */
+} console_config;
+
+static int console_parse(const sluice_options *opts, console_config *c,
+                         sluice_error *err)
 {
     const char *stream = sluice_options_get(opts, "stream", "stderr");
-    int fd;
     if (strcmp(stream, "stdout") == 0)
-        fd = STDOUT_FILENO;
+        c->fd = STDOUT_FILENO;
     else if (strcmp(stream, "stderr") == 0)
-        fd = STDERR_FILENO;
+        c->fd = STDERR_FILENO;
     else
         return sluice_options_error(opts, "stream", err,
                                     "'%s' is neither stdout nor stderr",
                                     stream);
     /* color = auto (default) | always | never */
     const char *color = sluice_options_get(opts, "color", "auto");
-    int use_color;
     if (strcmp(color, "auto") == 0) {
         const char *nc = getenv("NO_COLOR");
-        use_color = isatty(fd) && !(nc && nc[0]);
+        c->color = isatty(c->fd) && !(nc && nc[0]);
     } else if (strcmp(color, "always") == 0) {
-        use_color = 1;
+        c->color = 1;
     } else if (strcmp(color, "never") == 0) {
-        use_color = 0;
+        c->color = 0;
     } else {
         return sluice_options_error(opts, "color", err,
                                     "'%s' is not auto, always or never",
                                     color);
     }
+    return 0;
+}
+
+static int console_check(const sluice_options *opts, sluice_error *err)
+{
+    console_config c;
+    return console_parse(opts, &c, err);
+}
+
+static int console_open(const sluice_options *opts, void **state,
+                        sluice_error *err)
+{
+    console_config c;
+    if (console_parse(opts, &c, err))
+        return -1;
     console_state *s = calloc(1, sizeof *s);
     if (!s)
         return sluice_error_set(err, "console: out of memory");
-    s->fd = fd;
-    s->color = use_color;
+    s->fd = c.fd;
+    s->color = c.color;
     *state = s;
     return 0;
 }
@@ -136,6 +155,7 @@ static const sluice_sink_api console_api = {
     .open = console_open,
     .write = console_write,
     .close = console_close,
+    .check = console_check,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &console_api; }

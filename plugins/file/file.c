@@ -400,7 +400,7 @@ static int split_path(file_state *s)
     return s->dir && s->stem && s->ext ? 0 : -1;
 }
 
-/* The options, validated: shared by open() and any check without opening. */
+/* The options, validated: shared by open() and check(). */
 typedef struct file_config {
     const char *path;
     mode_t mode;
@@ -447,6 +447,13 @@ static int parse_config(const sluice_options *opts, file_config *c,
                                     "rotate = %s; use one of them",
                                     rot);
     return 0;
+}
+
+/* `sluice check`: the values only; no file is opened or created. */
+static int file_check(const sluice_options *opts, sluice_error *err)
+{
+    file_config c;
+    return parse_config(opts, &c, err);
 }
 
 static int file_open(const sluice_options *opts, void **state,
@@ -715,6 +722,7 @@ static const sluice_sink_api file_api = {
     .flush = file_flush,
     .close = file_close,
     .reopen = file_reopen,
+    .check = file_check,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &file_api; }

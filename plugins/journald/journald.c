@@ -383,18 +383,25 @@ static void journald_close(void *state)
     free(s);
 }
 
-static int journald_open(const sluice_options *opts, void **state,
-                         sluice_error *err)
+/* The options, validated: shared by open() and check(). */
+typedef struct journald_config {
+    int use_sd;
+    long long timeout_ms;
+    const char *path;            /* the socket (native protocol) */
+    const char *ident;           /* NULL: the record's logger name */
+} journald_config;
+
+static int journald_parse(const sluice_options *opts, journald_config *c,
+                          sluice_error *err)
 {
-    int use_sd = 0;
-    long long timeout_ms = 0;
-    if (sluice_options_bool(opts, "use_libsystemd", 0, &use_sd, err) != 0)
+    memset(c, 0, sizeof *c);
+    if (sluice_options_bool(opts, "use_libsystemd", 0, &c->use_sd, err) != 0)
         return -1;
-    if (sluice_options_int(opts, "timeout_ms", 5000, 1, 3600000, &timeout_ms,
-                           err) != 0)
+    if (sluice_options_int(opts, "timeout_ms", 5000, 1, 3600000,
+                           &c->timeout_ms, err) != 0)
         return -1;
     const char *path = sluice_options_get(opts, "socket", NULL);
-    if (path && use_sd)
+    if (path && c->use_sd)
         return sluice_options_error(
             opts, "socket", err,
             "cannot be set with use_libsystemd = true (libsystemd always "
@@ -408,6 +415,7 @@ static int journald_open(const sluice_options *opts, void **state,
         return sluice_options_error(opts, "socket", err,
                                     "path is longer than %zu bytes",
                                     sizeof probe.sun_path - 1);
+    c->path = path;
     const char *ident = sluice_options_get(opts, "identifier", NULL);
     if (ident) {
         if (ident[0] == '\0')
@@ -418,6 +426,26 @@ static int journald_open(const sluice_options *opts, void **state,
                     opts, "identifier", err,
                     "contains a control character");
     }
+    c->ident = ident;
+    return 0;
+}
+
+/* `sluice check`: the values only; no socket is made. */
+static int journald_check(const sluice_options *opts, sluice_error *err)
+{
+    journald_config c;
+    return journald_parse(opts, &c, err);
+}
+
+static int journald_open(const sluice_options *opts, void **state,
+                         sluice_error *err)
+{
+    journald_config c;
+    if (journald_parse(opts, &c, err) != 0)
+        return -1;
+    int use_sd = c.use_sd;
+    long long timeout_ms = c.timeout_ms;
+    const char *path = c.path, *ident = c.ident;
 
     journald_state *s = calloc(1, sizeof *s);
     if (!s)
@@ -462,6 +490,7 @@ static const sluice_sink_api journald_api = {
     .open = journald_open,
     .write = journald_write,
     .close = journald_close,
+    .check = journald_check,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &journald_api; }

@@ -230,9 +230,20 @@ static int conf_set(const sluice_options *o, const char *key,
     return 0;
 }
 
-static int kafka_configure(const sluice_options *o, kafka_state *s,
-                           sluice_error *err)
+/* The options, validated: shared by open() and check(). conf holds every
+ * property (the rdkafka.* ones last, so they can override) but no callback
+ * or opaque: open() adds those for its own state. */
+typedef struct kafka_config {
+    const char *topic;
+    const char *key_field;   /* NULL: no message key */
+    long long timeout_ms;
+    rd_kafka_conf_t *conf;   /* owned by the caller on success */
+} kafka_config;
+
+static int kafka_parse(const sluice_options *o, kafka_config *c,
+                       sluice_error *err)
 {
+    memset(c, 0, sizeof *c);
     const char *topic = sluice_options_get(o, "topic", NULL);
     if (!topic)
         return sluice_options_error(o, "topic", err,
@@ -267,27 +278,21 @@ static int kafka_configure(const sluice_options *o, kafka_state *s,
             "for all in-sync replicas)",
             acks);
     if (sluice_options_int(o, "timeout_ms", 30000, 1, 86400000,
-                           &s->timeout_ms, err) != 0)
+                           &c->timeout_ms, err) != 0)
         return -1;
+    c->topic = topic;
+    c->key_field = key_field;
 
-    if (!(s->topic = strdup(topic)) ||
-        (key_field && !(s->key_field = strdup(key_field))))
-        return sluice_error_set(err, "kafka: out of memory");
-
-    rd_kafka_conf_t *conf = s->conf = rd_kafka_conf_new();
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf)
         return sluice_error_set(err, "kafka: out of memory");
-    rd_kafka_conf_set_opaque(conf, s);
-    rd_kafka_conf_set_dr_msg_cb(conf, kafka_dr_cb);
-    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     if (conf_set(o, NULL, conf, "client.id", "sluice", err) ||
         conf_set(o, "acks", conf, "acks", acks, err) ||
         conf_set(o, "idempotence", conf, "enable.idempotence",
                  idem ? "true" : "false", err) ||
         (brokers &&
          conf_set(o, "brokers", conf, "bootstrap.servers", brokers, err)))
-        return -1;
+        goto fail;
     /* Pass-through properties, applied last so they can override. */
     size_t plen = strlen(KAFKA_PROP_PREFIX);
     for (size_t i = 0; i < o->count; i++) {
@@ -295,33 +300,65 @@ static int kafka_configure(const sluice_options *o, kafka_state *s,
         if (strncmp(it->key, KAFKA_PROP_PREFIX, plen) != 0)
             continue;
         const char *name = it->key + plen;
-        if (name[0] == '\0')
-            return sluice_options_error(o, it->key, err,
-                                        "names no librdkafka property");
-        if (strcmp(name, "delivery.report.only.error") == 0)
-            return sluice_options_error(
+        if (name[0] == '\0') {
+            sluice_options_error(o, it->key, err,
+                                 "names no librdkafka property");
+            goto fail;
+        }
+        if (strcmp(name, "delivery.report.only.error") == 0) {
+            sluice_options_error(
                 o, it->key, err,
                 "cannot be set: the sink counts a record as written only "
                 "from its delivery report");
+            goto fail;
+        }
         if (conf_set(o, it->key, conf, name, it->value, err) != 0)
-            return -1;
+            goto fail;
     }
-    char errstr[512];
-    if (producer_new(s, errstr, sizeof errstr) != 0)
-        return sluice_options_error(o, NULL, err, "kafka: %s", errstr);
+    c->conf = conf;
+    return 0;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return -1;
+}
+
+/* `sluice check`: build and validate the configuration, start no producer. */
+static int kafka_check(const sluice_options *o, sluice_error *err)
+{
+    kafka_config c;
+    if (kafka_parse(o, &c, err) != 0)
+        return -1;
+    rd_kafka_conf_destroy(c.conf);
     return 0;
 }
 
 static int kafka_open(const sluice_options *opts, void **state,
                       sluice_error *err)
 {
-    kafka_state *s = calloc(1, sizeof *s);
-    if (!s)
-        return sluice_error_set(err, "kafka: out of memory");
-    pthread_mutex_init(&s->lock, NULL);
-    if (kafka_configure(opts, s, err) != 0) {
-        kafka_close(s);
+    kafka_config c;
+    if (kafka_parse(opts, &c, err) != 0)
         return -1;
+    kafka_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        rd_kafka_conf_destroy(c.conf);
+        return sluice_error_set(err, "kafka: out of memory");
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->conf = c.conf;
+    s->timeout_ms = c.timeout_ms;
+    rd_kafka_conf_set_opaque(s->conf, s);
+    rd_kafka_conf_set_dr_msg_cb(s->conf, kafka_dr_cb);
+    rd_kafka_conf_set_error_cb(s->conf, kafka_error_cb);
+    rd_kafka_conf_set_log_cb(s->conf, kafka_log_cb);
+    char errstr[512];
+    if (!(s->topic = strdup(c.topic)) ||
+        (c.key_field && !(s->key_field = strdup(c.key_field)))) {
+        kafka_close(s);
+        return sluice_error_set(err, "kafka: out of memory");
+    }
+    if (producer_new(s, errstr, sizeof errstr) != 0) {
+        kafka_close(s);
+        return sluice_options_error(opts, NULL, err, "kafka: %s", errstr);
     }
     *state = s;
     return 0;
@@ -531,6 +568,7 @@ static const sluice_sink_api kafka_api = {
     .write = kafka_write,
     .flush = kafka_flush,
     .close = kafka_close,
+    .check = kafka_check,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &kafka_api; }

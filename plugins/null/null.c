@@ -14,6 +14,14 @@ static int null_open(const sluice_options *opts, void **state, sluice_error *err
     return 0;
 }
 
+/* No options, nothing to open: there is nothing to check. */
+static int null_check(const sluice_options *opts, sluice_error *err)
+{
+    (void)opts;
+    (void)err;
+    return 0;
+}
+
 static int null_write(void *state, const sluice_record *const *batch, size_t n,
                       size_t *written, sluice_error *err)
 {
@@ -35,6 +43,7 @@ static const sluice_sink_api null_api = {
     .open = null_open,
     .write = null_write,
     .close = null_close,
+    .check = null_check,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &null_api; }

@@ -176,135 +176,176 @@ static int only_for(const sluice_options *o, const char *key, int ok,
     return 0;
 }
 
+/* The options, validated: shared by open() and check(). */
+typedef struct syslog_config {
+    enum transport transport;
+    char host[256];
+    char port[8];
+    char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int connect_timeout_ms;
+    int timeout_ms;
+    int relp_window;
+    syslog_fmt fmt;
+} syslog_config;
+
+static int syslog_parse(const sluice_options *o, syslog_config *c,
+                        sluice_error *err)
+{
+    memset(c, 0, sizeof *c);
+    long long x = 0;
+    const char *t = sluice_options_get(o, "transport", "udp");
+    if (strcmp(t, "udp") == 0)
+        c->transport = T_UDP;
+    else if (strcmp(t, "tcp") == 0)
+        c->transport = T_TCP;
+    else if (strcmp(t, "unix") == 0)
+        c->transport = T_UNIX;
+    else if (strcmp(t, "relp") == 0) {
+#ifdef SYSLOG_HAVE_RELP
+        c->transport = T_RELP;
+#else
+        return sluice_options_error(o, "transport", err,
+                                    "relp is not available: this syslog.so "
+                                    "was built without librelp (install "
+                                    "librelp-dev and rebuild with "
+                                    "-Dsyslog_relp=enabled)");
+#endif
+    } else {
+        return sluice_options_error(o, "transport", err,
+                                    "'%s' is not udp, tcp, unix or relp", t);
+    }
+    int net = c->transport != T_UNIX;
+    if (only_for(o, "host", net, "udp, tcp or relp", err) ||
+        only_for(o, "port", net, "udp, tcp or relp", err) ||
+        only_for(o, "socket", !net, "unix", err) ||
+        only_for(o, "relp_window", c->transport == T_RELP, "relp", err))
+        return -1;
+    if (net) {
+        if (parse_host(o, c->host, sizeof c->host, err) ||
+            sluice_options_int(o, "port", c->transport == T_RELP ? 2514 : 514,
+                               1, 65535, &x, err))
+            return -1;
+        snprintf(c->port, sizeof c->port, "%d", (int)x);
+    } else {
+        const char *p = sluice_options_get(o, "socket", "/dev/log");
+        if (p[0] == '\0' || strlen(p) >= sizeof c->socket_path)
+            return sluice_options_error(o, "socket", err,
+                                        "must be a path of 1 to %zu bytes",
+                                        sizeof c->socket_path - 1);
+        strcpy(c->socket_path, p);
+    }
+    if (sluice_options_int(o, "connect_timeout_ms", 5000, 1, 600000, &x, err))
+        return -1;
+    c->connect_timeout_ms = (int)x;
+    if (sluice_options_int(o, "timeout_ms", 10000, 1, 600000, &x, err))
+        return -1;
+    c->timeout_ms = (int)x;
+    /* RFC 5426: a datagram carries at most 65507 octets over IPv4 */
+    if (sluice_options_int(o, "max_message_size", 8192, 480,
+                           c->transport == T_UDP ? 65507 : 16777216, &x, err))
+        return -1;
+    c->fmt.max_size = (size_t)x;
+    long long window = 128;
+    if (c->transport == T_RELP &&
+        sluice_options_int(o, "relp_window", 128, 2, 65535, &window, err))
+        return -1;
+    c->relp_window = (int)window;
+
+    const char *f = sluice_options_get(o, "format", "rfc5424");
+    if (strcmp(f, "rfc5424") == 0)
+        c->fmt.rfc3164 = 0;
+    else if (strcmp(f, "rfc3164") == 0)
+        c->fmt.rfc3164 = 1;
+    else
+        return sluice_options_error(o, "format", err,
+                                    "'%s' is neither rfc5424 nor rfc3164", f);
+    c->fmt.omit_host = c->fmt.rfc3164 && c->transport == T_UNIX;
+    if (parse_facility(o, &c->fmt.facility, err))
+        return -1;
+
+    const char *v = sluice_options_get(o, "hostname", NULL);
+    if (v) {
+        if (check_token(o, "hostname", v, 255, NULL, err))
+            return -1;
+        strcpy(c->fmt.hostname, v);
+    } else {
+        char h[256] = "";
+        if (gethostname(h, sizeof h - 1) != 0 || h[0] == '\0')
+            strcpy(h, "-");
+        strcpy(c->fmt.hostname, h); /* format.c replaces unusable bytes */
+    }
+    v = sluice_options_get(o, "app_name", NULL);
+    if (v) {
+        if (check_token(o, "app_name", v, c->fmt.rfc3164 ? 32 : 48,
+                        c->fmt.rfc3164 ? ":[]" : NULL, err))
+            return -1;
+        strcpy(c->fmt.app_name, v);
+    }
+    v = sluice_options_get(o, "msgid", "-");
+    if (check_token(o, "msgid", v, 32, NULL, err))
+        return -1;
+    strcpy(c->fmt.msgid, v);
+    v = sluice_options_get(o, "sd_id", "fields@32473");
+    if (check_token(o, "sd_id", v, 32, "=]\"", err))
+        return -1;
+    if (!strchr(v, '@'))
+        return sluice_options_error(o, "sd_id", err,
+                                    "'%s' must have the form name@<private "
+                                    "enterprise number> (RFC 5424 7.2.2)", v);
+    strcpy(c->fmt.sd_id, v);
+    snprintf(c->fmt.procid, sizeof c->fmt.procid, "%ld", (long)getpid());
+    return 0;
+}
+
+/* `sluice check`: the values only; no socket, no relp client. */
+static int syslog_check(const sluice_options *o, sluice_error *err)
+{
+    syslog_config *c = malloc(sizeof *c);
+    if (!c)
+        return sluice_error_set(err, "syslog: out of memory");
+    int rc = syslog_parse(o, c, err);
+    free(c);
+    return rc;
+}
+
 static void syslog_close(void *state);
 
 static int syslog_open(const sluice_options *o, void **state,
                        sluice_error *err)
 {
-    syslog_state *s = calloc(1, sizeof *s);
-    if (!s)
+    syslog_config *c = malloc(sizeof *c);
+    if (!c)
         return sluice_error_set(err, "syslog: out of memory");
+    if (syslog_parse(o, c, err)) {
+        free(c);
+        return -1;
+    }
+    syslog_state *s = calloc(1, sizeof *s);
+    if (!s) {
+        free(c);
+        return sluice_error_set(err, "syslog: out of memory");
+    }
     s->fd = -1;
-    long long x = 0;
-    const char *t = sluice_options_get(o, "transport", "udp");
-    if (strcmp(t, "udp") == 0)
-        s->transport = T_UDP;
-    else if (strcmp(t, "tcp") == 0)
-        s->transport = T_TCP;
-    else if (strcmp(t, "unix") == 0)
-        s->transport = T_UNIX;
-    else if (strcmp(t, "relp") == 0) {
-#ifdef SYSLOG_HAVE_RELP
-        s->transport = T_RELP;
-#else
-        sluice_options_error(o, "transport", err,
-                             "relp is not available: this syslog.so was "
-                             "built without librelp (install librelp-dev "
-                             "and rebuild with -Dsyslog_relp=enabled)");
-        goto fail;
-#endif
-    } else {
-        sluice_options_error(o, "transport", err,
-                             "'%s' is not udp, tcp, unix or relp", t);
-        goto fail;
-    }
-    int net = s->transport != T_UNIX;
-    if (only_for(o, "host", net, "udp, tcp or relp", err) ||
-        only_for(o, "port", net, "udp, tcp or relp", err) ||
-        only_for(o, "socket", !net, "unix", err) ||
-        only_for(o, "relp_window", s->transport == T_RELP, "relp", err))
-        goto fail;
-    if (net) {
-        if (parse_host(o, s->host, sizeof s->host, err) ||
-            sluice_options_int(o, "port", s->transport == T_RELP ? 2514 : 514,
-                               1, 65535, &x, err))
-            goto fail;
-        snprintf(s->port, sizeof s->port, "%d", (int)x);
-    } else {
-        const char *p = sluice_options_get(o, "socket", "/dev/log");
-        if (p[0] == '\0' || strlen(p) >= sizeof s->socket_path) {
-            sluice_options_error(o, "socket", err,
-                                 "must be a path of 1 to %zu bytes",
-                                 sizeof s->socket_path - 1);
-            goto fail;
-        }
-        strcpy(s->socket_path, p);
-    }
-    if (sluice_options_int(o, "connect_timeout_ms", 5000, 1, 600000, &x, err))
-        goto fail;
-    s->connect_timeout_ms = (int)x;
-    if (sluice_options_int(o, "timeout_ms", 10000, 1, 600000, &x, err))
-        goto fail;
-    s->timeout_ms = (int)x;
-    /* RFC 5426: a datagram carries at most 65507 octets over IPv4 */
-    if (sluice_options_int(o, "max_message_size", 8192, 480,
-                           s->transport == T_UDP ? 65507 : 16777216, &x, err))
-        goto fail;
-    s->fmt.max_size = (size_t)x;
-    long long window = 128;
-    if (s->transport == T_RELP &&
-        sluice_options_int(o, "relp_window", 128, 2, 65535, &window, err))
-        goto fail;
-
-    const char *f = sluice_options_get(o, "format", "rfc5424");
-    if (strcmp(f, "rfc5424") == 0)
-        s->fmt.rfc3164 = 0;
-    else if (strcmp(f, "rfc3164") == 0)
-        s->fmt.rfc3164 = 1;
-    else {
-        sluice_options_error(o, "format", err,
-                             "'%s' is neither rfc5424 nor rfc3164", f);
-        goto fail;
-    }
-    s->fmt.omit_host = s->fmt.rfc3164 && s->transport == T_UNIX;
-    if (parse_facility(o, &s->fmt.facility, err))
-        goto fail;
-
-    const char *v = sluice_options_get(o, "hostname", NULL);
-    if (v) {
-        if (check_token(o, "hostname", v, 255, NULL, err))
-            goto fail;
-        strcpy(s->fmt.hostname, v);
-    } else {
-        char h[256] = "";
-        if (gethostname(h, sizeof h - 1) != 0 || h[0] == '\0')
-            strcpy(h, "-");
-        strcpy(s->fmt.hostname, h); /* format.c replaces unusable bytes */
-    }
-    v = sluice_options_get(o, "app_name", NULL);
-    if (v) {
-        if (check_token(o, "app_name", v, s->fmt.rfc3164 ? 32 : 48,
-                        s->fmt.rfc3164 ? ":[]" : NULL, err))
-            goto fail;
-        strcpy(s->fmt.app_name, v);
-    }
-    v = sluice_options_get(o, "msgid", "-");
-    if (check_token(o, "msgid", v, 32, NULL, err))
-        goto fail;
-    strcpy(s->fmt.msgid, v);
-    v = sluice_options_get(o, "sd_id", "fields@32473");
-    if (check_token(o, "sd_id", v, 32, "=]\"", err))
-        goto fail;
-    if (!strchr(v, '@')) {
-        sluice_options_error(o, "sd_id", err,
-                             "'%s' must have the form name@<private "
-                             "enterprise number> (RFC 5424 7.2.2)", v);
-        goto fail;
-    }
-    strcpy(s->fmt.sd_id, v);
-    snprintf(s->fmt.procid, sizeof s->fmt.procid, "%ld", (long)getpid());
-
+    s->transport = c->transport;
+    memcpy(s->host, c->host, sizeof s->host);
+    memcpy(s->port, c->port, sizeof s->port);
+    memcpy(s->socket_path, c->socket_path, sizeof s->socket_path);
+    s->connect_timeout_ms = c->connect_timeout_ms;
+    s->timeout_ms = c->timeout_ms;
+    s->fmt = c->fmt;
+    int window = c->relp_window;
+    free(c);
+    (void)window;
 #ifdef SYSLOG_HAVE_RELP
     if (s->transport == T_RELP &&
         syslog_relp_new(&s->relp, s->host, s->port, s->connect_timeout_ms,
-                        s->timeout_ms, (int)window, err))
-        goto fail;
+                        s->timeout_ms, window, err)) {
+        syslog_close(s);
+        return -1;
+    }
 #endif
     *state = s;
     return 0;
-fail:
-    syslog_close(s);
-    return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -583,6 +624,7 @@ static const sluice_sink_api syslog_api = {
     .write = syslog_write,
     .flush = syslog_flush,
     .close = syslog_close,
+    .check = syslog_check,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &syslog_api; }
