@@ -1,7 +1,8 @@
 /*
  * test_syslog.c -- the syslog sink against a real rsyslogd that each test
  * starts itself (foreground, own work directory, loopback ports picked free,
- * no imuxsock: the system's /dev/log is never touched). The plugin is loaded
+ * no imuxsock: the system's /dev/log is never touched; see
+ * rsyslog_fixture.h, shared with test_sinks_e2e.c). The plugin is loaded
  * by full path and driven directly (open/write/close); where the runtime's
  * supervisor would retry a failed write, the tests play that part.
  */
@@ -29,12 +30,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef RSYSLOGD
-#define RSYSLOGD "/usr/sbin/rsyslogd"
-#endif
 #ifndef SYSLOG_PLUGIN
 #error "SYSLOG_PLUGIN must name the built syslog.so"
 #endif
+
+#include "rsyslog_fixture.h"
 
 /* ------------------------------------------------------------------ */
 /* the plugin                                                          */
@@ -101,141 +101,15 @@ static void write_all(void *st, const sluice_record *const *b, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* rsyslogd                                                            */
+/* rsyslogd (tests/rsyslog_fixture.h)                                  */
 
-typedef struct collector {
-    char dir[64];
-    char conf[128], pidfile[128], raw[128], fld[128], out[128];
-    int tcp_port, udp_port, relp_port;
-    pid_t pid;
-} collector;
-
-static volatile pid_t live_pid; /* killed in fini, whatever happened */
 static char tmpdir[64];
 
+static void sleep_ms(int ms) { collector_sleep_ms(ms); }
+static double now_s(void) { return collector_now_s(); }
 static int free_port(int type, int *keep_fd)
 {
-    int fd = socket(AF_INET, type, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *keep_fd = fd;
-    return ntohs(a.sin_port);
-}
-
-static int can_connect(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&t, &t) != 0 && errno == EINTR)
-        ;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void collector_start(collector *c)
-{
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        int fd = open(c->out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(RSYSLOGD, "rsyslogd", "-n", "-f", c->conf, "-i", c->pidfile,
-               (char *)NULL);
-        _exit(127);
-    }
-    c->pid = pid;
-    live_pid = pid;
-    double until = now_s() + 15;
-    while (!(can_connect(c->tcp_port) && can_connect(c->relp_port))) {
-        int st;
-        cr_assert_eq(waitpid(pid, &st, WNOHANG), 0,
-                     "rsyslogd exited at start (see %s)", c->out);
-        cr_assert_lt(now_s(), until, "rsyslogd not ready after 15 s");
-        sleep_ms(20);
-    }
-    sleep_ms(100); /* imudp starts alongside; give it a moment */
-}
-
-static void collector_stop(collector *c, int sig)
-{
-    if (c->pid <= 0)
-        return;
-    kill(c->pid, sig);
-    int st;
-    while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    c->pid = 0;
-    live_pid = 0;
-    /* the pid file of a killed rsyslogd would stop the next start */
-    unlink(c->pidfile);
-}
-
-static void collector_setup(collector *c)
-{
-    memset(c, 0, sizeof *c);
-    snprintf(c->dir, sizeof c->dir, "%s", tmpdir);
-    snprintf(c->conf, sizeof c->conf, "%s/rsyslog.conf", c->dir);
-    snprintf(c->pidfile, sizeof c->pidfile, "%s/rsyslogd.pid", c->dir);
-    snprintf(c->raw, sizeof c->raw, "%s/raw.log", c->dir);
-    snprintf(c->fld, sizeof c->fld, "%s/fields.log", c->dir);
-    snprintf(c->out, sizeof c->out, "%s/rsyslogd.out", c->dir);
-    int f1, f2, f3;
-    c->tcp_port = free_port(SOCK_STREAM, &f1);
-    c->udp_port = free_port(SOCK_DGRAM, &f2);
-    c->relp_port = free_port(SOCK_STREAM, &f3);
-    close(f1);
-    close(f2);
-    close(f3);
-    FILE *f = fopen(c->conf, "w");
-    cr_assert_not_null(f);
-    /* A Direct queue and a flush at the end of each transaction: what
-     * rsyslog acknowledges over RELP is already in the file. */
-    fprintf(f,
-            "global(workDirectory=\"%s\" maxMessageSize=\"64k\")\n"
-            "module(load=\"imtcp\")\n"
-            "module(load=\"imudp\")\n"
-            "module(load=\"imrelp\")\n"
-            "template(name=\"raw\" type=\"string\" string=\"%%rawmsg%%\\n\")\n"
-            "template(name=\"fld\" type=\"string\" string=\"%%pri%%|"
-            "%%hostname%%|%%app-name%%|%%procid%%|%%msgid%%|"
-            "%%structured-data%%|%%msg%%\\n\")\n"
-            "ruleset(name=\"r\" queue.type=\"Direct\") {\n"
-            "  action(type=\"omfile\" file=\"%s\" template=\"raw\" "
-            "flushOnTXEnd=\"on\" asyncWriting=\"off\")\n"
-            "  action(type=\"omfile\" file=\"%s\" template=\"fld\" "
-            "flushOnTXEnd=\"on\" asyncWriting=\"off\")\n"
-            "}\n"
-            "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" "
-            "ruleset=\"r\")\n"
-            "input(type=\"imudp\" address=\"127.0.0.1\" port=\"%d\" "
-            "ruleset=\"r\")\n"
-            "input(type=\"imrelp\" address=\"127.0.0.1\" port=\"%d\" "
-            "ruleset=\"r\")\n",
-            c->dir, c->raw, c->fld, c->tcp_port, c->udp_port, c->relp_port);
-    fclose(f);
+    return collector_free_port(type, keep_fd);
 }
 
 /* read the lines of path (at most cap), returns the count */
@@ -310,12 +184,7 @@ static void suite_init(void)
 
 static void suite_fini(void)
 {
-    if (live_pid > 0) {
-        kill(live_pid, SIGKILL);
-        while (waitpid(live_pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        live_pid = 0;
-    }
+    collector_kill_leftover();
     if (tmpdir[0])
         nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     if (plugin_handle)
@@ -444,7 +313,7 @@ static void check_three(const collector *c, const char *app)
 Test(syslog, udp_delivers_rfc5424)
 {
     collector c;
-    collector_setup(&c);
+    collector_setup(&c, tmpdir);
     collector_start(&c);
     char p[32];
     snprintf(p, sizeof p, "port=%d", c.udp_port);
@@ -460,7 +329,7 @@ Test(syslog, udp_delivers_rfc5424)
 Test(syslog, tcp_delivers_with_octet_counting)
 {
     collector c;
-    collector_setup(&c);
+    collector_setup(&c, tmpdir);
     collector_start(&c);
     char p[32];
     snprintf(p, sizeof p, "port=%d", c.tcp_port);
@@ -494,7 +363,7 @@ Test(syslog, tcp_delivers_with_octet_counting)
 Test(syslog, relp_delivers)
 {
     collector c;
-    collector_setup(&c);
+    collector_setup(&c, tmpdir);
     collector_start(&c);
     char p[32];
     snprintf(p, sizeof p, "port=%d", c.relp_port);
@@ -510,7 +379,7 @@ Test(syslog, relp_delivers)
 Test(syslog, rfc3164_for_old_receivers)
 {
     collector c;
-    collector_setup(&c);
+    collector_setup(&c, tmpdir);
     collector_start(&c);
     char p[32];
     snprintf(p, sizeof p, "port=%d", c.tcp_port);
@@ -704,7 +573,7 @@ static size_t check_stream(const collector *c, size_t at_stop, size_t window)
 Test(syslog, relp_loses_nothing_when_the_collector_is_killed)
 {
     collector c;
-    collector_setup(&c);
+    collector_setup(&c, tmpdir);
     collector_start(&c);
     char p[32];
     snprintf(p, sizeof p, "port=%d", c.relp_port);
@@ -724,7 +593,7 @@ Test(syslog, relp_loses_nothing_when_the_collector_is_killed)
 Test(syslog, tcp_survives_a_graceful_collector_restart)
 {
     collector c;
-    collector_setup(&c);
+    collector_setup(&c, tmpdir);
     collector_start(&c);
     char p[32];
     snprintf(p, sizeof p, "port=%d", c.tcp_port);
