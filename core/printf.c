@@ -12,11 +12,17 @@
  * on its value, so:
  *   - plain conversions (no flags, width or precision) of d i u o x X b,
  *     c, s and p, and integers with only a width and '-' / '0' flags
- *     ("%5d", "%08x"), are written by hand here (the hot case, no snprintf);
+ *     ("%5d", "%08x"; '+' and ' ' too for d i), are written by hand here
+ *     (the hot case, no snprintf);
+ *   - %f / %F of a finite double whose integer part fits in 64 bits, with
+ *     precision 0..17 and the flags '-' '0' '+' ' ', is written by hand
+ *     too, exactly: integer arithmetic on the binary value, rounded
+ *     half-to-even as glibc does (see render_f_exact), when the rounding
+ *     mode is to-nearest and the locale's decimal point is ".";
  *   - everything else is handed to snprintf through a rebuilt one-conversion
  *     format ("%-08.3lld") with the narrowed value passed as long long /
  *     unsigned long long / double / void * / int, so flags, widths,
- *     precisions and every floating-point form are glibc's own.
+ *     precisions and the other floating-point forms are glibc's own.
  *   - %s is always done here: the encoded bytes are not NUL-terminated; as
  *     with snprintf, output stops at an embedded NUL, the precision cuts, the
  *     width pads with spaces (glibc ignores '0' for %s). A NULL string
@@ -56,6 +62,8 @@
  */
 #include "printf_internal.h"
 
+#include <fenv.h>
+#include <langinfo.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -377,27 +385,28 @@ static void render_string_mismatch(sluice_buf *out, const arg *a,
     emit_string(out, a->s, a->slen, sp, 0);
 }
 
-/* Sign (or none), digits, padded to the width: the '-' / '0' / width-only
- * cases, exact by the C standard's rules ('0' is ignored with '-'). */
-static void emit_padded_digits(sluice_buf *out, const spec *sp, int neg,
+/* Sign (or none: 0), digits, padded to the width: the '-' / '0' / width
+ * cases, exact by the C standard's rules ('0' is ignored with '-'; zeros go
+ * between the sign and the digits). */
+static void emit_padded_digits(sluice_buf *out, const spec *sp, char sign,
                                const char *digits, size_t nd)
 {
-    size_t body = nd + (neg ? 1 : 0);
+    size_t body = nd + (sign ? 1 : 0);
     size_t w = sp->width > 0 ? (size_t)sp->width : 0;
     size_t pad = w > body ? w - body : 0;
     if (sluice_buf_reserve(out, body + pad) != 0)
         return;
     char *q = out->data + out->len;
     if (sp->flags & F_MINUS) {
-        if (neg)
-            *q++ = '-';
+        if (sign)
+            *q++ = sign;
         memcpy(q, digits, nd);
         q += nd;
         memset(q, ' ', pad);
         q += pad;
     } else if (sp->flags & F_ZERO) {
-        if (neg)
-            *q++ = '-';
+        if (sign)
+            *q++ = sign;
         memset(q, '0', pad);
         q += pad;
         memcpy(q, digits, nd);
@@ -405,12 +414,18 @@ static void emit_padded_digits(sluice_buf *out, const spec *sp, int neg,
     } else {
         memset(q, ' ', pad);
         q += pad;
-        if (neg)
-            *q++ = '-';
+        if (sign)
+            *q++ = sign;
         memcpy(q, digits, nd);
         q += nd;
     }
     out->len = (size_t)(q - out->data);
+}
+
+/* The sign character of a signed conversion: '-', or '+' / ' ' by flag. */
+static char sign_char(int neg, unsigned flags)
+{
+    return neg ? '-' : (flags & F_PLUS) ? '+' : (flags & F_SPACE) ? ' ' : 0;
 }
 
 static void render_int(sluice_buf *out, const arg *a, const spec *sp)
@@ -424,19 +439,22 @@ static void render_int(sluice_buf *out, const arg *a, const spec *sp)
     char f[48];
     char tmp[72];
     char *end = tmp + sizeof tmp;
-    /* By hand: no precision and no flag but '-' and '0'. */
+    /* By hand: no precision and no flag but '-' and '0' ('+' and ' ' too
+     * for the signed conversions). */
     int simple = sp->prec < 0 && (sp->flags & ~(unsigned)(F_MINUS | F_ZERO)) == 0;
     if (conv == 'd' || conv == 'i') {
         long long v = narrow_signed(raw, sp->len);
-        if (simple) {
+        if (sp->prec < 0 &&
+            (sp->flags & ~(unsigned)(F_MINUS | F_ZERO | F_PLUS | F_SPACE)) == 0) {
             uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
             char *q = utoa_rev(end, m, 10, 0);
+            char sign = sign_char(v < 0, sp->flags);
             if (sp->width < 0) {
-                if (v < 0)
-                    *--q = '-';
+                if (sign)
+                    *--q = sign;
                 sluice_buf_append(out, q, (size_t)(end - q));
             } else {
-                emit_padded_digits(out, sp, v < 0, q, (size_t)(end - q));
+                emit_padded_digits(out, sp, sign, q, (size_t)(end - q));
             }
             return;
         }
@@ -504,12 +522,123 @@ static void render_pointer(sluice_buf *out, const arg *a, const spec *sp)
     emit_f(out, f, (void *)(uintptr_t)raw);
 }
 
+/* ---- %f by hand ----------------------------------------------------------
+ * The double is m * 2^e exactly (m the 53-bit significand as an integer).
+ * With s = -e > 0 the integer part is m >> s and the fraction is
+ * f / 2^s, f = m mod 2^s; its first prec decimal digits are
+ * floor(f * 10^prec / 2^s) and the remainder r = f * 10^prec mod 2^s says
+ * how to round: up if r > 2^(s-1), down if below, and on an exact tie
+ * (r == 2^(s-1)) to the even last digit -- round-half-even on the exact
+ * binary value, which is what glibc does in the default rounding mode.
+ * Everything is integer arithmetic in unsigned __int128 (f * 10^17 needs
+ * s + 57 bits; beyond s = 71 the digits are made one at a time, f * 10
+ * needing s + 4 <= 128 bits). A value below 2^-72 (s > 124: every
+ * denormal) is below half of 10^-17, so it rounds to zero at any
+ * precision handled here. Anything else (precision > 17, '#', '\'', 'I',
+ * an integer part beyond 2^64, NaN, infinities, a rounding mode other than
+ * to-nearest, a decimal point other than ".") goes to snprintf. */
+
+static const uint64_t pow10_u64[18] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+    10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+    100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL};
+
+/* 1 if written, 0 if the caller must use snprintf. */
+static int render_f_exact(sluice_buf *out, double d, const spec *sp)
+{
+    int prec = sp->prec < 0 ? 6 : sp->prec;
+    if (prec > 17 || (sp->flags & (F_HASH | F_QUOTE | F_I)))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    int neg = (int)(bits >> 63);
+    int bexp = (int)((bits >> 52) & 0x7ff);
+    uint64_t m = bits & ((1ULL << 52) - 1);
+    if (bexp == 0x7ff)
+        return 0; /* NaN, infinities */
+    int e;
+    if (bexp == 0) {
+        e = -1074;
+    } else {
+        m |= 1ULL << 52;
+        e = bexp - 1075;
+    }
+    if (e > 11)
+        return 0; /* m * 2^e >= 2^64 */
+    if (fegetround() != FE_TONEAREST)
+        return 0;
+    const char *radix = nl_langinfo(RADIXCHAR);
+    if (radix[0] != '.' || radix[1] != '\0')
+        return 0;
+
+    uint64_t ip;     /* integer part */
+    uint64_t dp = 0; /* the prec fraction digits, as an integer */
+    if (m == 0) {
+        ip = 0;
+    } else if (e >= 0) {
+        ip = m << e;
+    } else if (-e > 124) {
+        ip = 0; /* < 2^-72: rounds to zero */
+    } else {
+        unsigned s = (unsigned)-e;
+        unsigned __int128 mask = ((unsigned __int128)1 << s) - 1;
+        unsigned __int128 half = (unsigned __int128)1 << (s - 1);
+        unsigned __int128 f = (unsigned __int128)m & mask;
+        unsigned __int128 r;
+        ip = s >= 64 ? 0 : m >> s;
+        if (s <= 71) {
+            unsigned __int128 p = f * pow10_u64[prec];
+            dp = (uint64_t)(p >> s);
+            r = p & mask;
+        } else {
+            for (int i = 0; i < prec; i++) {
+                f *= 10;
+                dp = dp * 10 + (uint64_t)(f >> s);
+                f &= mask;
+            }
+            r = f;
+        }
+        uint64_t last = prec ? dp : ip;
+        if (r > half || (r == half && (last & 1))) {
+            if (++dp == pow10_u64[prec]) { /* carry into the integer part */
+                dp = 0;
+                ip++; /* ip < 2^52 here: no overflow */
+            }
+        }
+    }
+
+    char tmp[48];
+    char *end = tmp + sizeof tmp;
+    char *q = end;
+    if (prec > 0) {
+        char *fs = utoa_rev(end, dp, 10, 0);
+        q = end - prec;
+        memset(q, '0', (size_t)(fs - q));
+        *--q = '.';
+    }
+    q = utoa_rev(q, ip, 10, 0);
+    char sign = sign_char(neg, sp->flags);
+    if (sp->width < 0) {
+        if (sign)
+            *--q = sign;
+        sluice_buf_append(out, q, (size_t)(end - q));
+    } else {
+        emit_padded_digits(out, sp, sign, q, (size_t)(end - q));
+    }
+    return 1;
+}
+
 static void render_float(sluice_buf *out, const arg *a, const spec *sp)
 {
     if (a->type == SLUICE_ARG_STRING) {
         render_string_mismatch(out, a, sp);
         return;
     }
+    if ((sp->conv == 'f' || sp->conv == 'F') &&
+        render_f_exact(out, arg_double(a), sp))
+        return;
     char f[48];
     build_spec(f, sp, ALL_FLAGS, 1, "", sp->conv);
     emit_f(out, f, arg_double(a));
