@@ -538,16 +538,31 @@ static void render_pointer(sluice_buf *out, const arg *a, const spec *sp)
  * an integer part beyond 2^64, NaN, infinities, a rounding mode other than
  * to-nearest, a decimal point other than ".") goes to snprintf. */
 
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 u128;
+#define SLUICE_HAVE_U128 1
+#else
+#define SLUICE_HAVE_U128 0
+#endif
+
+#if SLUICE_HAVE_U128
 static const uint64_t pow10_u64[18] = {
     1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
     10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
     100000000000ULL, 1000000000000ULL, 10000000000000ULL,
     100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
     100000000000000000ULL};
+#endif
 
 /* 1 if written, 0 if the caller must use snprintf. */
 static int render_f_exact(sluice_buf *out, double d, const spec *sp)
 {
+#if !SLUICE_HAVE_U128
+    (void)out;
+    (void)d;
+    (void)sp;
+    return 0;
+#else
     int prec = sp->prec < 0 ? 6 : sp->prec;
     if (prec > 17 || (sp->flags & (F_HASH | F_QUOTE | F_I)))
         return 0;
@@ -583,13 +598,13 @@ static int render_f_exact(sluice_buf *out, double d, const spec *sp)
         ip = 0; /* < 2^-72: rounds to zero */
     } else {
         unsigned s = (unsigned)-e;
-        unsigned __int128 mask = ((unsigned __int128)1 << s) - 1;
-        unsigned __int128 half = (unsigned __int128)1 << (s - 1);
-        unsigned __int128 f = (unsigned __int128)m & mask;
-        unsigned __int128 r;
+        u128 mask = ((u128)1 << s) - 1;
+        u128 half = (u128)1 << (s - 1);
+        u128 f = (u128)m & mask;
+        u128 r;
         ip = s >= 64 ? 0 : m >> s;
         if (s <= 71) {
-            unsigned __int128 p = f * pow10_u64[prec];
+            u128 p = f * pow10_u64[prec];
             dp = (uint64_t)(p >> s);
             r = p & mask;
         } else {
@@ -628,6 +643,7 @@ static int render_f_exact(sluice_buf *out, double d, const spec *sp)
         emit_padded_digits(out, sp, sign, q, (size_t)(end - q));
     }
     return 1;
+#endif
 }
 
 static void render_float(sluice_buf *out, const arg *a, const spec *sp)
