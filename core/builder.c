@@ -908,6 +908,9 @@ static sluice_logger *make_logger(sluice_runtime *rt, logger_plan *l,
     lg->level = l->level;
     lg->head.level = (int)l->level;
     lg->lanes = (unsigned)l->workers;
+    /* the straight path needs one lane and the TSC for its timestamps */
+    atomic_init(&lg->slow_path, (lg->lanes > 1 ? 1u : 0u) |
+                                    (sluice_clock_uses_tsc_ ? 0u : 4u));
     lg->sinks_per_lane = l->nsinks;
     lg->overflow = l->overflow;
     lg->block_timeout_ms = (int)l->block_timeout;

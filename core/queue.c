@@ -217,6 +217,12 @@ static int wait_space(sluice_queue *q, int64_t deadline_ns)
 sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                                 int block_timeout_ms, uint64_t *seq)
 {
+    sluice_slot *fast = sluice_queue_try_claim(q, seq);
+    if (fast) {
+        if (__builtin_expect(fast->heap != NULL, 0))
+            sluice_queue_slot_free_heap(fast);
+        return fast;
+    }
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
     int64_t deadline = -2; /* not computed yet */
     int spins = 0;
@@ -279,11 +285,21 @@ unsigned char *sluice_queue_slot_alloc(sluice_slot *s, size_t len)
     return s->heap;
 }
 
-void sluice_queue_publish(sluice_queue *q, sluice_slot *s, uint64_t seq)
+void sluice_queue_ring_data_(sluice_queue *q)
 {
-    atomic_store_explicit(&s->seq, seq + 1, memory_order_release);
-    if (__builtin_expect(atomic_load_explicit(&q->data_waiters,
-                                              memory_order_relaxed) != 0, 0))
+    bell_ring(&q->data_bell);
+}
+
+void sluice_queue_slot_free_heap(sluice_slot *s)
+{
+    free(s->heap);
+    s->heap = NULL;
+}
+
+void sluice_queue_finish_(sluice_queue *q, unsigned char *old_heap)
+{
+    free(old_heap);
+    if (atomic_load_explicit(&q->data_waiters, memory_order_relaxed))
         bell_ring(&q->data_bell);
 }
 

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <sluice/sluice.h>
 
@@ -27,16 +28,30 @@ typedef struct sluice_slot {
     const sluice_callsite *callsite;    /* KIND_ARGS: the static call site */
     uint64_t ticks;                     /* sluice_clock_ticks() at the call */
     uint32_t thread_id;
-    uint32_t length;                    /* payload bytes */
     uint8_t level;
     uint8_t kind;
-    uint16_t field_count;               /* per-call fields after the args */
-    uint32_t args_length;               /* KIND_ARGS: bytes of encoded args */
+    uint16_t field_count;               /* per-call fields after the body */
+    uint32_t length;                    /* payload bytes */
+    uint32_t args_length;               /* the body: encoded args or text */
     unsigned char *heap;                /* payload when it does not fit */
     unsigned char inline_data[SLUICE_SLOT_SIZE - 48];
 } sluice_slot;
 
 _Static_assert(sizeof(sluice_slot) == SLUICE_SLOT_SIZE, "slot size");
+_Static_assert(offsetof(sluice_slot, kind) == offsetof(sluice_slot, level) + 1 &&
+                   offsetof(sluice_slot, field_count) == offsetof(sluice_slot, level) + 2,
+               "level, kind and field_count are written as one word");
+
+/* level, kind and field_count = 0 in one store. */
+static inline void sluice_slot_set_meta(sluice_slot *s, unsigned level,
+                                        unsigned kind)
+{
+    uint32_t meta = (uint32_t)(uint8_t)level | (uint32_t)(uint8_t)kind << 8;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    meta = (uint32_t)(uint8_t)level << 24 | (uint32_t)(uint8_t)kind << 16;
+#endif
+    memcpy(&s->level, &meta, sizeof meta);
+}
 
 #define SLUICE_SLOT_INLINE (SLUICE_SLOT_SIZE - 48)
 
@@ -88,14 +103,56 @@ sluice_queue *sluice_queue_init(void *region, size_t region_size,
 sluice_queue *sluice_queue_create(uint64_t capacity, unsigned consumers);
 void sluice_queue_destroy(sluice_queue *q);
 
+/* Free the heap block a slot's previous occupant left (on reuse). */
+void sluice_queue_slot_free_heap(sluice_slot *s);
+
 /* Producer: claim a slot. Returns NULL when the record was not accepted
  * (counted in refused). block_timeout_ms < 0 waits without limit. The
  * caller fills the slot and calls sluice_queue_publish. */
 sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                                 int block_timeout_ms, uint64_t *seq);
+/* The claim's fast path, inlined into the producer: one compare-and-swap
+ * when there is room. NULL means "take the slow path" (sluice_queue_claim),
+ * which handles a full queue and the overflow policy. */
+static inline sluice_slot *sluice_queue_try_claim(sluice_queue *q, uint64_t *seq)
+{
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    uint64_t g = atomic_load_explicit(&q->gate, memory_order_acquire);
+    if (__builtin_expect(h - g >= q->capacity, 0))
+        return NULL;
+    if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
+                             &q->head, &h, h + 1, memory_order_acquire,
+                             memory_order_relaxed),
+                         0))
+        return NULL;
+    *seq = h;
+    return &q->slots[h & q->mask];
+}
+
+/* The slot's previous occupant may have left a heap block: detach it (to
+ * free once the record is published, off the straight path). */
+static inline unsigned char *sluice_queue_slot_detach_heap(sluice_slot *s)
+{
+    unsigned char *old = s->heap;
+    s->heap = NULL;
+    return old;
+}
+
+/* After a publish: ring a sleeping consumer and free a detached block. */
+void sluice_queue_finish_(sluice_queue *q, unsigned char *old_heap);
+
 /* Reserve a heap payload block for a claimed slot (when len does not fit). */
 unsigned char *sluice_queue_slot_alloc(sluice_slot *s, size_t len);
-void sluice_queue_publish(sluice_queue *q, sluice_slot *s, uint64_t seq);
+/* Publish a filled slot: consumers may take it from now on. */
+void sluice_queue_ring_data_(sluice_queue *q);
+static inline void sluice_queue_publish(sluice_queue *q, sluice_slot *s,
+                                        uint64_t seq)
+{
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&q->data_waiters,
+                                              memory_order_relaxed) != 0, 0))
+        sluice_queue_ring_data_(q);
+}
 
 /* Consumer: take up to max published records at cursor c. Returns how many;
  * *first is the seq of the first. They stay owned by the caller until

@@ -58,8 +58,11 @@ sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name)
 
 /* ---- producer --------------------------------------------------------- */
 
-static _Thread_local uint32_t tls_thread_id;
-static _Thread_local uint32_t tls_thread_index; /* 1-based, for round robin */
+/* initial-exec: a plain %fs-relative load instead of __tls_get_addr; fine
+ * for a library linked at start-up (and for dlopen with static TLS room). */
+#define SLUICE_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+static SLUICE_TLS uint32_t tls_thread_id;
+static SLUICE_TLS uint32_t tls_thread_index; /* 1-based, for round robin */
 static _Atomic uint32_t thread_counter;
 
 static inline uint32_t thread_id(void)
@@ -240,15 +243,124 @@ static void produce_hooked(sluice_logger *lg, sluice_level lvl,
     produce(lg, lvl, cs, args, text, text_len, kv, nkv, r.extra, r.extra_count);
 }
 
+/* Everything but the straight path: hooks, lanes, strings, big records. */
+static __attribute__((noinline, cold)) void
+log_general(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+            const uint64_t *args)
+{
+    if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed))
+        produce_hooked(lg, lvl, cs, args, NULL, 0, NULL, 0);
+    else
+        produce(lg, lvl, cs, args, NULL, 0, NULL, 0, NULL, 0);
+}
+
+/* The straight path's way out: the first call on a thread, no invariant
+ * TSC, hooks, lanes, or a full queue (the overflow policy decides). Taking
+ * the arguments in registers makes every way out a tail call, so the
+ * straight path needs no stack frame. */
+static __attribute__((noinline, cold)) void
+log_general3(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+             uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    const uint64_t v[3] = {a1, a2, a3};
+    log_general(lg, lvl, cs, v);
+}
+
+/* The hot path: one lane, no hooks, n (0..3) fixed-size arguments that fit
+ * the slot, a free slot. No lock, no system call, no allocation. */
+static inline __attribute__((always_inline)) void
+log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+             uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
+{
+    /* slow_path also says "no invariant TSC" (set when the logger was made) */
+    if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0, 0))
+        return log_general3(lg, lvl, cs, a1, a2, a3);
+    uint32_t tid = tls_thread_id;
+    if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
+        return log_general3(lg, lvl, cs, a1, a2, a3);
+    sluice_queue *q = lg->queues[0];
+    uint64_t seq;
+    sluice_slot *slot = sluice_queue_try_claim(q, &seq);
+    if (__builtin_expect(!slot, 0))
+        return log_general3(lg, lvl, cs, a1, a2, a3);
+    unsigned char *old_heap = sluice_queue_slot_detach_heap(slot);
+    uint64_t *dst = (uint64_t *)(void *)slot->inline_data;
+    if (n > 0)
+        dst[0] = a1;
+    if (n > 1)
+        dst[1] = a2;
+    if (n > 2)
+        dst[2] = a3;
+    slot->callsite = cs;
+#if defined(__x86_64__) || defined(__i386__)
+    slot->ticks = __rdtsc(); /* slow_path is set without an invariant TSC */
+#endif
+    slot->thread_id = tid;
+    sluice_slot_set_meta(slot, lvl, SLUICE_KIND_ARGS);
+    slot->length = 8 * n;
+    slot->args_length = 8 * n;
+    atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
+    if (__builtin_expect(((uintptr_t)old_heap |
+                          atomic_load_explicit(&q->data_waiters,
+                                               memory_order_relaxed)) != 0,
+                         0))
+        return sluice_queue_finish_(q, old_heap);
+}
+
+void sluice_log_a0_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs)
+{
+    log_straight(lg, lvl, cs, 0, 0, 0, 0);
+}
+
+void sluice_log_a1_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+                    uint64_t a1)
+{
+    log_straight(lg, lvl, cs, a1, 0, 0, 1);
+}
+
+void sluice_log_a2_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+                    uint64_t a1, uint64_t a2)
+{
+    log_straight(lg, lvl, cs, a1, a2, 0, 2);
+}
+
+void sluice_log_a3_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+                    uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    log_straight(lg, lvl, cs, a1, a2, a3, 3);
+}
+
+/* More arguments, or strings: the array form. */
 void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
                       const sluice_callsite *cs, const uint64_t *args)
 {
-    if (__builtin_expect(atomic_load_explicit(&lg->pre_hook_count,
-                                              memory_order_relaxed) != 0, 0)) {
-        produce_hooked(lg, lvl, cs, args, NULL, 0, NULL, 0);
+    unsigned size = cs->fixed_size;
+    if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0 ||
+                             size == 0 || size > SLUICE_SLOT_INLINE,
+                         0)) {
+        log_general(lg, lvl, cs, args);
         return;
     }
-    produce(lg, lvl, cs, args, NULL, 0, NULL, 0, NULL, 0);
+    uint64_t ticks = sluice_clock_ticks();
+    sluice_queue *q = lg->queues[0];
+    uint64_t seq;
+    sluice_slot *slot = sluice_queue_try_claim(q, &seq);
+    if (__builtin_expect(!slot, 0)) {
+        log_general(lg, lvl, cs, args);
+        return;
+    }
+    if (__builtin_expect(slot->heap != NULL, 0))
+        sluice_queue_slot_free_heap(slot);
+    memcpy(slot->inline_data, args, size);
+    slot->callsite = cs;
+    slot->ticks = ticks;
+    slot->thread_id = thread_id();
+    slot->length = size;
+    slot->args_length = size;
+    slot->level = (uint8_t)lvl;
+    slot->kind = SLUICE_KIND_ARGS;
+    slot->field_count = 0;
+    sluice_queue_publish(q, slot, seq);
 }
 
 void sluice_log_args_kv_(sluice_logger *lg, sluice_level lvl,
@@ -340,8 +452,11 @@ int sluice_logger_add_pre_hook(sluice_logger *lg, sluice_pre_hook_fn fn,
 {
     void *f;
     memcpy(&f, &fn, sizeof f);
-    return add_hook(lg, lg ? lg->pre_hooks : NULL, lg ? &lg->pre_hook_count : NULL,
-                    f, user, err);
+    int rc = add_hook(lg, lg ? lg->pre_hooks : NULL,
+                      lg ? &lg->pre_hook_count : NULL, f, user, err);
+    if (rc == 0)
+        atomic_fetch_or(&lg->slow_path, 2);
+    return rc;
 }
 
 int sluice_logger_add_post_hook(sluice_logger *lg, sluice_post_hook_fn fn,

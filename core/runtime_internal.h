@@ -67,7 +67,10 @@ typedef struct sluice_hook_slot {
 
 struct sluice_logger {
     struct sluice_logger_head_ head; /* must stay first: the macros read it */
-    _Atomic unsigned pre_hook_count; /* read on every call: keep it close */
+    /* nonzero when a call cannot take the straight path: pre-hooks, or
+     * several lanes. Read on every call: keep it next to the level. */
+    _Atomic unsigned slow_path;
+    _Atomic unsigned pre_hook_count;
     _Atomic(sluice_scheduler_fn) scheduler_fn;
     void *_Atomic scheduler_user;
     char *name;

@@ -280,6 +280,13 @@ enum {
 
 void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
                       const sluice_callsite *cs, const uint64_t *args);
+void sluice_log_a0_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs);
+void sluice_log_a1_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+                    uint64_t a1);
+void sluice_log_a2_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+                    uint64_t a1, uint64_t a2);
+void sluice_log_a3_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+                    uint64_t a1, uint64_t a2, uint64_t a3);
 void sluice_log_args_kv_(sluice_logger *lg, sluice_level lvl,
                          const sluice_callsite *cs, const uint64_t *args,
                          const sluice_kv *kv, size_t n);
@@ -343,7 +350,7 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_LOG_AT_(lg, lvl, ...) \
     SLUICE_LOG_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), __VA_ARGS__)
 #define SLUICE_IS_STR_(x) +(SLUICE_TYPE_(x) == SLUICE_ARG_STRING)
-/* The call site, its type list and its arguments, then `call`. */
+/* The call site and its type list, then `call`. */
 #define SLUICE_SITE_(lvl, n, call, ...)                                        \
     do {                                                                       \
         static const unsigned char sluice_types_[] = {                         \
@@ -358,28 +365,33 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
                 : 8 * ((n) - 1)};                                              \
         if (0)                                                                 \
             sluice_format_check_(__VA_ARGS__);                                 \
-        const uint64_t *sluice_args_ =                                         \
-            (const uint64_t[]){0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(    \
-                SLUICE_ENC_, __VA_ARGS__)} +                                   \
-            1;                                                                 \
         call;                                                                  \
     } while (0)
+/* Up to 3 fixed-size arguments travel in registers (sluice_log_aN_);
+ * more, or strings, in an array (sluice_log_args_). */
 #define SLUICE_LOG_I_(lg, lvl, n, ...)                                         \
     do {                                                                       \
         if ((int)(lvl) >= (int)SLUICE_ACTIVE_LEVEL &&                          \
             sluice_logger_enabled_((lg), (lvl)))                               \
             SLUICE_SITE_(lvl, n,                                               \
-                         sluice_log_args_((lg), (sluice_level)(lvl),           \
-                                          &sluice_site_, sluice_args_),        \
+                         SLUICE_CAT_(SLUICE_CALL, SLUICE_CAT_(n, _))(          \
+                             lg, lvl, __VA_ARGS__),                            \
                          __VA_ARGS__);                                         \
     } while (0)
-#define SLUICE_KV_CALL_(lg, lvl, kv) \
-    sluice_log_args_kv_((lg), (sluice_level)(lvl), &sluice_site_, sluice_args_, kv)
+#define SLUICE_KV_CALL_(lg, lvl, n, kv, ...)                                   \
+    sluice_log_args_kv_(                                                       \
+        (lg), (sluice_level)(lvl), &sluice_site_,                              \
+        (const uint64_t[]){0 SLUICE_CAT_(SLUICE_MAP, SLUICE_CAT_(n, _))(        \
+            SLUICE_ENC_, __VA_ARGS__)} +                                       \
+            1,                                                                 \
+        kv)
 #define SLUICE_LOG_KV_I_(lg, lvl, n, kv, ...)                                  \
     do {                                                                       \
         if ((int)(lvl) >= (int)SLUICE_ACTIVE_LEVEL &&                          \
             sluice_logger_enabled_((lg), (lvl)))                               \
-            SLUICE_SITE_(lvl, n, SLUICE_KV_CALL_(lg, lvl, SLUICE_EXPAND_ kv),  \
+            SLUICE_SITE_(lvl, n,                                               \
+                         SLUICE_KV_CALL_(lg, lvl, n, SLUICE_EXPAND_ kv,        \
+                                         __VA_ARGS__),                         \
                          __VA_ARGS__);                                         \
     } while (0)
 #define SLUICE_EXPAND_(...) __VA_ARGS__
@@ -434,6 +446,31 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_SMAP22_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21)
 #define SLUICE_SMAP23_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22)
 #define SLUICE_SMAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22) M(a23)
+/* the call of a deferred log with n-1 arguments */
+#define SLUICE_CALL1_(lg, lvl, f) sluice_log_a0_((lg), (sluice_level)(lvl), &sluice_site_)
+#define SLUICE_CALL2_(lg, lvl, f, a1) (sluice_site_.fixed_size ? sluice_log_a1_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1)}))
+#define SLUICE_CALL3_(lg, lvl, f, a1, a2) (sluice_site_.fixed_size ? sluice_log_a2_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1), SLUICE_ENC_(a2)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2)}))
+#define SLUICE_CALL4_(lg, lvl, f, a1, a2, a3) (sluice_site_.fixed_size ? sluice_log_a3_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3)}))
+#define SLUICE_CALL5_(lg, lvl, f, a1, a2, a3, a4) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4)})
+#define SLUICE_CALL6_(lg, lvl, f, a1, a2, a3, a4, a5) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5)})
+#define SLUICE_CALL7_(lg, lvl, f, a1, a2, a3, a4, a5, a6) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6)})
+#define SLUICE_CALL8_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7)})
+#define SLUICE_CALL9_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8)})
+#define SLUICE_CALL10_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9)})
+#define SLUICE_CALL11_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10)})
+#define SLUICE_CALL12_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11)})
+#define SLUICE_CALL13_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12)})
+#define SLUICE_CALL14_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13)})
+#define SLUICE_CALL15_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14)})
+#define SLUICE_CALL16_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15)})
+#define SLUICE_CALL17_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16)})
+#define SLUICE_CALL18_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17)})
+#define SLUICE_CALL19_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17), SLUICE_ENC_(a18)})
+#define SLUICE_CALL20_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17), SLUICE_ENC_(a18), SLUICE_ENC_(a19)})
+#define SLUICE_CALL21_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17), SLUICE_ENC_(a18), SLUICE_ENC_(a19), SLUICE_ENC_(a20)})
+#define SLUICE_CALL22_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17), SLUICE_ENC_(a18), SLUICE_ENC_(a19), SLUICE_ENC_(a20), SLUICE_ENC_(a21)})
+#define SLUICE_CALL23_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17), SLUICE_ENC_(a18), SLUICE_ENC_(a19), SLUICE_ENC_(a20), SLUICE_ENC_(a21), SLUICE_ENC_(a22)})
+#define SLUICE_CALL24_(lg, lvl, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6), SLUICE_ENC_(a7), SLUICE_ENC_(a8), SLUICE_ENC_(a9), SLUICE_ENC_(a10), SLUICE_ENC_(a11), SLUICE_ENC_(a12), SLUICE_ENC_(a13), SLUICE_ENC_(a14), SLUICE_ENC_(a15), SLUICE_ENC_(a16), SLUICE_ENC_(a17), SLUICE_ENC_(a18), SLUICE_ENC_(a19), SLUICE_ENC_(a20), SLUICE_ENC_(a21), SLUICE_ENC_(a22), SLUICE_ENC_(a23)})
 #endif /* !__cplusplus */
 
 #if defined(__GNUC__)
