@@ -530,11 +530,10 @@ static void render_pointer(sluice_buf *out, const arg *a, const spec *sp)
  * how to round: up if r > 2^(s-1), down if below, and on an exact tie
  * (r == 2^(s-1)) to the even last digit -- round-half-even on the exact
  * binary value, which is what glibc does in the default rounding mode.
- * Everything is integer arithmetic in unsigned __int128 (f * 10^17 needs
- * s + 57 bits; beyond s = 71 the digits are made one at a time, f * 10
- * needing s + 4 <= 128 bits). A value below 2^-72 (s > 124: every
- * denormal) is below half of 10^-17, so it rounds to zero at any
- * precision handled here. Anything else (precision > 17, '#', '\'', 'I',
+ * Everything is integer arithmetic in unsigned __int128: f < 2^53, so
+ * f * 10^17 < 2^110 and a shift s <= 127 is exact. A value with s > 127
+ * (below 2^53 * 2^-128 = 2^-75: every denormal) is below half of 10^-17,
+ * so it rounds to zero at any precision handled here. Anything else (precision > 17, '#', '\'', 'I',
  * an integer part beyond 2^64, NaN, infinities, a rounding mode other than
  * to-nearest, a decimal point other than ".") goes to snprintf. */
 
@@ -594,27 +593,16 @@ static int render_f_exact(sluice_buf *out, double d, const spec *sp)
         ip = 0;
     } else if (e >= 0) {
         ip = m << e;
-    } else if (-e > 124) {
-        ip = 0; /* < 2^-72: rounds to zero */
+    } else if (-e > 127) {
+        ip = 0; /* < 2^-75: rounds to zero */
     } else {
         unsigned s = (unsigned)-e;
         u128 mask = ((u128)1 << s) - 1;
         u128 half = (u128)1 << (s - 1);
-        u128 f = (u128)m & mask;
-        u128 r;
+        u128 p = ((u128)m & mask) * pow10_u64[prec]; /* < 2^110 */
+        u128 r = p & mask;
         ip = s >= 64 ? 0 : m >> s;
-        if (s <= 71) {
-            u128 p = f * pow10_u64[prec];
-            dp = (uint64_t)(p >> s);
-            r = p & mask;
-        } else {
-            for (int i = 0; i < prec; i++) {
-                f *= 10;
-                dp = dp * 10 + (uint64_t)(f >> s);
-                f &= mask;
-            }
-            r = f;
-        }
+        dp = (uint64_t)(p >> s);
         uint64_t last = prec ? dp : ip;
         if (r > half || (r == half && (last & 1))) {
             if (++dp == pow10_u64[prec]) { /* carry into the integer part */

@@ -18,7 +18,9 @@
  */
 #include <criterion/criterion.h>
 
+#include <fenv.h>
 #include <float.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -402,6 +404,304 @@ Test(printf, floating_point_every_conversion_and_flag)
     }
 }
 
+/* ---- %f / %F: the hand-written exact path --------------------------------
+ * Values chosen where a shortcut would go wrong: ties and near-ties of the
+ * decimal rounding (made from decimal strings with strtod, and exact binary
+ * ties a + b / 2^j), integers up to and beyond 2^64, values just below
+ * 10^k, the boundaries of the shifts (2^-64, 2^-127, 2^-128, ...),
+ * denormals, signed zeros and tiny negatives. */
+
+static double bits_double(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+/* A random decimal string "[-]I.FFF5[DDD]" parsed by strtod: the nearest
+ * double to (or exactly) a tie at precision = number of F digits. */
+static double near_tie_from_string(void)
+{
+    char s[96];
+    char *q = s;
+    if (rnd_below(2))
+        *q++ = '-';
+    unsigned idig = rnd_below(21); /* up to 20 integer digits */
+    if (idig == 0)
+        *q++ = '0';
+    for (unsigned i = 0; i < idig; i++)
+        *q++ = (char)((i == 0 ? '1' + rnd_below(9) : '0' + rnd_below(10)));
+    *q++ = '.';
+    unsigned fdig = rnd_below(18);
+    for (unsigned i = 0; i < fdig; i++)
+        *q++ = (char)(rnd_below(3) ? '0' + rnd_below(10)
+                                   : (rnd_below(2) ? '9' : '0'));
+    *q++ = '5';
+    switch (rnd_below(4)) {
+    case 0: /* a tie as written */
+        break;
+    case 1:
+        *q++ = '0';
+        *q++ = '0';
+        *q++ = '1';
+        break;
+    case 2:
+        for (unsigned i = 0; i < 3; i++)
+            *q++ = '9';
+        break;
+    default:
+        for (unsigned i = 0; i < 1 + rnd_below(8); i++)
+            *q++ = (char)('0' + rnd_below(10));
+        break;
+    }
+    *q = '\0';
+    double d = strtod(s, NULL);
+    switch (rnd_below(4)) {
+    case 0: return nextafter(d, INFINITY);
+    case 1: return nextafter(d, -INFINITY);
+    default: return d;
+    }
+}
+
+static double rand_f_double(void)
+{
+    static const char *const strings[] = {
+        "0.0000005", "2.5e-7", "1.0000005", "0.5", "1.5", "2.5", "0.125",
+        "0.375", "9.9999999", "99.9999995", "999999.9999995", "0.05",
+        "0.15", "0.25", "0.35", "1e-9", "-1e-9", "5e-18", "4.9999999e-18",
+        "5.0000001e-18", "5e-17", "5e-7", "4.5", "-0.5", "-2.5",
+        "18446744073709551615", "18446744073709549568",
+        "9223372036854775807", "9223372036854775808", "1e19", "1.8e19",
+        "4503599627370495.5", "4503599627370496.5", "2251799813685247.75",
+        "0.000000000000000005", "0.999999999999999944"};
+    switch (rnd_below(14)) {
+    case 0: /* any bit pattern */
+        return bits_double(rnd());
+    case 1:
+        return near_tie_from_string();
+    case 2:
+    case 3: { /* an exact binary tie: a + b / 2^j, b odd */
+        unsigned j = 1 + rnd_below(24);
+        uint64_t a = rnd() >> (11 + rnd_below(54));
+        uint64_t b = (rnd() & ((1ULL << j) - 1)) | 1;
+        double d = ldexp((double)b, -(int)j) + (double)a;
+        return rnd_below(2) ? -d : d;
+    }
+    case 4: { /* integers up to and around 2^64 and 2^63 */
+        double base = rnd_below(2) ? 18446744073709551616.0
+                                   : 9223372036854775808.0;
+        switch (rnd_below(4)) {
+        case 0: return (double)rnd();
+        case 1: return nextafter(base, 0);
+        case 2: return nextafter(base, INFINITY);
+        default: return base;
+        }
+    }
+    case 5: { /* just below / above 10^k */
+        double p = pow(10, (int)rnd_below(21));
+        double d = rnd_below(2) ? nextafter(p, 0) : nextafter(p, INFINITY);
+        return rnd_below(4) ? d : -d;
+    }
+    case 6: { /* around the 64 / 71 / 124-bit shift boundaries */
+        static const int es[] = {-52, -53, -63, -64, -65, -70, -71, -72,
+                                 -73, -126, -127, -128, -129, -180};
+        uint64_t m = (rnd() >> 11) | (1ULL << 52);
+        return ldexp((double)m, es[rnd_below(sizeof es / sizeof es[0])]);
+    }
+    case 7: /* denormals, both signs */
+        return bits_double((rnd() & ((1ULL << 52) - 1)) |
+                           (rnd_below(2) ? 1ULL << 63 : 0));
+    case 8: { /* signed zeros and tiny negatives */
+        static const double z[] = {0.0, -0.0, -1e-9, -4e-7, -5e-7, -6e-7,
+                                   -DBL_TRUE_MIN, -DBL_MIN, -1e-300};
+        return z[rnd_below(sizeof z / sizeof z[0])];
+    }
+    case 9:
+        return strtod(strings[rnd_below(sizeof strings / sizeof strings[0])],
+                      NULL) * (rnd_below(3) ? 1 : -1);
+    case 10: /* random magnitude 2^-80 .. 2^70 */
+        return ldexp((double)(rnd() >> 11), (int)rnd_below(150) - 133) *
+               (rnd_below(2) ? 1 : -1);
+    case 11: /* a float promoted at the call */
+        return (float)bits_double(rnd());
+    case 12: { /* a few ulps around a decimal with few digits */
+        double d = (double)(rnd() % 1000000) / pow(10, rnd_below(8));
+        int k = (int)rnd_below(5) - 2;
+        for (; k > 0; k--)
+            d = nextafter(d, INFINITY);
+        for (; k < 0; k++)
+            d = nextafter(d, 0);
+        return d;
+    }
+    default:
+        return rand_double(); /* NaN, infinities, huge: the fallback */
+    }
+}
+
+/* One %f / %F conversion of v, random flags, width and precision 0..17. */
+static void one_f(double v)
+{
+    char fmt[96];
+    char *q = fmt;
+    enc e = {.n = 0};
+    int hasw = 0, hasp = 0, w = 0, p = 0;
+    *q++ = '<';
+    *q++ = '%';
+    for (const char *fl = "-+ 0"; *fl; fl++)
+        if (rnd_below(3) == 0)
+            *q++ = *fl;
+    if (rnd_below(40) == 0)
+        *q++ = '#'; /* snprintf's path, compared all the same */
+    switch (rnd_below(4)) {
+    case 0: break;
+    case 1: q += sprintf(q, "%u", 1 + rnd_below(30)); break;
+    case 2: q += sprintf(q, "%u", 1 + rnd_below(70)); break;
+    default:
+        *q++ = '*';
+        hasw = 1;
+        w = (int)rnd_below(81) - 40;
+        break;
+    }
+    switch (rnd_below(6)) {
+    case 0: break; /* 6 */
+    case 1: *q++ = '.'; break;
+    case 2:
+        *q++ = '.';
+        *q++ = '*';
+        hasp = 1;
+        p = (int)rnd_below(21) - 2; /* negative: as if absent */
+        break;
+    default: q += sprintf(q, ".%u", rnd_below(18)); break;
+    }
+    q += sprintf(q, "%s%c>", rnd_below(4) ? "" : "l", rnd_below(3) ? 'f' : 'F');
+    if (hasw)
+        enc_i(&e, w);
+    if (hasp)
+        enc_i(&e, p);
+    enc_d(&e, v);
+    int n = hasw ? (hasp ? snprintf(expbuf, sizeof expbuf, fmt, w, p, v)
+                         : snprintf(expbuf, sizeof expbuf, fmt, w, v))
+                 : (hasp ? snprintf(expbuf, sizeof expbuf, fmt, p, v)
+                         : snprintf(expbuf, sizeof expbuf, fmt, v));
+    check(fmt, &e, expbuf, n);
+}
+
+Test(printf, fixed_point_f_exact_against_snprintf)
+{
+    for (int it = 0; it < 200000; it++)
+        one_f(rand_f_double());
+}
+
+/* Every precision 0..17 for each value, no flags: the rounding itself. */
+Test(printf, fixed_point_f_every_precision)
+{
+    for (int it = 0; it < 20000; it++) {
+        double v = rand_f_double();
+        for (int prec = 0; prec <= 17; prec++) {
+            enc e = {.n = 0};
+            enc_i(&e, prec);
+            enc_d(&e, v);
+            int n = snprintf(expbuf, sizeof expbuf, "%.*f", prec, v);
+            check("%.*f", &e, expbuf, n);
+        }
+    }
+}
+
+static void render_is(const char *fmt, const enc *e, const char *want);
+
+static void f_is(const char *fmt, double v, const char *want)
+{
+    enc e = {.n = 0};
+    enc_d(&e, v);
+    int n = snprintf(expbuf, sizeof expbuf, fmt, v);
+    check(fmt, &e, expbuf, n);
+    render_is(fmt, &e, want);
+}
+
+Test(printf, fixed_point_f_known_answers)
+{
+    f_is("%f", 9.9999999, "10.000000");
+    f_is("%f", -0.0, "-0.000000");
+    f_is("%f", -1e-9, "-0.000000");
+    f_is("%+f", 0.0, "+0.000000");
+    f_is("% .0f", 0.0, " 0");
+    f_is("%.0f", 0.5, "0");
+    f_is("%.0f", 1.5, "2");
+    f_is("%.0f", 2.5, "2");
+    f_is("%.0f", -2.5, "-2");
+    f_is("%.1f", 0.25, "0.2");
+    f_is("%.1f", 0.35, "0.3"); /* 0.35 is 0.34999999999999997... */
+    f_is("%.2f", 0.125, "0.12");
+    f_is("%.2f", 0.375, "0.38");
+    f_is("%.6f", 0.0000005, "0.000000"); /* 4.99999999999999977e-7 */
+    f_is("%.6f", 2.5e-7, "0.000000");
+    f_is("%.6f", 1.0000005, "1.000001");
+    f_is("%010.3f", -3.14159, "-00003.142");
+    f_is("%-10.1fX", 3.25, "3.2       X");
+    f_is("%F", 1e19, "10000000000000000000.000000");
+    f_is("%.0f", 18446744073709549568.0, "18446744073709549568");
+    f_is("%.0f", 18446744073709551616.0, "18446744073709551616"); /* 2^64 */
+    f_is("%.17f", DBL_TRUE_MIN, "0.00000000000000000");
+    f_is("%.17f", 5e-18, "0.00000000000000001");
+
+    /* The hot format of the worker, with many values. */
+    for (int it = 0; it < 20000; it++) {
+        enc e = {.n = 0};
+        unsigned long a = (unsigned long)rnd(), b = (unsigned long)rand_bits();
+        double d = rand_f_double();
+        enc_u(&e, a);
+        enc_u(&e, b);
+        enc_d(&e, d);
+        const char *fmt = "Iteration: %lu int: %lu double: %f";
+        int n = snprintf(expbuf, sizeof expbuf, fmt, a, b, d);
+        check(fmt, &e, expbuf, n);
+    }
+}
+
+/* glibc's printf rounds in the current rounding mode: the exact path must
+ * step aside for snprintf then. */
+Test(printf, fixed_point_f_follows_the_rounding_mode)
+{
+    static const int modes[] = {FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+    volatile double tenth = 0.1;
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        cr_assert_eq(fesetround(modes[k]), 0);
+        for (int it = 0; it < 5000; it++)
+            one_f(rand_f_double());
+        enc e = {.n = 0};
+        enc_d(&e, tenth);
+        int n = snprintf(expbuf, sizeof expbuf, "%.1f", tenth);
+        check("%.1f", &e, expbuf, n);
+        cr_assert_str_eq(expbuf, modes[k] == FE_UPWARD ? "0.2" : "0.1");
+        fesetround(FE_TONEAREST);
+    }
+}
+
+/* A locale whose decimal point is not ".": snprintf's answer. Uses
+ * whichever such locale is installed (LOCPATH may point at one). */
+Test(printf, fixed_point_f_follows_the_decimal_point)
+{
+    static const char *const names[] = {"de_DE.UTF-8", "de_DE.utf8",
+                                        "fr_FR.UTF-8", "fr_FR.utf8", "de_DE",
+                                        "fr_FR"};
+    locale_t loc = (locale_t)0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0] && !loc; i++)
+        loc = newlocale(LC_NUMERIC_MASK, names[i], (locale_t)0);
+    if (!loc)
+        cr_skip_test("no locale with a decimal comma installed");
+    locale_t old = uselocale(loc);
+    enc e = {.n = 0};
+    enc_d(&e, 2.5);
+    int n = snprintf(expbuf, sizeof expbuf, "%.2f", 2.5);
+    check("%.2f", &e, expbuf, n);
+    int comma = strcmp(expbuf, "2,50") == 0;
+    for (int it = 0; it < 2000; it++)
+        one_f(rand_f_double());
+    uselocale(old);
+    freelocale(loc);
+    cr_assert(comma, "the locale printed %s", expbuf);
+}
+
 Test(printf, chars)
 {
     for (int it = 0; it < 5000; it++) {
@@ -582,7 +882,8 @@ Test(printf, many_conversions_in_one_format)
             }
             case 3: {
                 rand_prefix(&x, "-+ #0", 20);
-                snprintf(piece, sizeof piece, "%sg", x.text);
+                snprintf(piece, sizeof piece, "%s%c", x.text,
+                         rnd_below(2) ? 'g' : 'f');
                 enc_stars(&e, &x);
                 double v = rand_double();
                 enc_d(&e, v);
