@@ -482,7 +482,7 @@ static double rand_f_double(void)
     case 2:
     case 3: { /* an exact binary tie: a + b / 2^j, b odd */
         unsigned j = 1 + rnd_below(24);
-        uint64_t a = rnd() >> (11 + rnd_below(54));
+        uint64_t a = rnd() >> (11 + rnd_below(53)); /* < 2^53 */
         uint64_t b = (rnd() & ((1ULL << j) - 1)) | 1;
         double d = ldexp((double)b, -(int)j) + (double)a;
         return rnd_below(2) ? -d : d;
