@@ -144,7 +144,7 @@ set logscale y
 set grid ytics mytics xtics
 set key top left box opaque
 set xrange [-0.3:{len(PCTS) - 0.7}]
-set format y "%.0f"
+set ytics ("10 ns" 10, "30 ns" 30, "100 ns" 100, "300 ns" 300, "1 µs" 1000, "3 µs" 3000, "10 µs" 10000, "30 µs" 30000, "100 µs" 100000, "300 µs" 300000, "1 ms" 1000000)
 plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "sluice, 1 thread", \\
      "" using 1:5 with linespoints lw 2 pt 5 dt 2 lc rgb "#1f77b4" title "sluice, 2 threads", \\
      "" using 1:4 with linespoints lw 2 pt 7 lc rgb "#d62728" title "spdlog async, 1 thread", \\
@@ -210,7 +210,7 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
          + " / " + open(os.path.join(out, "load_after.txt")).read().strip().split("load average:")[-1].strip()),
     ]
     commit = sh(f"git -C {a.bench} rev-parse --short HEAD")
-    dirty = sh(f"git -C {a.bench}/.. status --porcelain -- core include plugins bench")
+    dirty = sh(f"git -C {a.bench}/.. status --porcelain -- core include plugins bench ':!bench/RESULTS.md' ':!bench/latency.png'")
 
     L = []
     w = L.append
