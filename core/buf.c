@@ -36,7 +36,7 @@ int sluice_buf_reserve(sluice_buf *b, size_t n)
     return 0;
 }
 
-void sluice_buf_append(sluice_buf *b, const void *p, size_t n)
+void sluice_buf_append_slow(sluice_buf *b, const void *p, size_t n)
 {
     if (n == 0 || sluice_buf_reserve(b, n) != 0)
         return;
@@ -44,7 +44,7 @@ void sluice_buf_append(sluice_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
-void sluice_buf_putc(sluice_buf *b, char c)
+void sluice_buf_putc_slow(sluice_buf *b, char c)
 {
     if (b->len < b->cap || sluice_buf_reserve(b, 1) == 0)
         b->data[b->len++] = c;

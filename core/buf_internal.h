@@ -19,8 +19,30 @@ void sluice_buf_init(sluice_buf *b);
 void sluice_buf_free(sluice_buf *b);
 /* Make room for n more bytes; 0 on success, -1 (and b->failed) if not. */
 int sluice_buf_reserve(sluice_buf *b, size_t n);
-void sluice_buf_append(sluice_buf *b, const void *p, size_t n);
-void sluice_buf_putc(sluice_buf *b, char c);
+/* The slow halves: grow, then append. */
+void sluice_buf_append_slow(sluice_buf *b, const void *p, size_t n);
+void sluice_buf_putc_slow(sluice_buf *b, char c);
+
+/* Appends are inline: the formatters call them for every small piece. */
+static inline void sluice_buf_append(sluice_buf *b, const void *p, size_t n)
+{
+    if (__builtin_expect(b->len + n <= b->cap, 1)) {
+        if (n)
+            memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    sluice_buf_append_slow(b, p, n);
+}
+
+static inline void sluice_buf_putc(sluice_buf *b, char c)
+{
+    if (__builtin_expect(b->len < b->cap, 1)) {
+        b->data[b->len++] = c;
+        return;
+    }
+    sluice_buf_putc_slow(b, c);
+}
 static inline void sluice_buf_puts(sluice_buf *b, const char *s)
 {
     sluice_buf_append(b, s, strlen(s));

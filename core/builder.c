@@ -1022,6 +1022,8 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
             s->pattern = dup_str(p->format.pattern);
             s->format.pattern = s->pattern;
         }
+        if (sluice_format_compile(&s->format, err) != 0)
+            goto fail; /* checked at validation: only out of memory here */
         rt->sinks[rt->sink_count++] = s;
         by_plan[i] = s;
         sluice_options o = {p->name, b->source, p->options, p->option_count};

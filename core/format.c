@@ -36,9 +36,32 @@ int sluice_format_parse(const char *name, sluice_format_kind *out)
 
 int sluice_pattern_check(const char *pattern, sluice_error *err)
 {
-    for (const char *p = pattern; *p; p++) {
-        if (*p != '%')
+    sluice_format f;
+    f.kind = SLUICE_FORMAT_TEXT;
+    f.pattern = pattern;
+    return sluice_format_compile(&f, err);
+}
+
+int sluice_format_compile(sluice_format *f, sluice_error *err)
+{
+    f->op_count = 0;
+    if (f->kind != SLUICE_FORMAT_TEXT)
+        return 0;
+    const char *pattern = f->pattern ? f->pattern : SLUICE_DEFAULT_PATTERN;
+    if (strlen(pattern) > 1024)
+        return sluice_error_set(err, "pattern is longer than 1024 characters");
+    const char *p = pattern, *run = pattern;
+    for (;; p++) {
+        if (*p && *p != '%')
             continue;
+        if (p > run) {
+            if (f->op_count == SLUICE_PATTERN_OPS_MAX)
+                goto too_many;
+            f->ops[f->op_count++] = (sluice_pattern_op){
+                0, (unsigned short)(run - pattern), (unsigned short)(p - run)};
+        }
+        if (!*p)
+            break;
         p++;
         if (!*p)
             return sluice_error_set(err, "pattern ends with a lone '%%'");
@@ -47,8 +70,19 @@ int sluice_pattern_check(const char *pattern, sluice_error *err)
                                     "unknown directive '%%%c' in pattern "
                                     "(known: %%t %%l %%L %%n %%m %%f %%s %%F %%T %%%%)",
                                     *p);
+        if (f->op_count == SLUICE_PATTERN_OPS_MAX)
+            goto too_many;
+        if (*p == '%')
+            f->ops[f->op_count++] = (sluice_pattern_op){
+                0, (unsigned short)(p - pattern), 1};
+        else
+            f->ops[f->op_count++] = (sluice_pattern_op){*p, 0, 0};
+        run = p + 1;
     }
     return 0;
+too_many:
+    return sluice_error_set(err, "pattern has more than %d parts",
+                            SLUICE_PATTERN_OPS_MAX);
 }
 
 static void put_uint(sluice_buf *out, uint64_t v)
@@ -104,15 +138,59 @@ void sluice_format_time(sluice_buf *out, int64_t time_ns, sluice_time_cache *tc)
     sluice_buf_append(out, tail, 8);
 }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+/* Nonzero when some byte of w is below n (n <= 128); exact, no false hits. */
+#define HAS_LESS(w, n) (((w) - ONES * (n)) & ~(w) & HIGHS)
+#define HAS_BYTE(w, b) HAS_LESS((w) ^ (ONES * (b)), 1)
+
+/* The first byte of s[0..n) that is a control character (< 0x20 or DEL). */
+static size_t first_control(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (HAS_LESS(w, 0x20) | HAS_BYTE(w, 0x7f))
+            break;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return i;
+    }
+    return n;
+}
+
+/* The first byte JSON cannot take as it is: a control character, '"',
+ * '\\', DEL, or any byte >= 0x80 (checked as UTF-8 by the caller). */
+static size_t first_json_special(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (HAS_LESS(w, 0x20) | HAS_BYTE(w, 0x7f) | HAS_BYTE(w, '"') |
+            HAS_BYTE(w, '\\') | (w & HIGHS))
+            break;
+    }
+    for (; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return i;
+    }
+    return n;
+}
+
 void sluice_escape_text(sluice_buf *out, const char *s, size_t n)
 {
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != 0x7f)
-            continue;
+    for (;;) {
+        size_t i = run + first_control(s + run, n - run);
         sluice_buf_append(out, s + run, i - run);
-        run = i + 1;
+        if (i >= n)
+            return;
+        unsigned char c = (unsigned char)s[i];
         char e[4] = {'\\', 0, 0, 0};
         size_t len = 2;
         switch (c) {
@@ -126,8 +204,8 @@ void sluice_escape_text(sluice_buf *out, const char *s, size_t n)
             len = 4;
         }
         sluice_buf_append(out, e, len);
+        run = i + 1;
     }
-    sluice_buf_append(out, s + run, n - run);
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
@@ -169,11 +247,10 @@ void sluice_escape_json(sluice_buf *out, const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0, i = 0;
     while (i < n) {
+        i += first_json_special(u + i, n - i);
+        if (i >= n)
+            break;
         unsigned char c = u[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
-            i++;
-            continue;
-        }
         if (c >= 0x80) {
             size_t len = utf8_valid(u + i, n - i);
             if (len) {
@@ -268,16 +345,14 @@ static void put_level_upper(sluice_buf *out, sluice_level l)
     sluice_buf_puts(out, (unsigned)l <= SLUICE_LEVEL_OFF ? up[l] : "?");
 }
 
-static void render_pattern(sluice_buf *out, const char *pattern,
+static void render_pattern(sluice_buf *out, const sluice_format *f,
                            const sluice_record *r, sluice_time_cache *tc)
 {
-    const char *p = pattern, *run = pattern;
-    for (; *p; p++) {
-        if (*p != '%')
-            continue;
-        sluice_buf_append(out, run, (size_t)(p - run));
-        p++;
-        switch (*p) {
+    const char *pattern = f->pattern ? f->pattern : SLUICE_DEFAULT_PATTERN;
+    for (unsigned i = 0; i < f->op_count; i++) {
+        const sluice_pattern_op *op = &f->ops[i];
+        switch (op->directive) {
+        case 0: sluice_buf_append(out, pattern + op->offset, op->length); break;
         case 't': sluice_format_time(out, r->time_ns, tc); break;
         case 'l': sluice_buf_puts(out, sluice_level_name(r->level)); break;
         case 'L': put_level_upper(out, r->level); break;
@@ -300,13 +375,9 @@ static void render_pattern(sluice_buf *out, const char *pattern,
                 sluice_buf_putc(out, '-');
             break;
         case 'T': put_uint(out, r->thread_id); break;
-        case '%': sluice_buf_putc(out, '%'); break;
-        case '\0': p--; break; /* refused at configuration; stay safe */
         default: break;
         }
-        run = p + 1;
     }
-    sluice_buf_append(out, run, (size_t)(p - run));
     sluice_buf_putc(out, '\n');
 }
 
@@ -384,6 +455,6 @@ void sluice_format_render(sluice_buf *out, const sluice_format *f,
     case SLUICE_FORMAT_JSON: render_json(out, r, tc); break;
     case SLUICE_FORMAT_LOGFMT: render_logfmt(out, r, tc); break;
     default:
-        render_pattern(out, f->pattern ? f->pattern : SLUICE_DEFAULT_PATTERN, r, tc);
+        render_pattern(out, f, r, tc);
     }
 }

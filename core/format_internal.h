@@ -20,10 +20,24 @@ typedef enum sluice_format_kind {
 
 #define SLUICE_DEFAULT_PATTERN "%t %L [%n] %m%f"
 
+#define SLUICE_PATTERN_OPS_MAX 48
+
+/* A pattern compiled once: literal runs and directives. */
+typedef struct sluice_pattern_op {
+    char directive;            /* 't', 'l', ...; 0 for a literal run */
+    unsigned short offset;     /* literal: where in the pattern */
+    unsigned short length;
+} sluice_pattern_op;
+
 typedef struct sluice_format {
     sluice_format_kind kind;
-    const char *pattern;       /* text only; owned elsewhere */
+    const char *pattern;       /* text only; owned elsewhere; NULL: default */
+    sluice_pattern_op ops[SLUICE_PATTERN_OPS_MAX];
+    unsigned op_count;
 } sluice_format;
+
+/* Compile f->pattern (or the default) for rendering. 0, or -1 with err. */
+int sluice_format_compile(sluice_format *f, sluice_error *err);
 
 /* Per-thread cache of the date part of the last second rendered. */
 typedef struct sluice_time_cache {
