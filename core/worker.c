@@ -17,14 +17,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "clock_internal.h"
 #include "printf_internal.h"
 #include "runtime_internal.h"
 
 #define BATCH_MAX 256
-#define IDLE_SPINS 64          /* quick re-checks before sleeping */
-#define IDLE_SLEEP_MAX_MS 100  /* longest sleep while idle */
+/* Idle: a worker whose queue is empty yields for IDLE_SPIN_NS, then naps
+ * (growing up to IDLE_NAP_MAX_NS) without telling producers, and only after
+ * IDLE_NAP_UNTIL_NS of quiet registers as asleep on the futex. A producer
+ * pays the wake-up system call only for the first record after such a
+ * quiet spell, never in a steady stream with pauses. */
+#define IDLE_SPIN_NS 50000LL
+#define IDLE_NAP_MAX_NS 500000LL
+#define IDLE_NAP_UNTIL_NS 20000000LL
+#define IDLE_SLEEP_MAX_MS 100  /* longest futex sleep while idle */
 
 typedef struct scratch {
     sluice_buf msgs;           /* the batch's rendered messages */
@@ -213,7 +221,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     atomic_fetch_add(&b->runs, 1);
 
     int rc = 0;
-    int idle = 0;
+    int64_t idle_since = 0;   /* when the queue was last found empty */
+    int64_t nap_ns = 20000;
     bool was_diverting = atomic_load(&b->diverting);
     bool dirty = false;
     sluice_sink_instance *dirty_sink = NULL;
@@ -257,8 +266,18 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
                 }
                 dirty = false;
             }
-            if (++idle < IDLE_SPINS) {
+            if (idle_since == 0)
+                idle_since = now;
+            int64_t quiet = now - idle_since;
+            if (quiet < IDLE_SPIN_NS) {
                 sched_yield();
+                continue;
+            }
+            if (quiet < IDLE_NAP_UNTIL_NS) {
+                struct timespec nap = {0, (long)nap_ns};
+                nanosleep(&nap, NULL);
+                if (nap_ns < IDLE_NAP_MAX_NS)
+                    nap_ns *= 2;
                 continue;
             }
             int64_t wait_ns = dirty ? next_flush - now
@@ -269,7 +288,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             sluice_queue_wait_data(b->queue, b->cursor, wait_ms);
             continue;
         }
-        idle = 0;
+        idle_since = 0;
+        nap_ns = 20000;
         render_batch(b, s, sc, first, n);
         size_t written = 0;
         sluice_error e;
