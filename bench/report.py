@@ -267,8 +267,9 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
     w("")
     w("### Futex wakes paid by producers")
     w("")
-    w("The worker re-checks its queue 64 times (sched_yield) and then sleeps on a futex; a "
-      "producer that publishes while it sleeps pays a `FUTEX_WAKE` system call. "
+    w("An idle worker naps (200 us doubling to 0.5 ms) without telling producers, and only after "
+      "20 ms of quiet sleeps on a futex; a producer that publishes while it sleeps there pays a "
+      "`FUTEX_WAKE` system call (core/worker.c explains why it never spins). "
       "`sluice_bench_wakes` (the same program, interposing `syscall(2)` to count wakes per batch) says:")
     w("")
     w("| threads | batches with a wake | p50 of those batches | p99 of those | p99 without | p99.9 without | p99.9 all |")
