@@ -335,19 +335,11 @@ static int int_key(sluice_builder *b, const bsection *s, const char *key,
 
 static int bool_value(const char *v, bool *out)
 {
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcmp(v, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcmp(v, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -1;
+    int b;
+    if (sluice_bool_parse(v, &b) != 0)
+        return -1;
+    *out = b != 0;
+    return 0;
 }
 
 int sluice_level_parse(const char *name, sluice_level *out)

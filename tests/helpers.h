@@ -10,10 +10,12 @@
 #include <criterion/criterion.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sluice/sluice.h>
@@ -73,6 +75,54 @@ static inline size_t count_lines(const char *text)
     for (; *text; text++)
         n += *text == '\n';
     return n;
+}
+
+/* ---- running commands ---------------------------------------------------- */
+
+/* The sluice binary under test (meson sets SLUICE_CLI). */
+static inline const char *cli(void)
+{
+    const char *p = getenv("SLUICE_CLI");
+    cr_assert_not_null(p, "SLUICE_CLI is not set");
+    return p;
+}
+
+/* Run a shell command line; its exit status, stdout and stderr in *out. */
+__attribute__((format(printf, 2, 3))) static inline int sh(char **out,
+                                                           const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[8300];
+    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    cr_assert_not_null(p);
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static inline void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
 }
 
 /* ---- capture: an in-process sink a test can inspect ------------------- */

@@ -52,50 +52,6 @@ TestSuite(sinks_e2e, .init = suite_init, .fini = suite_fini, .timeout = 120);
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *cli(void)
-{
-    const char *p = getenv("SLUICE_CLI");
-    cr_assert_not_null(p, "SLUICE_CLI is not set");
-    return p;
-}
-
-/* Run a shell command line; its exit status, stdout and stderr in *out. */
-static int sh(char **out, const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[8300];
-    snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    cr_assert_not_null(p);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0)
-            buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = '\0';
-    int st = pclose(p);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};

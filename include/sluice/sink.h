@@ -213,15 +213,9 @@ static inline int sluice_options_int(const sluice_options *o, const char *key,
     return 0;
 }
 
-/* Parse key as a boolean (true/false, yes/no, on/off, 1/0). */
-static inline int sluice_options_bool(const sluice_options *o, const char *key,
-                                      int def, int *out, sluice_error *err)
+/* Parse a boolean: true/false, yes/no, on/off, 1/0. 0 and *out set, or -1. */
+static inline int sluice_bool_parse(const char *v, int *out)
 {
-    const char *v = sluice_options_get(o, key, NULL);
-    if (!v) {
-        *out = def;
-        return 0;
-    }
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
     for (size_t i = 0; i < 4; i++) {
@@ -234,6 +228,20 @@ static inline int sluice_options_bool(const sluice_options *o, const char *key,
             return 0;
         }
     }
+    return -1;
+}
+
+/* Parse key as a boolean (see sluice_bool_parse); def when absent. */
+static inline int sluice_options_bool(const sluice_options *o, const char *key,
+                                      int def, int *out, sluice_error *err)
+{
+    const char *v = sluice_options_get(o, key, NULL);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (sluice_bool_parse(v, out) == 0)
+        return 0;
     return sluice_options_error(o, key, err,
                                 "'%s' is not a boolean (true or false)", v);
 }
