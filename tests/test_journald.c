@@ -8,6 +8,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "plugin_fixture.h"
+
 #include <sluice/sink.h>
 
 #include <dlfcn.h>
@@ -35,14 +37,7 @@ static int rx = -1;
 
 static void load_plugin(void)
 {
-    handle = dlopen(JOURNALD_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-    cr_assert_not_null(handle, "dlopen %s: %s", JOURNALD_PLUGIN, dlerror());
-    sluice_sink_entry_fn entry =
-        (sluice_sink_entry_fn)dlsym(handle, SLUICE_SINK_ENTRY_SYMBOL);
-    cr_assert_not_null(entry);
-    api = entry();
-    cr_assert_eq(api->abi_version, SLUICE_SINK_ABI_VERSION);
-    cr_assert_str_eq(api->name, "journald");
+    api = plugin_load(JOURNALD_PLUGIN, "journald", &handle);
 }
 
 static int bind_socket(const char *path)
@@ -82,32 +77,10 @@ static void teardown(void)
 
 /* ---- options ---- */
 
-#define MAX_OPTS 8
-typedef struct optset {
-    sluice_option items[MAX_OPTS];
-    sluice_options o;
-} optset;
-
-static void opts_init(optset *s)
-{
-    memset(s, 0, sizeof *s);
-    s->o.sink_name = "jd";
-    s->o.source = "test.ini";
-    s->o.items = s->items;
-}
-
-static void opts_add(optset *s, const char *k, const char *v)
-{
-    cr_assert_lt(s->o.count, MAX_OPTS);
-    s->items[s->o.count] = (sluice_option){k, v, 10 + (int)s->o.count};
-    s->o.count++;
-}
-
 static void *open_sink(optset *s)
 {
-    void *st = NULL;
-    sluice_error err = {{0}};
-    cr_assert_eq(api->open(&s->o, &st, &err), 0, "open: %s", err.message);
+    void *st = plugin_open(api, s);
+    cr_assert_not_null(st);
     return st;
 }
 
@@ -293,8 +266,8 @@ TestSuite(journald, .init = setup, .fini = teardown, .timeout = 60);
 Test(journald, native_fields_multiline_message_and_odd_names)
 {
     optset os;
-    opts_init(&os);
-    opts_add(&os, "socket", sock_path);
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", sock_path);
     void *st = open_sink(&os);
 
     const sluice_field fields[] = {
@@ -339,9 +312,9 @@ Test(journald, native_fields_multiline_message_and_odd_names)
 Test(journald, every_level_maps_to_its_syslog_priority_in_order)
 {
     optset os;
-    opts_init(&os);
-    opts_add(&os, "socket", sock_path);
-    opts_add(&os, "identifier", "myapp");
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", sock_path);
+    optset_add(&os, "identifier", "myapp");
     void *st = open_sink(&os);
 
     static const char *const want[] = {"7", "7", "6", "4", "3", "2"};
@@ -390,8 +363,8 @@ static size_t too_large_size(void)
 Test(journald, too_large_entry_goes_through_a_sealed_memfd)
 {
     optset os;
-    opts_init(&os);
-    opts_add(&os, "socket", sock_path);
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", sock_path);
     void *st = open_sink(&os);
 
     size_t big = too_large_size();
@@ -425,8 +398,8 @@ Test(journald, missing_socket_is_a_write_error_then_recovers)
     char gone[160];
     snprintf(gone, sizeof gone, "%s/later", dir);
     optset os;
-    opts_init(&os);
-    opts_add(&os, "socket", gone);
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", gone);
     void *st = open_sink(&os); /* open does not need the journal up */
 
     sluice_record r1 = make_record(SLUICE_LEVEL_INFO, "one");
@@ -471,33 +444,33 @@ static void expect_refused(optset *os, const char *want)
 Test(journald, bad_options_name_file_and_line)
 {
     optset os;
-    opts_init(&os);
-    opts_add(&os, "timeout_ms", "soon");
+    optset_init(&os, "jd");
+    optset_add(&os, "timeout_ms", "soon");
     expect_refused(&os, "test.ini:10: sink 'jd': option 'timeout_ms'");
 
-    opts_init(&os);
-    opts_add(&os, "socket", sock_path);
-    opts_add(&os, "use_libsystemd", "maybe");
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", sock_path);
+    optset_add(&os, "use_libsystemd", "maybe");
     expect_refused(&os, "test.ini:11: sink 'jd': option 'use_libsystemd'");
 
-    opts_init(&os);
-    opts_add(&os, "use_libsystemd", "true");
-    opts_add(&os, "socket", sock_path);
+    optset_init(&os, "jd");
+    optset_add(&os, "use_libsystemd", "true");
+    optset_add(&os, "socket", sock_path);
     expect_refused(&os, "test.ini:11: sink 'jd': option 'socket'");
 
     char longpath[200];
     memset(longpath, 'x', sizeof longpath - 1);
     longpath[0] = '/';
     longpath[sizeof longpath - 1] = '\0';
-    opts_init(&os);
-    opts_add(&os, "socket", longpath);
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", longpath);
     expect_refused(&os, "test.ini:10: sink 'jd': option 'socket'");
 
-    opts_init(&os);
-    opts_add(&os, "identifier", "two\nlines");
+    optset_init(&os, "jd");
+    optset_add(&os, "identifier", "two\nlines");
     expect_refused(&os, "test.ini:10: sink 'jd': option 'identifier'");
 
-    opts_init(&os);
-    opts_add(&os, "identifier", "");
+    optset_init(&os, "jd");
+    optset_add(&os, "identifier", "");
     expect_refused(&os, "test.ini:10: sink 'jd': option 'identifier'");
 }

@@ -8,6 +8,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "plugin_fixture.h"
+
 #include <sluice/sink.h>
 
 #include <librdkafka/rdkafka.h>
@@ -42,14 +44,7 @@ static void quiet_log(const rd_kafka_t *rk, int level, const char *fac,
 
 static void setup(void)
 {
-    handle = dlopen(KAFKA_PLUGIN, RTLD_NOW | RTLD_LOCAL);
-    cr_assert_not_null(handle, "dlopen %s: %s", KAFKA_PLUGIN, dlerror());
-    sluice_sink_entry_fn entry =
-        (sluice_sink_entry_fn)dlsym(handle, SLUICE_SINK_ENTRY_SYMBOL);
-    cr_assert_not_null(entry);
-    api = entry();
-    cr_assert_eq(api->abi_version, SLUICE_SINK_ABI_VERSION);
-    cr_assert_str_eq(api->name, "kafka");
+    api = plugin_load(KAFKA_PLUGIN, "kafka", &handle);
 
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -83,46 +78,23 @@ static void teardown(void)
 
 /* ---- options ---- */
 
-#define MAX_OPTS 12
-typedef struct optset {
-    sluice_option items[MAX_OPTS];
-    sluice_options o;
-} optset;
-
-static void opts_init(optset *s)
-{
-    memset(s, 0, sizeof *s);
-    s->o.sink_name = "k";
-    s->o.source = "test.ini";
-    s->o.items = s->items;
-}
-
-static void opts_add(optset *s, const char *k, const char *v)
-{
-    cr_assert_lt(s->o.count, MAX_OPTS);
-    s->items[s->o.count] = (sluice_option){k, v, 10 + (int)s->o.count};
-    s->o.count++;
-}
-
 /* The options of a sink on the mock cluster, with short timeouts. */
 static void opts_mock(optset *s, const char *timeout_ms)
 {
-    opts_init(s);
-    opts_add(s, "brokers", bootstraps);
-    opts_add(s, "topic", TOPIC);
-    opts_add(s, "key_field", "user");
-    opts_add(s, "timeout_ms", timeout_ms);
-    opts_add(s, "rdkafka.linger.ms", "1");
-    opts_add(s, "rdkafka.reconnect.backoff.ms", "50");
-    opts_add(s, "rdkafka.reconnect.backoff.max.ms", "200");
-    opts_add(s, "rdkafka.retry.backoff.ms", "50");
+    optset_init(s, "k");
+    optset_add(s, "brokers", bootstraps);
+    optset_add(s, "topic", TOPIC);
+    optset_add(s, "key_field", "user");
+    optset_add(s, "timeout_ms", timeout_ms);
+    optset_add(s, "rdkafka.linger.ms", "1");
+    optset_add(s, "rdkafka.reconnect.backoff.ms", "50");
+    optset_add(s, "rdkafka.reconnect.backoff.max.ms", "200");
+    optset_add(s, "rdkafka.retry.backoff.ms", "50");
 }
 
 static void *open_sink(optset *s)
 {
-    void *st = NULL;
-    sluice_error err = {{0}};
-    cr_assert_eq(api->open(&s->o, &st, &err), 0, "open: %s", err.message);
+    void *st = plugin_open(api, s);
     cr_assert_not_null(st);
     return st;
 }
@@ -474,7 +446,7 @@ Test(kafka, partial_failure_retry_sends_no_duplicates)
 {
     optset os;
     opts_mock(&os, "5000");
-    opts_add(&os, "rdkafka.linger.ms", "50"); /* one request per broker */
+    optset_add(&os, "rdkafka.linger.ms", "50"); /* one request per broker */
     void *st = open_sink(&os);
     enum { COUNT = 40 };
     numbered *v = make_stream(COUNT);
@@ -506,11 +478,11 @@ Test(kafka, partial_failure_retry_sends_no_duplicates)
 Test(kafka, unreachable_cluster_is_a_write_error_after_timeout)
 {
     optset os;
-    opts_init(&os);
-    opts_add(&os, "brokers", "127.0.0.1:1");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "timeout_ms", "500");
-    opts_add(&os, "rdkafka.reconnect.backoff.ms", "50");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "127.0.0.1:1");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "timeout_ms", "500");
+    optset_add(&os, "rdkafka.reconnect.backoff.ms", "50");
     void *st = open_sink(&os);
     numbered *v = make_stream(3);
     const sluice_record *b[] = {&v[0].r, &v[1].r, &v[2].r};
@@ -538,71 +510,71 @@ static void expect_refused(optset *os, const char *want)
 Test(kafka, bad_options_name_file_and_line)
 {
     optset os;
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
     expect_refused(&os, "test.ini: sink 'k': option 'topic': is required");
 
-    opts_init(&os);
-    opts_add(&os, "topic", TOPIC);
+    optset_init(&os, "k");
+    optset_add(&os, "topic", TOPIC);
     expect_refused(&os, "test.ini: sink 'k': option 'brokers': is required");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", "no spaces please");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", "no spaces please");
     expect_refused(&os, "test.ini:11: sink 'k': option 'topic'");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "rdkafka.no.such.property", "1");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "rdkafka.no.such.property", "1");
     expect_refused(&os, "test.ini:12: sink 'k': option "
                         "'rdkafka.no.such.property': No such configuration "
                         "property");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "rdkafka.linger.ms", "soon");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "rdkafka.linger.ms", "soon");
     expect_refused(&os, "test.ini:12: sink 'k': option 'rdkafka.linger.ms'");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "acks", "1");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "acks", "1");
     expect_refused(&os, "test.ini:12: sink 'k': option 'acks': '1' needs "
                         "idempotence = false");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "acks", "most");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "acks", "most");
     expect_refused(&os, "test.ini:12: sink 'k': option 'acks'");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "timeout_ms", "0");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "timeout_ms", "0");
     expect_refused(&os, "test.ini:12: sink 'k': option 'timeout_ms'");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "idempotence", "perhaps");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "idempotence", "perhaps");
     expect_refused(&os, "test.ini:12: sink 'k': option 'idempotence'");
 
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "rdkafka.delivery.report.only.error", "true");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "rdkafka.delivery.report.only.error", "true");
     expect_refused(&os, "test.ini:12: sink 'k': option "
                         "'rdkafka.delivery.report.only.error'");
 
     /* acks = 1 is fine once idempotence is off */
-    opts_init(&os);
-    opts_add(&os, "brokers", "localhost:9092");
-    opts_add(&os, "topic", TOPIC);
-    opts_add(&os, "acks", "1");
-    opts_add(&os, "idempotence", "false");
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "acks", "1");
+    optset_add(&os, "idempotence", "false");
     void *st = open_sink(&os);
     api->close(st);
 }
