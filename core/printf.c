@@ -67,6 +67,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/types.h>
 #include <string.h>
 #include <wchar.h>
@@ -634,6 +635,13 @@ static int render_f_exact(sluice_buf *out, double d, const spec *sp)
 #endif
 }
 
+static void render_float_snprintf(sluice_buf *out, double d, const spec *sp)
+{
+    char f[48];
+    build_spec(f, sp, ALL_FLAGS, 1, "", sp->conv);
+    emit_f(out, f, d);
+}
+
 static void render_float(sluice_buf *out, const arg *a, const spec *sp)
 {
     if (a->type == SLUICE_ARG_STRING) {
@@ -643,9 +651,7 @@ static void render_float(sluice_buf *out, const arg *a, const spec *sp)
     if ((sp->conv == 'f' || sp->conv == 'F') &&
         render_f_exact(out, arg_double(a), sp))
         return;
-    char f[48];
-    build_spec(f, sp, ALL_FLAGS, 1, "", sp->conv);
-    emit_f(out, f, arg_double(a));
+    render_float_snprintf(out, arg_double(a), sp);
 }
 
 static void render_s(sluice_buf *out, const arg *a, const spec *sp)
@@ -703,9 +709,14 @@ static int clamp_field(long long v)
     return v > SLUICE_PRINTF_FIELD_MAX ? SLUICE_PRINTF_FIELD_MAX : (int)v;
 }
 
-int sluice_printf_render(sluice_buf *out, const char *fmt,
-                         const unsigned char *types, size_t ntypes,
-                         const unsigned char *args, size_t args_len)
+/* ---- the one-pass interpreter --------------------------------------------
+ * Parses and renders in one go. The reference the compiled programs must
+ * match byte for byte (the tests compare them), and what
+ * sluice_printf_render falls back to when there is no memory to compile. */
+
+int sluice_printf_render_interp(sluice_buf *out, const char *fmt,
+                                const unsigned char *types, size_t ntypes,
+                                const unsigned char *args, size_t args_len)
 {
     cursor c = {types, ntypes, 0, args, args_len};
     const char *p = fmt;
@@ -864,4 +875,543 @@ int sluice_printf_render(sluice_buf *out, const char *fmt,
     while ((r = next_arg(&c, &a)) > 0)
         ;
     return r < 0 ? -1 : 0;
+}
+
+/* ---- compiled programs ----------------------------------------------------
+ * A call site's format never changes, so the worker parses it once into a
+ * program and runs that for every record. A program is a list of ops; each
+ * op appends a literal run, then consumes its arguments (0 to 3: a '*'
+ * width, a '*' precision, the value, in that order), then renders its
+ * conversion. Everything the interpreter decides from the format alone is
+ * decided at compile time: the spec, which arguments each op consumes
+ * (arguments are consumed in order, so op k's are the ones after op k-1's),
+ * which conversions are missing their argument (they consume what there is
+ * and render nothing), and, since the types are known too, which fast path
+ * applies. Arguments before the first STRING have fixed offsets (8 * i),
+ * so those are read in place with one length check per run; the rest are
+ * decoded with the interpreter's cursor, which fails at the same argument
+ * the interpreter would, so a short encoding stops the output at the same
+ * byte. The literal text is copied into the program: it does not depend on
+ * fmt staying alive. */
+
+enum {
+    OPK_NONE,    /* literal, then consume nargs arguments, render nothing */
+    OPK_GENERIC, /* any conversion, rendered as the interpreter does */
+    OPK_U10,     /* plain %u of INT/UINT/POINTER */
+    OPK_D10,     /* plain %d / %i of INT/UINT/POINTER */
+    OPK_F,       /* %f / %F of a DOUBLE, no '*' */
+    OPK_S        /* plain %s of a STRING */
+};
+
+typedef struct pf_op {
+    uint32_t lit_off, lit_len; /* into the program's text */
+    uint32_t arg;              /* index of the first argument consumed */
+    unsigned char kind;        /* OPK_* */
+    unsigned char nargs;       /* arguments consumed: 0..3 */
+    unsigned char wstar, pstar;/* width / precision from an argument */
+    spec sp;                   /* the spec, but for what '*' brings */
+} pf_op;
+
+struct sluice_printf_program {
+    size_t nops;
+    size_t ntypes;
+    size_t nfixed;   /* leading arguments of a known fixed-size type */
+    size_t consumed; /* arguments the ops consume, in order */
+    const unsigned char *types; /* copy, after the ops */
+    const char *text;           /* the literal runs, after the types */
+    pf_op ops[];
+};
+
+static int is_fixed_type(unsigned char t)
+{
+    return t == SLUICE_ARG_INT || t == SLUICE_ARG_UINT ||
+           t == SLUICE_ARG_DOUBLE || t == SLUICE_ARG_POINTER;
+}
+
+/* The fast path an op can take, from its spec and its value's type. */
+static unsigned char op_kind(const spec *sp, unsigned char atype, int stars)
+{
+    int intlike = atype == SLUICE_ARG_INT || atype == SLUICE_ARG_UINT ||
+                  atype == SLUICE_ARG_POINTER;
+    if (stars)
+        return OPK_GENERIC;
+    if (sp->len == LEN_BIGL)
+        return OPK_GENERIC;
+    if (is_plain(sp) && intlike && sp->conv == 'u')
+        return OPK_U10;
+    if (is_plain(sp) && intlike && (sp->conv == 'd' || sp->conv == 'i'))
+        return OPK_D10;
+    if (is_plain(sp) && atype == SLUICE_ARG_STRING &&
+        (sp->conv == 's' || sp->conv == 'S'))
+        return OPK_S;
+    if (atype == SLUICE_ARG_DOUBLE && (sp->conv == 'f' || sp->conv == 'F'))
+        return OPK_F;
+    return OPK_GENERIC;
+}
+
+/* Building state: text grows at the end of the program's text area; the
+ * pending literal is text[pend, tlen). */
+typedef struct builder {
+    sluice_printf_program *p;
+    char *text;
+    size_t tlen, pend;
+} builder;
+
+static void b_text(builder *b, const char *s, size_t n)
+{
+    memcpy(b->text + b->tlen, s, n);
+    b->tlen += n;
+}
+
+static pf_op *b_op(builder *b, unsigned char kind, size_t arg, size_t nargs)
+{
+    pf_op *op = &b->p->ops[b->p->nops++];
+    memset(op, 0, sizeof *op);
+    op->lit_off = (uint32_t)b->pend;
+    op->lit_len = (uint32_t)(b->tlen - b->pend);
+    op->arg = (uint32_t)arg;
+    op->kind = kind;
+    op->nargs = (unsigned char)nargs;
+    b->pend = b->tlen;
+    return op;
+}
+
+int sluice_printf_compile(const char *fmt, const unsigned char *types,
+                          size_t ntypes, sluice_printf_program **out)
+{
+    *out = NULL;
+    size_t flen = strlen(fmt), npct = 0;
+    for (const char *q = fmt; (q = strchr(q, '%')) != NULL; q++)
+        npct++;
+    if (flen > UINT32_MAX - 16 || ntypes > UINT32_MAX - 4)
+        return -1;
+    /* Every op but the last ends with a conversion that begins with '%'. */
+    size_t nops_max = npct + 1;
+    size_t size = sizeof(sluice_printf_program) + nops_max * sizeof(pf_op) +
+                  ntypes + flen + 1;
+    sluice_printf_program *p = malloc(size);
+    if (!p)
+        return -1;
+    unsigned char *tcopy = (unsigned char *)(p->ops + nops_max);
+    if (ntypes)
+        memcpy(tcopy, types, ntypes);
+    builder b = {p, (char *)tcopy + ntypes, 0, 0};
+    p->nops = 0;
+    p->ntypes = ntypes;
+    p->types = tcopy;
+    p->text = b.text;
+    p->nfixed = 0;
+    while (p->nfixed < ntypes && is_fixed_type(types[p->nfixed]))
+        p->nfixed++;
+
+    size_t next = 0; /* the next argument to consume */
+    const char *s0 = fmt;
+    for (;;) {
+        const char *pct = strchr(s0, '%');
+        if (!pct) {
+            b_text(&b, s0, strlen(s0));
+            break;
+        }
+        b_text(&b, s0, (size_t)(pct - s0));
+        const char *s = pct + 1;
+        if (*s == '%') {
+            b_text(&b, "%", 1);
+            s0 = s + 1;
+            continue;
+        }
+        const char *d = s;
+        while (*d >= '0' && *d <= '9')
+            d++;
+        if (d > s && *d == '$') {
+            b_text(&b, pct, (size_t)(d + 1 - pct));
+            s0 = d + 1;
+            continue;
+        }
+
+        spec sp = {0, -1, -1, LEN_NONE, 0};
+        int missing = 0, wstar = 0, pstar = 0;
+        size_t first = next;
+        for (;; s++) {
+            unsigned fl = *s == '-'    ? F_MINUS
+                          : *s == '+'  ? F_PLUS
+                          : *s == ' '  ? F_SPACE
+                          : *s == '#'  ? F_HASH
+                          : *s == '0'  ? F_ZERO
+                          : *s == '\'' ? F_QUOTE
+                          : *s == 'I'  ? F_I
+                                       : 0;
+            if (!fl)
+                break;
+            sp.flags |= fl;
+        }
+        if (*s == '*') {
+            s++;
+            if (next < ntypes) {
+                next++;
+                wstar = 1;
+            } else {
+                missing = 1;
+            }
+        } else if (*s >= '1' && *s <= '9') {
+            sp.width = parse_num(&s);
+        }
+        if (*s == '.') {
+            s++;
+            if (*s == '*') {
+                s++;
+                if (!missing && next < ntypes) {
+                    next++;
+                    pstar = 1;
+                } else {
+                    missing = 1;
+                }
+            } else {
+                sp.prec = parse_num(&s);
+            }
+        }
+        switch (*s) {
+        case 'h':
+            s++;
+            sp.len = LEN_H;
+            if (*s == 'h') {
+                s++;
+                sp.len = LEN_HH;
+            }
+            break;
+        case 'l':
+            s++;
+            sp.len = LEN_L;
+            if (*s == 'l') {
+                s++;
+                sp.len = LEN_LL;
+            }
+            break;
+        case 'q': s++; sp.len = LEN_LL; break;
+        case 'j': s++; sp.len = LEN_J; break;
+        case 'z':
+        case 'Z': s++; sp.len = LEN_Z; break;
+        case 't': s++; sp.len = LEN_T; break;
+        case 'L': s++; sp.len = LEN_BIGL; break;
+        default: break;
+        }
+        sp.conv = *s;
+        if (sp.conv == '\0') { /* cut off: the stars are consumed, no more */
+            if (next > first)
+                b_op(&b, OPK_NONE, first, next - first);
+            break;
+        }
+        s0 = s + 1;
+
+        switch (sp.conv) {
+        case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
+        case 'b': case 'B': case 'c': case 'C': case 's': case 'S':
+        case 'p': case 'f': case 'F': case 'e': case 'E': case 'g':
+        case 'G': case 'a': case 'A': case 'n':
+            break;
+        case '%': /* after its stars are consumed, "%" unless one is missing */
+            if (next > first)
+                b_op(&b, OPK_NONE, first, next - first);
+            if (!missing)
+                b_text(&b, "%", 1);
+            continue;
+        case 'm':
+            if (next > first)
+                b_op(&b, OPK_NONE, first, next - first);
+            continue;
+        default: /* unknown: copied after its stars are consumed */
+            if (next > first)
+                b_op(&b, OPK_NONE, first, next - first);
+            b_text(&b, pct, (size_t)(s0 - pct));
+            continue;
+        }
+
+        if (!missing && next < ntypes) {
+            size_t v = next++;
+            if (sp.conv == 'n' || sp.len == LEN_BIGL) {
+                b_op(&b, OPK_NONE, first, next - first);
+                continue;
+            }
+            pf_op *op = b_op(&b, op_kind(&sp, types[v], wstar || pstar),
+                             first, next - first);
+            op->wstar = (unsigned char)wstar;
+            op->pstar = (unsigned char)pstar;
+            op->sp = sp;
+        } else if (next > first) { /* missing: consume what there was */
+            b_op(&b, OPK_NONE, first, next - first);
+        }
+    }
+    if (b.tlen > b.pend)
+        b_op(&b, OPK_NONE, next, 0);
+    p->consumed = next;
+    *out = p;
+    return 0;
+}
+
+void sluice_printf_program_free(sluice_printf_program *p) { free(p); }
+
+/* Plain decimal of v, written straight into out. */
+static void emit_u10(sluice_buf *out, char sign, uint64_t v)
+{
+    if (out->cap - out->len < 21 && sluice_buf_reserve(out, 21) != 0)
+        return;
+    size_t n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    char *q = out->data + out->len;
+    if (sign)
+        *q++ = sign;
+    utoa_rev(q + n, v, 10, 0);
+    out->len = (size_t)(q + n - out->data);
+}
+
+/* Decode op's arguments through the cursor (the slow way: after a STRING,
+ * or when the fixed-size prefix is short). -1 where the interpreter fails. */
+static int fetch_slow(cursor *c, const sluice_printf_program *p,
+                      const pf_op *op, const unsigned char *args,
+                      size_t args_len, arg *a)
+{
+    if (op->arg <= p->nfixed) { /* fixed offsets up to here */
+        size_t at = (size_t)op->arg * 8;
+        c->i = op->arg;
+        c->p = args + (at < args_len ? at : args_len);
+        c->left = at < args_len ? args_len - at : 0;
+    }
+    for (unsigned k = 0; k < op->nargs; k++)
+        if (next_arg(c, &a[k]) <= 0)
+            return -1; /* 0 cannot happen: the op's arguments exist */
+    return 0;
+}
+
+static void render_generic(sluice_buf *out, const pf_op *op, const arg *a)
+{
+    spec sp = op->sp;
+    unsigned k = 0;
+    if (op->wstar) {
+        long long w = arg_star(&a[k++]);
+        if (w < 0) {
+            sp.flags |= F_MINUS;
+            w = -w;
+        }
+        sp.width = clamp_field(w);
+    }
+    if (op->pstar) {
+        long long pr = arg_star(&a[k++]);
+        sp.prec = pr < 0 ? -1 : clamp_field(pr);
+    }
+    const arg *v = &a[k];
+    switch (sp.conv) {
+    case 'c':
+    case 'C':
+        render_char(out, v, &sp);
+        break;
+    case 's':
+    case 'S':
+        render_s(out, v, &sp);
+        break;
+    case 'p':
+        render_pointer(out, v, &sp);
+        break;
+    case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
+    case 'a': case 'A':
+        render_float(out, v, &sp);
+        break;
+    default:
+        render_int(out, v, &sp);
+        break;
+    }
+}
+
+int sluice_printf_run(sluice_buf *out, const sluice_printf_program *p,
+                      const unsigned char *args, size_t args_len)
+{
+    /* How many leading fixed-size arguments are whole: their bytes are at
+     * 8 * i and need no further check. */
+    size_t nok = args_len / 8 >= p->nfixed ? p->nfixed : args_len / 8;
+    cursor c = {p->types, p->ntypes, 0, args, args_len};
+    arg a[3];
+
+    for (size_t i = 0; i < p->nops; i++) {
+        const pf_op *op = &p->ops[i];
+        sluice_buf_append(out, p->text + op->lit_off, op->lit_len);
+        int fast = (size_t)op->arg + op->nargs <= nok;
+        uint64_t v;
+        switch (op->kind) {
+        case OPK_NONE:
+            if (op->nargs == 0 || fast)
+                continue;
+            if (fetch_slow(&c, p, op, args, args_len, a) < 0)
+                return -1;
+            continue;
+        case OPK_U10:
+            if (!fast)
+                break;
+            memcpy(&v, args + 8 * (size_t)op->arg, 8);
+            emit_u10(out, 0, narrow_unsigned(v, op->sp.len));
+            continue;
+        case OPK_D10:
+            if (!fast)
+                break;
+            memcpy(&v, args + 8 * (size_t)op->arg, 8);
+            {
+                long long sv = narrow_signed(v, op->sp.len);
+                emit_u10(out, sv < 0 ? '-' : 0,
+                         sv < 0 ? 0 - (uint64_t)sv : (uint64_t)sv);
+            }
+            continue;
+        case OPK_F:
+            if (!fast)
+                break;
+            memcpy(&v, args + 8 * (size_t)op->arg, 8);
+            if (!render_f_exact(out, bits_to_double(v), &op->sp))
+                render_float_snprintf(out, bits_to_double(v), &op->sp);
+            continue;
+        default:
+            break;
+        }
+        /* The general way: decode, then render as the interpreter does. */
+        if (fast) {
+            for (unsigned k = 0; k < op->nargs; k++) {
+                a[k].type = p->types[op->arg + k];
+                memcpy(&a[k].v, args + 8 * ((size_t)op->arg + k), 8);
+            }
+        } else if (fetch_slow(&c, p, op, args, args_len, a) < 0) {
+            return -1;
+        }
+        if (op->kind == OPK_S) {
+            const arg *s = &a[0];
+            if (!s->s) {
+                sluice_buf_append(out, "(null)", 6);
+            } else {
+                const char *nul = memchr(s->s, '\0', s->slen);
+                sluice_buf_append(out, s->s,
+                                  nul ? (size_t)(nul - s->s) : s->slen);
+            }
+            continue;
+        }
+        render_generic(out, op, a);
+    }
+
+    /* The rest of the encoding must still be whole. */
+    if (p->nfixed == p->ntypes)
+        return args_len / 8 >= p->ntypes ? 0 : -1;
+    if (p->consumed <= p->nfixed) {
+        size_t at = p->consumed * 8;
+        if (at > args_len)
+            return -1;
+        c.i = p->consumed;
+        c.p = args + at;
+        c.left = args_len - at;
+    }
+    int r;
+    while ((r = next_arg(&c, &a[0])) > 0)
+        ;
+    return r < 0 ? -1 : 0;
+}
+
+int sluice_printf_render(sluice_buf *out, const char *fmt,
+                         const unsigned char *types, size_t ntypes,
+                         const unsigned char *args, size_t args_len)
+{
+    sluice_printf_program *p;
+    if (sluice_printf_compile(fmt, types, ntypes, &p) != 0)
+        return sluice_printf_render_interp(out, fmt, types, ntypes, args,
+                                           args_len);
+    int r = sluice_printf_run(out, p, args, args_len);
+    sluice_printf_program_free(p);
+    return r;
+}
+
+/* ---- the per-worker cache -------------------------------------------------
+ * Open addressing with linear probing on the call-site pointer; grows at
+ * half full. One per worker thread: no locking. */
+
+static size_t cache_slot(const void *key, size_t mask)
+{
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> 32) & mask;
+}
+
+void sluice_printf_cache_init(sluice_printf_cache *c)
+{
+    c->keys = NULL;
+    c->progs = NULL;
+    c->cap = c->count = 0;
+    c->last_key = NULL;
+    c->last_prog = NULL;
+}
+
+void sluice_printf_cache_free(sluice_printf_cache *c)
+{
+    for (size_t i = 0; i < c->cap; i++)
+        if (c->keys[i])
+            sluice_printf_program_free(c->progs[i]);
+    free(c->keys);
+    free(c->progs);
+    sluice_printf_cache_init(c);
+}
+
+static int cache_grow(sluice_printf_cache *c)
+{
+    size_t cap = c->cap ? c->cap * 2 : 64;
+    const void **keys = calloc(cap, sizeof *keys);
+    sluice_printf_program **progs = calloc(cap, sizeof *progs);
+    if (!keys || !progs) {
+        free(keys);
+        free(progs);
+        return -1;
+    }
+    for (size_t i = 0; i < c->cap; i++) {
+        if (!c->keys[i])
+            continue;
+        size_t j = cache_slot(c->keys[i], cap - 1);
+        while (keys[j])
+            j = (j + 1) & (cap - 1);
+        keys[j] = c->keys[i];
+        progs[j] = c->progs[i];
+    }
+    free(c->keys);
+    free(c->progs);
+    c->keys = keys;
+    c->progs = progs;
+    c->cap = cap;
+    return 0;
+}
+
+const sluice_printf_program *
+sluice_printf_cache_get(sluice_printf_cache *c, const void *key,
+                        const char *fmt, const unsigned char *types,
+                        size_t ntypes)
+{
+    if (key == c->last_key && key)
+        return c->last_prog;
+    if (!key)
+        return NULL;
+    size_t j = 0;
+    if (c->cap) {
+        j = cache_slot(key, c->cap - 1);
+        while (c->keys[j]) {
+            if (c->keys[j] == key) {
+                c->last_key = key;
+                c->last_prog = c->progs[j];
+                return c->progs[j];
+            }
+            j = (j + 1) & (c->cap - 1);
+        }
+    }
+    if ((c->count + 1) * 2 > c->cap) {
+        if (cache_grow(c) != 0)
+            return NULL;
+        j = cache_slot(key, c->cap - 1);
+        while (c->keys[j])
+            j = (j + 1) & (c->cap - 1);
+    }
+    sluice_printf_program *p;
+    if (sluice_printf_compile(fmt, types, ntypes, &p) != 0)
+        return NULL;
+    c->keys[j] = key;
+    c->progs[j] = p;
+    c->count++;
+    c->last_key = key;
+    c->last_prog = p;
+    return p;
 }

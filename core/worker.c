@@ -50,6 +50,7 @@ typedef struct scratch {
     sluice_record recs[BATCH_MAX];
     const sluice_record *ptrs[BATCH_MAX];
     sluice_time_cache tc;
+    sluice_printf_cache printf_cache; /* programs by call site */
 } scratch;
 
 void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s)
@@ -121,8 +122,15 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         sc->msg_off[i] = sc->msgs.len;
         if (slot->kind == SLUICE_KIND_ARGS && slot->callsite) {
             const sluice_callsite *cs = slot->callsite;
-            sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
-                                 cs->arg_count, payload, slot->args_length);
+            const sluice_printf_program *pp = sluice_printf_cache_get(
+                &sc->printf_cache, cs, cs->format, cs->arg_types,
+                cs->arg_count);
+            if (pp)
+                sluice_printf_run(&sc->msgs, pp, payload, slot->args_length);
+            else
+                sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
+                                     cs->arg_count, payload,
+                                     slot->args_length);
             r->file = cs->file;
             r->function = cs->function;
             r->source_line = cs->line;
@@ -208,6 +216,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         return sluice_error_set(err, "run(): out of memory");
     }
     sluice_buf_init(&sc->msgs);
+    sluice_printf_cache_init(&sc->printf_cache);
     sluice_buf_init(&sc->lines);
     sc->pool = NULL;
     sc->pool_len = sc->pool_cap = 0;
@@ -345,6 +354,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
     }
     sluice_buf_free(&sc->msgs);
+    sluice_printf_cache_free(&sc->printf_cache);
     sluice_buf_free(&sc->lines);
     free(sc->pool);
     free(sc);
