@@ -147,13 +147,15 @@ static uint64_t refresh_gate(sluice_queue *q)
 
 /* drop_oldest: advance the cursors sitting on the oldest record.
  * Returns EVICTED (a slot was freed, or space appeared meanwhile: retry),
- * or BUSY when the oldest record is being written by a sink or still being
- * filled by its producer (the caller retries a little, then refuses). */
-enum { EVICTED = 1, BUSY = 0 };
+ * FILLING when the oldest record's producer has not published it yet (it
+ * will, without blocking: retry), or IN_FLIGHT when a sink is writing it
+ * (the caller retries a little, then refuses the new record: a hanging sink
+ * must not hang producers). */
+enum { EVICTED = 1, FILLING = 2, IN_FLIGHT = 0 };
 
 static int evict_oldest(sluice_queue *q)
 {
-    int rc = BUSY;
+    int rc = IN_FLIGHT;
     pthread_mutex_lock(&q->lock);
     uint64_t min = UINT64_MAX;
     for (unsigned i = 0; i < q->consumers; i++) {
@@ -168,8 +170,10 @@ static int evict_oldest(sluice_queue *q)
     }
     /* the oldest must be published: its producer may still be filling it */
     if (atomic_load_explicit(&q->slots[min & q->mask].seq,
-                             memory_order_acquire) != min + 1)
+                             memory_order_acquire) != min + 1) {
+        rc = FILLING;
         goto out;
+    }
     for (unsigned i = 0; i < q->consumers; i++) {
         sluice_cursor *c = &q->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) == min &&
@@ -235,9 +239,10 @@ sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                 if (policy == SLUICE_OVERFLOW_DROP_OLDEST) {
                     /* a sink's batch in flight frees its slots soon: wait a
                      * little for it, but never for a hanging sink */
-                    retry = evict_oldest(q) == EVICTED;
-                    if (!retry && spins < 256) {
-                        spins++;
+                    int e = evict_oldest(q);
+                    retry = e == EVICTED;
+                    if (e == FILLING || (e == IN_FLIGHT && spins < 256)) {
+                        spins += e == IN_FLIGHT;
                         sched_yield();
                         retry = 1;
                     }
