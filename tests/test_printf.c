@@ -1118,3 +1118,256 @@ Test(printf, unsupported_and_special_conversions)
     cr_assert_eq(render("%999999999999d", &h), 0);
     cr_assert_eq(rbuf.len, 65536);
 }
+
+/* ---- compiled programs and the cache -------------------------------------
+ * The worker compiles each call site's format once and runs the program
+ * for every record. The program must give what the one-pass interpreter
+ * gives, byte for byte and with the same return value, for any format
+ * (well-typed or not: missing and mismatched arguments, short encodings,
+ * unknown type codes, %n, stars, cut-off specs), and a program must not
+ * remember anything of the arguments it rendered last. */
+
+static void rand_piece(char *f, size_t *at, size_t cap)
+{
+    static const char *const lens[] = {"", "", "", "hh", "h", "l", "ll", "q",
+                                       "j", "z", "Z", "t", "L"};
+    static const char convs[] = "diuoxXbBcCsSpfFeEgGaAnm%yk";
+    char p[64];
+    size_t n = 0;
+    switch (rnd_below(8)) {
+    case 0: /* literal text, sometimes with "%%" */
+        for (unsigned i = rnd_below(6); i > 0; i--)
+            p[n++] = (char)('a' + rnd_below(26));
+        if (rnd_below(3) == 0) {
+            p[n++] = '%';
+            p[n++] = '%';
+        }
+        break;
+    case 1: /* positional: copied as text */
+        n = (size_t)snprintf(p, sizeof p, "%%%u$d", 1 + rnd_below(3));
+        break;
+    default:
+        p[n++] = '%';
+        for (unsigned i = rnd_below(3); i > 0; i--)
+            p[n++] = "-+ #0'I"[rnd_below(7)];
+        switch (rnd_below(4)) {
+        case 1: n += (size_t)snprintf(p + n, sizeof p - n, "%u", 1 + rnd_below(20)); break;
+        case 2: p[n++] = '*'; break;
+        default: break;
+        }
+        switch (rnd_below(5)) {
+        case 1: n += (size_t)snprintf(p + n, sizeof p - n, ".%u", rnd_below(20)); break;
+        case 2: p[n++] = '.'; p[n++] = '*'; break;
+        case 3: p[n++] = '.'; break;
+        default: break;
+        }
+        const char *l = lens[rnd_below(sizeof lens / sizeof lens[0])];
+        memcpy(p + n, l, strlen(l));
+        n += strlen(l);
+        p[n++] = convs[rnd_below(sizeof convs - 1)];
+        break;
+    }
+    if (*at + n < cap) {
+        memcpy(f + *at, p, n);
+        *at += n;
+    }
+    f[*at] = '\0';
+}
+
+static void rand_format(char *f, size_t cap)
+{
+    size_t at = 0;
+    f[0] = '\0';
+    for (unsigned i = rnd_below(8); i > 0; i--)
+        rand_piece(f, &at, cap);
+    if (rnd_below(8) == 0 && at + 4 < cap) { /* a spec cut off by the end */
+        static const char *const cuts[] = {"%", "%-0", "%*", "%.*", "%5.", "%ll"};
+        const char *c = cuts[rnd_below(6)];
+        memcpy(f + at, c, strlen(c) + 1);
+    }
+}
+
+/* Random types: mostly the five known ones, sometimes an unknown code. */
+static size_t rand_types(unsigned char *t, size_t cap)
+{
+    size_t n = rnd_below(9);
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++)
+        t[i] = rnd_below(40) == 0 ? (unsigned char)(rnd_below(2) ? 0 : 99)
+                                  : (unsigned char)(1 + rnd_below(5));
+    return n;
+}
+
+/* An encoding of values for the given types (unknown codes get 8 bytes). */
+static void rand_encoding(enc *e, const unsigned char *t, size_t n)
+{
+    static const char *const strs[] = {"", "x", "hello", "a\0b", "%d%s", NULL};
+    e->n = 0;
+    e->len = 0;
+    for (size_t i = 0; i < n; i++) {
+        switch (t[i]) {
+        case SLUICE_ARG_INT:
+            enc_i(e, rnd_below(4) == 0 ? (long long)(rnd_below(41)) - 20
+                                       : (long long)rand_bits());
+            break;
+        case SLUICE_ARG_UINT: enc_u(e, rand_bits()); break;
+        case SLUICE_ARG_DOUBLE: enc_d(e, rand_double()); break;
+        case SLUICE_ARG_POINTER: enc_p(e, (void *)(uintptr_t)rand_bits()); break;
+        case SLUICE_ARG_STRING: {
+            unsigned k = rnd_below(6);
+            enc_sn(e, strs[k], k == 3 ? 3 : strs[k] ? strlen(strs[k]) : 0);
+            break;
+        }
+        default: enc_raw(e, t[i], rand_bits()); break;
+        }
+    }
+}
+
+static sluice_buf ibuf;
+
+/* Run p on e (and e cut at cut bytes) and compare with the interpreter. */
+static void compare_run(const sluice_printf_program *p, const char *fmt,
+                        const unsigned char *types, size_t ntypes,
+                        const enc *e, size_t len)
+{
+    unsigned char *copy = malloc(len ? len : 1); /* exact size, for ASan */
+    cr_assert_not_null(copy);
+    memcpy(copy, e->bytes, len);
+    sluice_buf_reset(&rbuf);
+    sluice_buf_reset(&ibuf);
+    int rr = sluice_printf_run(&rbuf, p, copy, len);
+    int ri = sluice_printf_render_interp(&ibuf, fmt, types, ntypes, copy, len);
+    free(copy);
+    if (rr != ri || rbuf.len != ibuf.len ||
+        (rbuf.len && memcmp(rbuf.data, ibuf.data, rbuf.len) != 0)) {
+        char a[2048], b[2048], f[512];
+        show(a, sizeof a, ibuf.data ? ibuf.data : "", ibuf.len);
+        show(b, sizeof b, rbuf.data ? rbuf.data : "", rbuf.len);
+        show(f, sizeof f, fmt, strlen(fmt));
+        cr_assert_fail("seed %llu (SLUICE_TEST_SEED to replay): format \"%s\", "
+                       "%zu types, %zu of %zu bytes\n"
+                       "  interpreter: [%s] r=%d\n"
+                       "  program:     [%s] r=%d",
+                       (unsigned long long)seed_used, f, ntypes, len, e->len,
+                       a, ri, b, rr);
+    }
+}
+
+Test(printf, compiled_program_matches_the_interpreter)
+{
+    sluice_buf_init(&ibuf);
+    char fmt[256];
+    unsigned char types[16];
+    for (int iter = 0; iter < 20000; iter++) {
+        rand_format(fmt, sizeof fmt);
+        size_t nt = rand_types(types, sizeof types);
+        sluice_printf_program *p = NULL;
+        cr_assert_eq(sluice_printf_compile(fmt, types, nt, &p), 0);
+        /* One program, several encodings: nothing carries over. */
+        for (int k = 0; k < 4; k++) {
+            enc e;
+            rand_encoding(&e, types, nt);
+            compare_run(p, fmt, types, nt, &e, e.len);
+            size_t cut = e.len ? rnd() % e.len : 0;
+            compare_run(p, fmt, types, nt, &e, cut);
+            /* sluice_printf_render (compile + run + free) agrees too. */
+            sluice_buf_reset(&ibuf);
+            int ri = sluice_printf_render_interp(&ibuf, fmt, types, nt,
+                                                 e.bytes, e.len);
+            int r = render(fmt, &e);
+            cr_assert_eq(r, ri);
+            cr_assert_eq(rbuf.len, ibuf.len);
+            cr_assert(rbuf.len == 0 ||
+                      memcmp(rbuf.data, ibuf.data, rbuf.len) == 0);
+        }
+        sluice_printf_program_free(p);
+    }
+    sluice_buf_free(&ibuf);
+}
+
+Test(printf, compiled_program_edge_cases)
+{
+    sluice_buf_init(&ibuf);
+    static const char *const fmts[] = {
+        "", "plain", "%%", "%d", "%s%d", "%*d", "%.*s", "%*.*f", "%*%",
+        "%*m", "%*y", "%n%d", "%Lf%d", "%d%", "%*", "%.*", "%1$d %d",
+        "a%sb%sc%sd", "%lu %lu %f", "%s %lu", "%-*s|", "%ls %S %lc %C"};
+    unsigned char types[8];
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++) {
+        for (int iter = 0; iter < 300; iter++) {
+            size_t nt = rand_types(types, sizeof types);
+            sluice_printf_program *p = NULL;
+            cr_assert_eq(sluice_printf_compile(fmts[i], types, nt, &p), 0);
+            enc e;
+            rand_encoding(&e, types, nt);
+            for (size_t cut = 0; cut <= e.len; cut++)
+                compare_run(p, fmts[i], types, nt, &e, cut);
+            sluice_printf_program_free(p);
+        }
+    }
+    /* The program owns its text: the format may go away after compiling. */
+    char *f = strdup("x=%d y=%s z");
+    unsigned char t2[2] = {SLUICE_ARG_INT, SLUICE_ARG_STRING};
+    sluice_printf_program *p = NULL;
+    cr_assert_eq(sluice_printf_compile(f, t2, 2, &p), 0);
+    memset(f, '?', strlen(f));
+    free(f);
+    enc e = {.n = 0};
+    enc_i(&e, -7);
+    enc_s(&e, "ok");
+    sluice_buf_reset(&rbuf);
+    cr_assert_eq(sluice_printf_run(&rbuf, p, e.bytes, e.len), 0);
+    cr_assert_eq(rbuf.len, strlen("x=-7 y=ok z"));
+    cr_assert_eq(memcmp(rbuf.data, "x=-7 y=ok z", rbuf.len), 0);
+    sluice_printf_program_free(p);
+    sluice_buf_free(&ibuf);
+}
+
+Test(printf, cache_keeps_one_program_per_call_site)
+{
+    sluice_buf_init(&ibuf);
+    enum { NKEYS = 3000 };
+    static char sites[NKEYS]; /* the keys: one address per call site */
+    static char fmts[NKEYS][40];
+    static const sluice_printf_program *progs[NKEYS];
+    unsigned char types[2] = {SLUICE_ARG_INT, SLUICE_ARG_STRING};
+    sluice_printf_cache c;
+    sluice_printf_cache_init(&c);
+    cr_assert_null(sluice_printf_cache_get(&c, NULL, "x", types, 0));
+    for (int i = 0; i < NKEYS; i++) {
+        snprintf(fmts[i], sizeof fmts[i], "site %d: %%d %%s %s", i,
+                 i % 2 ? "odd" : "even");
+        progs[i] = sluice_printf_cache_get(&c, &sites[i], fmts[i], types, 2);
+        cr_assert_not_null(progs[i]);
+        cr_assert_eq(sluice_printf_cache_get(&c, &sites[i], fmts[i], types, 2),
+                     progs[i]);
+    }
+    cr_assert_eq(c.count, NKEYS);
+    cr_assert_geq(c.cap, 2 * NKEYS, "the table grew");
+    /* After all the growth every key still finds its own program, in any
+     * order, and it renders its own format. */
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < NKEYS; k++) {
+            int i = round == 0 ? k : round == 1 ? NKEYS - 1 - k
+                                                : (int)rnd_below(NKEYS);
+            const sluice_printf_program *p =
+                sluice_printf_cache_get(&c, &sites[i], fmts[i], types, 2);
+            cr_assert_eq(p, progs[i], "key %d", i);
+            for (int j = 0; j < i; j += 997)
+                cr_assert_neq(progs[j], p);
+            enc e = {.n = 0};
+            enc_i(&e, (long long)rand_bits());
+            enc_s(&e, i % 3 ? "str" : NULL);
+            compare_run(p, fmts[i], types, 2, &e, e.len);
+        }
+    }
+    sluice_printf_cache_free(&c);
+    cr_assert_eq(c.count, 0);
+    /* A freed cache can be used again. */
+    const sluice_printf_program *p =
+        sluice_printf_cache_get(&c, &sites[0], fmts[0], types, 2);
+    cr_assert_not_null(p);
+    sluice_printf_cache_free(&c);
+    sluice_buf_free(&ibuf);
+}
