@@ -299,25 +299,56 @@ static const char digit_pairs[201] =
     "37383940414243444546474849505152535455565758596061626364656667686970717273"
     "7475767778798081828384858687888990919293949596979899";
 
+/* Decimal digits of v ending at end, two at a time; returns the start. */
+static inline char *u10_rev(char *end, uint64_t v)
+{
+    char *q = end;
+    while (v >= 100) {
+        uint64_t d = v / 100;
+        unsigned r = (unsigned)(v - d * 100);
+        v = d;
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * v, 2);
+    } else {
+        *--q = (char)('0' + v);
+    }
+    return q;
+}
+
+static const uint64_t pow10_all[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+    10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+    100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+    100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+    100000000000000000ULL, 1000000000000000000ULL,
+    10000000000000000000ULL};
+
+/* How many decimal digits v has (1 for 0). */
+static inline unsigned dec_digits(uint64_t v)
+{
+#if defined(__GNUC__)
+    /* bits * log10(2), then one comparison settles it. */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    unsigned n = (bits * 1233) >> 12;
+    return n + (n < 20 && (v | 1) >= pow10_all[n]); /* 0 has 1 digit */
+#else
+    unsigned n = 1;
+    while (n < 20 && v >= pow10_all[n])
+        n++;
+    return n;
+#endif
+}
+
 /* Digits of v in base (8, 10, 16 or 2) ending at end; returns the start. */
 static char *utoa_rev(char *end, uint64_t v, int base, int upper)
 {
     char *q = end;
-    if (base == 10) {
-        while (v >= 100) {
-            unsigned r = (unsigned)(v % 100);
-            v /= 100;
-            q -= 2;
-            memcpy(q, digit_pairs + 2 * r, 2);
-        }
-        if (v >= 10) {
-            q -= 2;
-            memcpy(q, digit_pairs + 2 * v, 2);
-        } else {
-            *--q = (char)('0' + v);
-        }
-        return q;
-    }
+    if (base == 10)
+        return u10_rev(end, v);
     const char *xd = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     unsigned shift = base == 16 ? 4 : base == 8 ? 3 : 1;
     uint64_t mask = (uint64_t)base - 1;
@@ -613,6 +644,34 @@ static int render_f_exact(sluice_buf *out, double d, const spec *sp)
         }
     }
 
+    char sign = sign_char(neg, sp->flags);
+    if (sp->width < 0) { /* straight into out: sign, integer, '.', prec */
+        unsigned nip = dec_digits(ip);
+        size_t total = (sign ? 1 : 0) + nip + (prec ? 1 + (size_t)prec : 0);
+        if (out->cap - out->len < total && sluice_buf_reserve(out, total) != 0)
+            return 1;
+        char *q = out->data + out->len;
+        if (sign)
+            *q++ = sign;
+        u10_rev(q + nip, ip);
+        q += nip;
+        if (prec) {
+            *q++ = '.';
+            char *e = q + prec;
+            for (int k = prec; k >= 2; k -= 2) {
+                uint64_t dd = dp / 100;
+                unsigned r = (unsigned)(dp - dd * 100);
+                dp = dd;
+                e -= 2;
+                memcpy(e, digit_pairs + 2 * r, 2);
+            }
+            if (prec & 1)
+                *--e = (char)('0' + dp);
+            q += prec;
+        }
+        out->len = (size_t)(q - out->data);
+        return 1;
+    }
     char tmp[48];
     char *end = tmp + sizeof tmp;
     char *q = end;
@@ -623,14 +682,7 @@ static int render_f_exact(sluice_buf *out, double d, const spec *sp)
         *--q = '.';
     }
     q = utoa_rev(q, ip, 10, 0);
-    char sign = sign_char(neg, sp->flags);
-    if (sp->width < 0) {
-        if (sign)
-            *--q = sign;
-        sluice_buf_append(out, q, (size_t)(end - q));
-    } else {
-        emit_padded_digits(out, sp, sign, q, (size_t)(end - q));
-    }
+    emit_padded_digits(out, sp, sign, q, (size_t)(end - q));
     return 1;
 #endif
 }
@@ -988,7 +1040,7 @@ int sluice_printf_compile(const char *fmt, const unsigned char *types,
     /* Every op but the last ends with a conversion that begins with '%'. */
     size_t nops_max = npct + 1;
     size_t size = sizeof(sluice_printf_program) + nops_max * sizeof(pf_op) +
-                  ntypes + flen + 1;
+                  ntypes + flen + 16; /* 16: slack for put_lit */
     sluice_printf_program *p = malloc(size);
     if (!p)
         return -1;
@@ -996,6 +1048,7 @@ int sluice_printf_compile(const char *fmt, const unsigned char *types,
     if (ntypes)
         memcpy(tcopy, types, ntypes);
     builder b = {p, (char *)tcopy + ntypes, 0, 0};
+    memset(b.text, 0, flen + 16);
     p->nops = 0;
     p->ntypes = ntypes;
     p->types = tcopy;
@@ -1149,18 +1202,30 @@ int sluice_printf_compile(const char *fmt, const unsigned char *types,
 
 void sluice_printf_program_free(sluice_printf_program *p) { free(p); }
 
+/* A literal run: 16 bytes at a time when there is room (the program's
+ * text has 16 bytes of slack after its end, so reading past n is safe). */
+static inline void put_lit(sluice_buf *out, const char *s, size_t n)
+{
+    if (out->cap - out->len >= n + 16) {
+        char *d = out->data + out->len;
+        for (size_t i = 0; i < n; i += 16)
+            memcpy(d + i, s + i, 16);
+        out->len += n;
+        return;
+    }
+    sluice_buf_append(out, s, n);
+}
+
 /* Plain decimal of v, written straight into out. */
 static void emit_u10(sluice_buf *out, char sign, uint64_t v)
 {
     if (out->cap - out->len < 21 && sluice_buf_reserve(out, 21) != 0)
         return;
-    size_t n = 1;
-    for (uint64_t t = v; t >= 10; t /= 10)
-        n++;
+    unsigned n = dec_digits(v);
     char *q = out->data + out->len;
     if (sign)
         *q++ = sign;
-    utoa_rev(q + n, v, 10, 0);
+    u10_rev(q + n, v);
     out->len = (size_t)(q + n - out->data);
 }
 
@@ -1232,7 +1297,7 @@ int sluice_printf_run(sluice_buf *out, const sluice_printf_program *p,
 
     for (size_t i = 0; i < p->nops; i++) {
         const pf_op *op = &p->ops[i];
-        sluice_buf_append(out, p->text + op->lit_off, op->lit_len);
+        put_lit(out, p->text + op->lit_off, op->lit_len);
         int fast = (size_t)op->arg + op->nargs <= nok;
         uint64_t v;
         switch (op->kind) {
@@ -1378,12 +1443,10 @@ static int cache_grow(sluice_printf_cache *c)
 }
 
 const sluice_printf_program *
-sluice_printf_cache_get(sluice_printf_cache *c, const void *key,
-                        const char *fmt, const unsigned char *types,
-                        size_t ntypes)
+sluice_printf_cache_lookup_(sluice_printf_cache *c, const void *key,
+                            const char *fmt, const unsigned char *types,
+                            size_t ntypes)
 {
-    if (key == c->last_key && key)
-        return c->last_prog;
     if (!key)
         return NULL;
     size_t j = 0;

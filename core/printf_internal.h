@@ -60,8 +60,17 @@ void sluice_printf_cache_free(sluice_printf_cache *c);
  * of memory (then use sluice_printf_render). Valid until the cache is
  * freed. */
 const sluice_printf_program *
+sluice_printf_cache_lookup_(sluice_printf_cache *c, const void *key,
+                            const char *fmt, const unsigned char *types,
+                            size_t ntypes);
+static inline const sluice_printf_program *
 sluice_printf_cache_get(sluice_printf_cache *c, const void *key,
                         const char *fmt, const unsigned char *types,
-                        size_t ntypes);
+                        size_t ntypes)
+{
+    if (key && key == c->last_key)
+        return c->last_prog;
+    return sluice_printf_cache_lookup_(c, key, fmt, types, ntypes);
+}
 
 #endif
