@@ -4,6 +4,11 @@
  * the bytes snprintf would have produced had it been called with the
  * original, typed arguments. Knows nothing of queues, records or sinks.
  *
+ * A format is compiled once into a program (literal runs and pre-decoded
+ * conversions, see "compiled programs" below) that is run per record; the
+ * worker keeps one per call site in a sluice_printf_cache. The one-pass
+ * interpreter remains as the reference and the out-of-memory fallback.
+ *
  * How it stays exact. The producer only kept promoted values (every signed
  * integer as int64, every unsigned one as uint64, float as double), so the
  * length modifier of each conversion says which C type the value had: the
@@ -971,8 +976,17 @@ struct sluice_printf_program {
     size_t consumed; /* arguments the ops consume, in order */
     const unsigned char *types; /* copy, after the ops */
     const char *text;           /* the literal runs, after the types */
+    const char *src_fmt; /* what it was compiled from: only compared,
+                            never read */
+    const unsigned char *src_types;
     pf_op ops[];
 };
+
+static int program_is_for(const sluice_printf_program *p, const char *fmt,
+                          const unsigned char *types, size_t ntypes)
+{
+    return p->src_fmt == fmt && p->src_types == types && p->ntypes == ntypes;
+}
 
 static int is_fixed_type(unsigned char t)
 {
@@ -1051,6 +1065,8 @@ int sluice_printf_compile(const char *fmt, const unsigned char *types,
     memset(b.text, 0, flen + 16);
     p->nops = 0;
     p->ntypes = ntypes;
+    p->src_fmt = fmt;
+    p->src_types = types;
     p->types = tcopy;
     p->text = b.text;
     p->nfixed = 0;
@@ -1402,7 +1418,21 @@ void sluice_printf_cache_init(sluice_printf_cache *c)
     c->progs = NULL;
     c->cap = c->count = 0;
     c->last_key = NULL;
+    c->last_fmt = NULL;
+    c->last_types = NULL;
+    c->last_ntypes = 0;
     c->last_prog = NULL;
+}
+
+/* The last hit, checked inline by sluice_printf_cache_get. */
+static void remember(sluice_printf_cache *c, const void *key,
+                     const sluice_printf_program *p)
+{
+    c->last_key = key;
+    c->last_fmt = p->src_fmt;
+    c->last_types = p->src_types;
+    c->last_ntypes = p->ntypes;
+    c->last_prog = p;
 }
 
 void sluice_printf_cache_free(sluice_printf_cache *c)
@@ -1454,8 +1484,16 @@ sluice_printf_cache_lookup_(sluice_printf_cache *c, const void *key,
         j = cache_slot(key, c->cap - 1);
         while (c->keys[j]) {
             if (c->keys[j] == key) {
-                c->last_key = key;
-                c->last_prog = c->progs[j];
+                if (!program_is_for(c->progs[j], fmt, types, ntypes)) {
+                    /* Another call site at a freed one's address (a
+                     * library unloaded, another loaded): recompile. */
+                    sluice_printf_program *p;
+                    if (sluice_printf_compile(fmt, types, ntypes, &p) != 0)
+                        return NULL;
+                    sluice_printf_program_free(c->progs[j]);
+                    c->progs[j] = p;
+                }
+                remember(c, key, c->progs[j]);
                 return c->progs[j];
             }
             j = (j + 1) & (c->cap - 1);
@@ -1474,7 +1512,6 @@ sluice_printf_cache_lookup_(sluice_printf_cache *c, const void *key,
     c->keys[j] = key;
     c->progs[j] = p;
     c->count++;
-    c->last_key = key;
-    c->last_prog = p;
+    remember(c, key, p);
     return p;
 }

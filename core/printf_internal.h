@@ -50,15 +50,19 @@ typedef struct sluice_printf_cache {
     sluice_printf_program **progs;
     size_t cap, count; /* cap a power of two, count <= cap / 2 */
     const void *last_key; /* the last hit: runs of one call site */
+    const char *last_fmt;
+    const unsigned char *last_types;
+    size_t last_ntypes;
     const sluice_printf_program *last_prog;
 } sluice_printf_cache;
 
 void sluice_printf_cache_init(sluice_printf_cache *c);
 void sluice_printf_cache_free(sluice_printf_cache *c);
-/* The program for key (a call site: the same key always comes with the
- * same fmt and types), compiled on first sight. NULL if key is NULL or out
- * of memory (then use sluice_printf_render). Valid until the cache is
- * freed. */
+/* The program for key (a call site), compiled on first sight. A hit also
+ * needs the same fmt and types pointers and ntypes (else it is compiled
+ * again and replaces the old one: a call site at a dead one's address).
+ * NULL if key is NULL or out of memory (then use sluice_printf_render).
+ * Valid until the next get for the same key, or the cache is freed. */
 const sluice_printf_program *
 sluice_printf_cache_lookup_(sluice_printf_cache *c, const void *key,
                             const char *fmt, const unsigned char *types,
@@ -68,7 +72,8 @@ sluice_printf_cache_get(sluice_printf_cache *c, const void *key,
                         const char *fmt, const unsigned char *types,
                         size_t ntypes)
 {
-    if (key && key == c->last_key)
+    if (key && key == c->last_key && fmt == c->last_fmt &&
+        types == c->last_types && ntypes == c->last_ntypes)
         return c->last_prog;
     return sluice_printf_cache_lookup_(c, key, fmt, types, ntypes);
 }

@@ -1362,6 +1362,21 @@ Test(printf, cache_keeps_one_program_per_call_site)
             compare_run(p, fmts[i], types, 2, &e, e.len);
         }
     }
+    /* A key that comes back with another format (a call site at the
+     * address of an unloaded one) gets a program for the new format. */
+    static const char other[] = "other %d [%s]";
+    const sluice_printf_program *q =
+        sluice_printf_cache_get(&c, &sites[5], other, types, 2);
+    cr_assert_not_null(q);
+    enc e = {.n = 0};
+    enc_i(&e, 42);
+    enc_s(&e, "x");
+    sluice_buf_reset(&rbuf);
+    cr_assert_eq(sluice_printf_run(&rbuf, q, e.bytes, e.len), 0);
+    cr_assert_eq(rbuf.len, strlen("other 42 [x]"));
+    cr_assert_eq(memcmp(rbuf.data, "other 42 [x]", rbuf.len), 0);
+    cr_assert_eq(sluice_printf_cache_get(&c, &sites[5], other, types, 2), q);
+    cr_assert_eq(c.count, NKEYS);
     sluice_printf_cache_free(&c);
     cr_assert_eq(c.count, 0);
     /* A freed cache can be used again. */
