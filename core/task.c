@@ -817,6 +817,19 @@ static void task_done(struct task *k)
         task_free(k);
 }
 
+/* A task cancelled while queued or in a backoff: move it from *state
+ * (queued or active) to cancelled, send its final event, and finish. */
+static void task_cancelled(struct task *k, uint64_t *state)
+{
+    sluice_tracker *t = k->t;
+    pthread_mutex_lock(&t->lock);
+    (*state)--;
+    t->m.cancelled++;
+    pthread_mutex_unlock(&t->lock);
+    emit(k, SLUICE_TRACKER_EV_CANCELLED, NULL, 0, 1);
+    task_done(k);
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     /* xorshift64* */
@@ -890,12 +903,7 @@ static void *task_main(void *p)
     for (;;) {
         /* queued */
         if (sched_acquire(t->sched, t->token) != 0) {
-            pthread_mutex_lock(&t->lock);
-            t->m.queued--;
-            t->m.cancelled++;
-            pthread_mutex_unlock(&t->lock);
-            emit(k, SLUICE_TRACKER_EV_CANCELLED, NULL, 0, 1);
-            task_done(k);
+            task_cancelled(k, &t->m.queued);
             return NULL;
         }
         pthread_mutex_lock(&t->lock);
@@ -992,12 +1000,7 @@ static void *task_main(void *p)
             k->attempt++;
         emit(k, SLUICE_TRACKER_EV_RESTARTING, NULL, delay, 0);
         if (sluice_sleep(delay, t->token) == SLUICE_TASK_CANCELLED) {
-            pthread_mutex_lock(&t->lock);
-            t->m.active--;
-            t->m.cancelled++;
-            pthread_mutex_unlock(&t->lock);
-            emit(k, SLUICE_TRACKER_EV_CANCELLED, NULL, 0, 1);
-            task_done(k);
+            task_cancelled(k, &t->m.active);
             return NULL;
         }
         pthread_mutex_lock(&t->lock);
