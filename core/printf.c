@@ -6,8 +6,9 @@
  *
  * A format is compiled once into a program (literal runs and pre-decoded
  * conversions, see "compiled programs" below) that is run per record; the
- * worker keeps one per call site in a sluice_printf_cache. The one-pass
- * interpreter remains as the reference and the out-of-memory fallback.
+ * worker keeps one per call site in a sluice_printf_cache. A one-pass
+ * interpreter is the out-of-memory fallback; it shares the spec parser
+ * (parse_spec) and the renderers with the programs.
  *
  * How it stays exact. The producer only kept promoted values (every signed
  * integer as int64, every unsigned one as uint64, float as double), so the
@@ -766,172 +767,124 @@ static int clamp_field(long long v)
     return v > SLUICE_PRINTF_FIELD_MAX ? SLUICE_PRINTF_FIELD_MAX : (int)v;
 }
 
-/* ---- the one-pass interpreter --------------------------------------------
- * Parses and renders in one go. The reference the compiled programs must
- * match byte for byte (the tests compare them), and what
- * sluice_printf_render falls back to when there is no memory to compile. */
+/* ---- parsing a conversion spec -------------------------------------------
+ * The one parser of formats: the compiler and the interpreter both call it.
+ * A spec consumes its arguments in order (a '*' width, a '*' precision,
+ * then its value); when they run out it consumes what there is and renders
+ * nothing ("missing"). What it renders otherwise: */
+enum {
+    SPEC_VALUE,   /* its value, converted */
+    SPEC_NOTHING, /* %m; %n and 'L' conversions (they consume a value) */
+    SPEC_PERCENT, /* "%%", "%-5%": "%" */
+    SPEC_TEXT,    /* positional ("%1$d") or unknown ("%-5y"): its own text */
+    SPEC_CUT      /* cut off by the end of the format: nothing, and stop */
+};
 
-int sluice_printf_render_interp(sluice_buf *out, const char *fmt,
-                                const unsigned char *types, size_t ntypes,
-                                const unsigned char *args, size_t args_len)
+typedef struct conv_spec {
+    spec sp;                /* width / prec -1 if absent or a '*' */
+    int what;               /* SPEC_* */
+    unsigned wstar, pstar;  /* 1: the width / precision is an argument */
+    unsigned nargs;         /* arguments it consumes */
+    const char *end;        /* just after the spec (at the NUL if cut off) */
+} conv_spec;
+
+/* Parse the spec that starts at pct (a '%'). */
+static void parse_spec(const char *pct, conv_spec *cs)
 {
-    cursor c = {types, ntypes, 0, args, args_len};
-    const char *p = fmt;
-    arg a;
-    int r;
+    const char *s = pct + 1;
+    spec sp = {0, -1, -1, LEN_NONE, 0};
+    cs->wstar = cs->pstar = 0;
 
-    for (;;) {
-        const char *pct = strchr(p, '%');
-        if (!pct) {
-            sluice_buf_append(out, p, strlen(p));
-            break;
-        }
-        sluice_buf_append(out, p, (size_t)(pct - p));
-        const char *s = pct + 1;
-        if (*s == '%') {
-            sluice_buf_putc(out, '%');
-            p = s + 1;
-            continue;
-        }
-
-        /* Positional arguments: not supported, copied as text. */
-        const char *d = s;
-        while (*d >= '0' && *d <= '9')
-            d++;
-        if (d > s && *d == '$') {
-            sluice_buf_append(out, pct, (size_t)(d + 1 - pct));
-            p = d + 1;
-            continue;
-        }
-
-        spec sp = {0, -1, -1, LEN_NONE, 0};
-        int missing = 0;
-        for (;; s++) {
-            unsigned fl = *s == '-'    ? F_MINUS
-                          : *s == '+'  ? F_PLUS
-                          : *s == ' '  ? F_SPACE
-                          : *s == '#'  ? F_HASH
-                          : *s == '0'  ? F_ZERO
-                          : *s == '\'' ? F_QUOTE
-                          : *s == 'I'  ? F_I
-                                       : 0;
-            if (!fl)
-                break;
-            sp.flags |= fl;
-        }
-        if (*s == '*') {
-            s++;
-            r = next_arg(&c, &a);
-            if (r < 0)
-                return -1;
-            if (r == 0) {
-                missing = 1;
-            } else {
-                long long w = arg_star(&a);
-                if (w < 0) {
-                    sp.flags |= F_MINUS;
-                    w = -w;
-                }
-                sp.width = clamp_field(w);
-            }
-        } else if (*s >= '1' && *s <= '9') {
-            sp.width = parse_num(&s);
-        }
-        if (*s == '.') {
-            s++;
-            if (*s == '*') {
-                s++;
-                r = missing ? 0 : next_arg(&c, &a);
-                if (r < 0)
-                    return -1;
-                if (r == 0) {
-                    missing = 1;
-                } else {
-                    long long pr = arg_star(&a);
-                    sp.prec = pr < 0 ? -1 : clamp_field(pr);
-                }
-            } else {
-                sp.prec = parse_num(&s);
-            }
-        }
-        switch (*s) {
-        case 'h':
-            s++;
-            sp.len = LEN_H;
-            if (*s == 'h') {
-                s++;
-                sp.len = LEN_HH;
-            }
-            break;
-        case 'l':
-            s++;
-            sp.len = LEN_L;
-            if (*s == 'l') {
-                s++;
-                sp.len = LEN_LL;
-            }
-            break;
-        case 'q': s++; sp.len = LEN_LL; break;
-        case 'j': s++; sp.len = LEN_J; break;
-        case 'z':
-        case 'Z': s++; sp.len = LEN_Z; break;
-        case 't': s++; sp.len = LEN_T; break;
-        case 'L': s++; sp.len = LEN_BIGL; break;
-        default: break;
-        }
-        sp.conv = *s;
-        if (sp.conv == '\0') /* cut off by the end of the format */
-            break;
-        p = s + 1;
-
-        switch (sp.conv) {
-        case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
-        case 'b': case 'B': case 'c': case 'C': case 's': case 'S':
-        case 'p': case 'f': case 'F': case 'e': case 'E': case 'g':
-        case 'G': case 'a': case 'A': case 'n':
-            break;
-        case '%':
-            if (!missing)
-                sluice_buf_putc(out, '%');
-            continue;
-        case 'm':
-            continue;
-        default: /* unknown conversion: copied as glibc does */
-            sluice_buf_append(out, pct, (size_t)(p - pct));
-            continue;
-        }
-
-        r = missing ? 0 : next_arg(&c, &a);
-        if (r < 0)
-            return -1;
-        if (r == 0 || sp.conv == 'n' || sp.len == LEN_BIGL)
-            continue;
-        switch (sp.conv) {
-        case 'c':
-        case 'C':
-            render_char(out, &a, &sp);
-            break;
-        case 's':
-        case 'S':
-            render_s(out, &a, &sp);
-            break;
-        case 'p':
-            render_pointer(out, &a, &sp);
-            break;
-        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
-        case 'a': case 'A':
-            render_float(out, &a, &sp);
-            break;
-        default:
-            render_int(out, &a, &sp);
-            break;
-        }
+    const char *d = s;
+    while (*d >= '0' && *d <= '9')
+        d++;
+    if (d > s && *d == '$') { /* positional: not supported, copied */
+        cs->sp = sp;
+        cs->what = SPEC_TEXT;
+        cs->nargs = 0;
+        cs->end = d + 1;
+        return;
     }
 
-    /* The rest of the encoding must still be whole. */
-    while ((r = next_arg(&c, &a)) > 0)
-        ;
-    return r < 0 ? -1 : 0;
+    for (;; s++) {
+        unsigned fl = *s == '-'    ? F_MINUS
+                      : *s == '+'  ? F_PLUS
+                      : *s == ' '  ? F_SPACE
+                      : *s == '#'  ? F_HASH
+                      : *s == '0'  ? F_ZERO
+                      : *s == '\'' ? F_QUOTE
+                      : *s == 'I'  ? F_I
+                                   : 0;
+        if (!fl)
+            break;
+        sp.flags |= fl;
+    }
+    if (*s == '*') {
+        s++;
+        cs->wstar = 1;
+    } else if (*s >= '1' && *s <= '9') {
+        sp.width = parse_num(&s);
+    }
+    if (*s == '.') {
+        s++;
+        if (*s == '*') {
+            s++;
+            cs->pstar = 1;
+        } else {
+            sp.prec = parse_num(&s);
+        }
+    }
+    switch (*s) {
+    case 'h':
+        s++;
+        sp.len = LEN_H;
+        if (*s == 'h') {
+            s++;
+            sp.len = LEN_HH;
+        }
+        break;
+    case 'l':
+        s++;
+        sp.len = LEN_L;
+        if (*s == 'l') {
+            s++;
+            sp.len = LEN_LL;
+        }
+        break;
+    case 'q': s++; sp.len = LEN_LL; break;
+    case 'j': s++; sp.len = LEN_J; break;
+    case 'z':
+    case 'Z': s++; sp.len = LEN_Z; break;
+    case 't': s++; sp.len = LEN_T; break;
+    case 'L': s++; sp.len = LEN_BIGL; break;
+    default: break;
+    }
+    sp.conv = *s;
+    cs->sp = sp;
+    cs->nargs = cs->wstar + cs->pstar;
+    cs->end = *s ? s + 1 : s;
+    switch (sp.conv) {
+    case '\0':
+        cs->what = SPEC_CUT;
+        break;
+    case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
+    case 'b': case 'B': case 'c': case 'C': case 's': case 'S':
+    case 'p': case 'f': case 'F': case 'e': case 'E': case 'g':
+    case 'G': case 'a': case 'A': case 'n':
+        cs->what = sp.conv == 'n' || sp.len == LEN_BIGL ? SPEC_NOTHING
+                                                        : SPEC_VALUE;
+        cs->nargs++;
+        break;
+    case '%':
+        cs->what = SPEC_PERCENT;
+        break;
+    case 'm':
+        cs->what = SPEC_NOTHING;
+        break;
+    default: /* unknown conversion: copied as glibc does */
+        cs->what = SPEC_TEXT;
+        break;
+    }
 }
 
 /* ---- compiled programs ----------------------------------------------------
@@ -939,8 +892,8 @@ int sluice_printf_render_interp(sluice_buf *out, const char *fmt,
  * program and runs that for every record. A program is a list of ops; each
  * op appends a literal run, then consumes its arguments (0 to 3: a '*'
  * width, a '*' precision, the value, in that order), then renders its
- * conversion. Everything the interpreter decides from the format alone is
- * decided at compile time: the spec, which arguments each op consumes
+ * conversion. Everything decided from the format alone is decided at
+ * compile time: the spec (parse_spec), which arguments each op consumes
  * (arguments are consumed in order, so op k's are the ones after op k-1's),
  * which conversions are missing their argument (they consume what there is
  * and render nothing), and, since the types are known too, which fast path
@@ -1082,132 +1035,28 @@ int sluice_printf_compile(const char *fmt, const unsigned char *types,
             break;
         }
         b_text(&b, s0, (size_t)(pct - s0));
-        const char *s = pct + 1;
-        if (*s == '%') {
-            b_text(&b, "%", 1);
-            s0 = s + 1;
-            continue;
-        }
-        const char *d = s;
-        while (*d >= '0' && *d <= '9')
-            d++;
-        if (d > s && *d == '$') {
-            b_text(&b, pct, (size_t)(d + 1 - pct));
-            s0 = d + 1;
-            continue;
-        }
-
-        spec sp = {0, -1, -1, LEN_NONE, 0};
-        int missing = 0, wstar = 0, pstar = 0;
+        conv_spec cs;
+        parse_spec(pct, &cs);
+        s0 = cs.end;
         size_t first = next;
-        for (;; s++) {
-            unsigned fl = *s == '-'    ? F_MINUS
-                          : *s == '+'  ? F_PLUS
-                          : *s == ' '  ? F_SPACE
-                          : *s == '#'  ? F_HASH
-                          : *s == '0'  ? F_ZERO
-                          : *s == '\'' ? F_QUOTE
-                          : *s == 'I'  ? F_I
-                                       : 0;
-            if (!fl)
-                break;
-            sp.flags |= fl;
-        }
-        if (*s == '*') {
-            s++;
-            if (next < ntypes) {
-                next++;
-                wstar = 1;
-            } else {
-                missing = 1;
-            }
-        } else if (*s >= '1' && *s <= '9') {
-            sp.width = parse_num(&s);
-        }
-        if (*s == '.') {
-            s++;
-            if (*s == '*') {
-                s++;
-                if (!missing && next < ntypes) {
-                    next++;
-                    pstar = 1;
-                } else {
-                    missing = 1;
-                }
-            } else {
-                sp.prec = parse_num(&s);
-            }
-        }
-        switch (*s) {
-        case 'h':
-            s++;
-            sp.len = LEN_H;
-            if (*s == 'h') {
-                s++;
-                sp.len = LEN_HH;
-            }
-            break;
-        case 'l':
-            s++;
-            sp.len = LEN_L;
-            if (*s == 'l') {
-                s++;
-                sp.len = LEN_LL;
-            }
-            break;
-        case 'q': s++; sp.len = LEN_LL; break;
-        case 'j': s++; sp.len = LEN_J; break;
-        case 'z':
-        case 'Z': s++; sp.len = LEN_Z; break;
-        case 't': s++; sp.len = LEN_T; break;
-        case 'L': s++; sp.len = LEN_BIGL; break;
-        default: break;
-        }
-        sp.conv = *s;
-        if (sp.conv == '\0') { /* cut off: the stars are consumed, no more */
-            if (next > first)
-                b_op(&b, OPK_NONE, first, next - first);
-            break;
-        }
-        s0 = s + 1;
-
-        switch (sp.conv) {
-        case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
-        case 'b': case 'B': case 'c': case 'C': case 's': case 'S':
-        case 'p': case 'f': case 'F': case 'e': case 'E': case 'g':
-        case 'G': case 'a': case 'A': case 'n':
-            break;
-        case '%': /* after its stars are consumed, "%" unless one is missing */
-            if (next > first)
-                b_op(&b, OPK_NONE, first, next - first);
-            if (!missing)
-                b_text(&b, "%", 1);
-            continue;
-        case 'm':
-            if (next > first)
-                b_op(&b, OPK_NONE, first, next - first);
-            continue;
-        default: /* unknown: copied after its stars are consumed */
-            if (next > first)
-                b_op(&b, OPK_NONE, first, next - first);
-            b_text(&b, pct, (size_t)(s0 - pct));
-            continue;
-        }
-
-        if (!missing && next < ntypes) {
-            size_t v = next++;
-            if (sp.conv == 'n' || sp.len == LEN_BIGL) {
-                b_op(&b, OPK_NONE, first, next - first);
-                continue;
-            }
-            pf_op *op = b_op(&b, op_kind(&sp, types[v], wstar || pstar),
-                             first, next - first);
-            op->wstar = (unsigned char)wstar;
-            op->pstar = (unsigned char)pstar;
-            op->sp = sp;
-        } else if (next > first) { /* missing: consume what there was */
+        int missing = ntypes - next < cs.nargs;
+        next = missing ? ntypes : next + cs.nargs; /* what there is */
+        if (cs.what == SPEC_VALUE && !missing) {
+            pf_op *op = b_op(&b, op_kind(&cs.sp, types[next - 1],
+                                         cs.wstar || cs.pstar),
+                             first, cs.nargs);
+            op->wstar = (unsigned char)cs.wstar;
+            op->pstar = (unsigned char)cs.pstar;
+            op->sp = cs.sp;
+        } else if (next > first) { /* consumed, renders nothing */
             b_op(&b, OPK_NONE, first, next - first);
         }
+        if (cs.what == SPEC_CUT)
+            break;
+        if (cs.what == SPEC_TEXT)
+            b_text(&b, pct, (size_t)(cs.end - pct));
+        else if (cs.what == SPEC_PERCENT && !missing)
+            b_text(&b, "%", 1);
     }
     if (b.tlen > b.pend)
         b_op(&b, OPK_NONE, next, 0);
@@ -1263,11 +1112,13 @@ static int fetch_slow(cursor *c, const sluice_printf_program *p,
     return 0;
 }
 
-static void render_generic(sluice_buf *out, const pf_op *op, const arg *a)
+/* Render a conversion: a[] holds its '*' arguments, then its value. */
+static void render_generic(sluice_buf *out, const spec *sp0, unsigned wstar,
+                           unsigned pstar, const arg *a)
 {
-    spec sp = op->sp;
+    spec sp = *sp0;
     unsigned k = 0;
-    if (op->wstar) {
+    if (wstar) {
         long long w = arg_star(&a[k++]);
         if (w < 0) {
             sp.flags |= F_MINUS;
@@ -1275,7 +1126,7 @@ static void render_generic(sluice_buf *out, const pf_op *op, const arg *a)
         }
         sp.width = clamp_field(w);
     }
-    if (op->pstar) {
+    if (pstar) {
         long long pr = arg_star(&a[k++]);
         sp.prec = pr < 0 ? -1 : clamp_field(pr);
     }
@@ -1369,7 +1220,7 @@ int sluice_printf_run(sluice_buf *out, const sluice_printf_program *p,
             }
             continue;
         }
-        render_generic(out, op, a);
+        render_generic(out, &op->sp, op->wstar, op->pstar, a);
     }
 
     /* The rest of the encoding must still be whole. */
@@ -1384,6 +1235,53 @@ int sluice_printf_run(sluice_buf *out, const sluice_printf_program *p,
         c.left = args_len - at;
     }
     int r;
+    while ((r = next_arg(&c, &a[0])) > 0)
+        ;
+    return r < 0 ? -1 : 0;
+}
+
+/* ---- the one-pass interpreter --------------------------------------------
+ * Parses (parse_spec) and renders (render_generic) spec by spec, without a
+ * program: what sluice_printf_render falls back to when there is no memory
+ * to compile, and what the tests run programs against (literal runs, which
+ * arguments each spec consumes, where a short encoding stops the output). */
+
+int sluice_printf_render_interp(sluice_buf *out, const char *fmt,
+                                const unsigned char *types, size_t ntypes,
+                                const unsigned char *args, size_t args_len)
+{
+    cursor c = {types, ntypes, 0, args, args_len};
+    const char *p = fmt;
+    arg a[3];
+    int r = 1;
+
+    for (;;) {
+        const char *pct = strchr(p, '%');
+        if (!pct) {
+            sluice_buf_append(out, p, strlen(p));
+            break;
+        }
+        sluice_buf_append(out, p, (size_t)(pct - p));
+        conv_spec cs;
+        parse_spec(pct, &cs);
+        p = cs.end;
+        unsigned k = 0;
+        while (k < cs.nargs && (r = next_arg(&c, &a[k])) > 0)
+            k++;
+        if (r < 0)
+            return -1;
+        int missing = k < cs.nargs;
+        if (cs.what == SPEC_CUT)
+            break;
+        if (cs.what == SPEC_TEXT)
+            sluice_buf_append(out, pct, (size_t)(cs.end - pct));
+        else if (cs.what == SPEC_PERCENT && !missing)
+            sluice_buf_putc(out, '%');
+        else if (cs.what == SPEC_VALUE && !missing)
+            render_generic(out, &cs.sp, cs.wstar, cs.pstar, a);
+    }
+
+    /* The rest of the encoding must still be whole. */
     while ((r = next_arg(&c, &a[0])) > 0)
         ;
     return r < 0 ? -1 : 0;

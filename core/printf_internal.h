@@ -38,8 +38,10 @@ int sluice_printf_run(sluice_buf *out, const sluice_printf_program *p,
                       const unsigned char *args, size_t args_len);
 void sluice_printf_program_free(sluice_printf_program *p);
 
-/* The one-pass interpreter (parses as it renders): the reference the
- * programs are tested against, and the fallback when memory runs out. */
+/* The one-pass interpreter (parses as it renders, with the programs'
+ * parser and renderers): the fallback when memory runs out, and what the
+ * tests compare programs with (literal runs, arguments consumed, where a
+ * short encoding stops). */
 int sluice_printf_render_interp(sluice_buf *out, const char *fmt,
                                 const unsigned char *types, size_t ntypes,
                                 const unsigned char *args, size_t args_len);
