@@ -712,19 +712,24 @@ static void render_float(sluice_buf *out, const arg *a, const spec *sp)
     render_float_snprintf(out, arg_double(a), sp);
 }
 
+/* Plain %s of a STRING: up to an embedded NUL; "(null)" for NULL. */
+static inline void put_plain_s(sluice_buf *out, const arg *a)
+{
+    if (!a->s) {
+        sluice_buf_append(out, "(null)", 6);
+    } else {
+        const char *nul = memchr(a->s, '\0', a->slen);
+        sluice_buf_append(out, a->s, nul ? (size_t)(nul - a->s) : a->slen);
+    }
+}
+
 static void render_s(sluice_buf *out, const arg *a, const spec *sp)
 {
     char f[48];
     switch (a->type) {
     case SLUICE_ARG_STRING:
         if (is_plain(sp)) {
-            if (!a->s) {
-                sluice_buf_append(out, "(null)", 6);
-            } else {
-                const char *nul = memchr(a->s, '\0', a->slen);
-                sluice_buf_append(out, a->s,
-                                  nul ? (size_t)(nul - a->s) : a->slen);
-            }
+            put_plain_s(out, a);
             return;
         }
         emit_string(out, a->s, a->slen, sp, 1);
@@ -1210,14 +1215,7 @@ int sluice_printf_run(sluice_buf *out, const sluice_printf_program *p,
             return -1;
         }
         if (op->kind == OPK_S) {
-            const arg *s = &a[0];
-            if (!s->s) {
-                sluice_buf_append(out, "(null)", 6);
-            } else {
-                const char *nul = memchr(s->s, '\0', s->slen);
-                sluice_buf_append(out, s->s,
-                                  nul ? (size_t)(nul - s->s) : s->slen);
-            }
+            put_plain_s(out, &a[0]);
             continue;
         }
         render_generic(out, &op->sp, op->wstar, op->pstar, a);
