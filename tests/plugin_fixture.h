@@ -60,4 +60,16 @@ static inline void *plugin_open(const sluice_sink_api *api, optset *s)
     return st;
 }
 
+/* open() must refuse these options with an error containing want. */
+static inline void plugin_expect_refused(const sluice_sink_api *api, optset *s,
+                                         const char *want)
+{
+    void *st = NULL;
+    sluice_error err = {{0}};
+    cr_assert_neq(api->open(&s->o, &st, &err), 0, "accepted, wanted: %s", want);
+    cr_assert_null(st);
+    cr_assert(strstr(err.message, want) != NULL, "error '%s' lacks '%s'",
+              err.message, want);
+}
+
 #endif

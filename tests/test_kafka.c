@@ -498,13 +498,7 @@ Test(kafka, unreachable_cluster_is_a_write_error_after_timeout)
 
 static void expect_refused(optset *os, const char *want)
 {
-    void *st = NULL;
-    sluice_error err = {{0}};
-    cr_assert_neq(api->open(&os->o, &st, &err), 0, "accepted, wanted: %s",
-                  want);
-    cr_assert_null(st);
-    cr_assert(strstr(err.message, want) != NULL, "error '%s' lacks '%s'",
-              err.message, want);
+    plugin_expect_refused(api, os, want);
 }
 
 Test(kafka, bad_options_name_file_and_line)
