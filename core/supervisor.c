@@ -43,12 +43,17 @@ static void on_event(const sluice_tracker_event *ev, void *user)
 {
     sluice_binding *b = ev->arg;
     sluice_runtime *rt = user;
+    bool divert = false;
     switch (ev->kind) {
     case SLUICE_TRACKER_EV_RESTARTING:
         sluice_binding_set_state_(b, SLUICE_STATE_BACKOFF);
         break;
     case SLUICE_TRACKER_EV_GAVE_UP:
         atomic_fetch_add(&b->given_up, 1);
+        /* diverting before the state says given up: a flush that sees the
+         * state must also see that the backlog is still on its way */
+        if (b->logger->fallback && !atomic_load(&rt->cancelled))
+            divert = !atomic_exchange(&b->diverting, true);
         sluice_binding_set_state_(b, SLUICE_STATE_GIVEN_UP);
         break;
     default:
@@ -57,14 +62,10 @@ static void on_event(const sluice_tracker_event *ev, void *user)
     if (!ev->final)
         return;
     atomic_store(&b->task_active, false);
-    if (ev->kind == SLUICE_TRACKER_EV_GAVE_UP && b->logger->fallback &&
-        !atomic_load(&b->diverting) && !atomic_load(&rt->cancelled)) {
+    if (divert && !atomic_exchange(&b->task_active, true)) {
         /* drain the backlog, and what comes later, into the fallback */
-        atomic_store(&b->diverting, true);
-        if (!atomic_exchange(&b->task_active, true)) {
-            sluice_error e;
-            spawn(b, &e); /* refused only when closing: records stay counted */
-        }
+        sluice_error e;
+        spawn(b, &e); /* refused only when closing: records stay counted */
     }
     sluice_runtime_unref_(rt); /* the spawn's reference; may free rt */
 }
