@@ -308,8 +308,10 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         pthread_mutex_unlock(&s->lock);
         if (written > n)
             written = n;
-        sluice_queue_release(b->queue, b->cursor, written);
+        /* count before releasing: whoever sees pending drop (a flush) must
+         * also see the records counted as written */
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
+        sluice_queue_release(b->queue, b->cursor, written);
         if (written) {
             dirty = true;
             dirty_sink = s;
