@@ -124,10 +124,3 @@ void sluice_clock_snapshot_take(sluice_clock_snapshot *s)
     pthread_mutex_unlock(&clock_lock);
 #endif
 }
-
-int64_t sluice_clock_to_ns(uint64_t ticks)
-{
-    sluice_clock_snapshot s;
-    sluice_clock_snapshot_take(&s);
-    return sluice_clock_snapshot_ns(&s, ticks);
-}

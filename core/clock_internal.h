@@ -30,10 +30,8 @@ static inline uint64_t sluice_clock_ticks(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Worker side: ticks to wall-clock nanoseconds since the epoch. */
-int64_t sluice_clock_to_ns(uint64_t ticks);
-
-/* The same conversion for a whole batch: take a snapshot once, convert many. */
+/* Worker side: ticks to wall-clock nanoseconds since the epoch, for a whole
+ * batch: take a snapshot once, convert many. */
 typedef struct sluice_clock_snapshot {
     int tsc;
     uint64_t tick0;
