@@ -190,14 +190,22 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
     }
 }
 
-static int flush_sink(sluice_sink_instance *s, sluice_error *e)
+/* Flush sink s; when that fails, record the failure on b (err says why). */
+static int flush_or_fail(sluice_binding *b, sluice_sink_instance *s,
+                         sluice_error *err)
 {
     if (!s->api->flush)
         return 0;
+    sluice_error e;
+    e.message[0] = '\0';
     pthread_mutex_lock(&s->lock);
-    int rc = s->api->flush(s->state, e);
+    int rc = s->api->flush(s->state, &e);
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    if (rc == 0)
+        return 0;
+    sluice_error_set(err, "sink '%s': flush: %s", s->name, e.message);
+    fail(b, err->message);
+    return -1;
 }
 
 int sluice_worker_run_(sluice_binding *b, sluice_error *err)
@@ -269,14 +277,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
                 break;
             now = sluice_clock_monotonic_ns();
             if (dirty && now >= next_flush) {
-                sluice_error e;
-                if (flush_sink(dirty_sink, &e) != 0) {
-                    sluice_error_set(err, "sink '%s': flush: %s",
-                                     dirty_sink->name, e.message);
-                    fail(b, err->message);
-                    rc = -1;
+                if ((rc = flush_or_fail(b, dirty_sink, err)) != 0)
                     break;
-                }
                 dirty = false;
             }
             if (idle_since == 0)
@@ -330,30 +332,20 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         now = sluice_clock_monotonic_ns();
         if (now >= next_flush) {
-            if (dirty && flush_sink(s, &e) != 0) {
-                sluice_error_set(err, "sink '%s': flush: %s", s->name, e.message);
-                fail(b, err->message);
-                rc = -1;
+            if (dirty && (rc = flush_or_fail(b, s, err)) != 0)
                 break;
-            }
             dirty = false;
             next_flush = now + flush_every;
         }
     }
+    if (rc == 0 && dirty)
+        rc = flush_or_fail(b, dirty_sink, err);
     if (rc == 0) {
-        sluice_error e;
-        if (dirty && flush_sink(dirty_sink, &e) != 0) {
-            sluice_error_set(err, "sink '%s': flush: %s", dirty_sink->name,
-                             e.message);
-            fail(b, err->message);
-            rc = -1;
-        } else {
-            pthread_mutex_lock(&b->mu);
-            if (b->state != SLUICE_STATE_GIVEN_UP)
-                b->state = SLUICE_STATE_STOPPED;
-            b->is_running = false;
-            pthread_mutex_unlock(&b->mu);
-        }
+        pthread_mutex_lock(&b->mu);
+        if (b->state != SLUICE_STATE_GIVEN_UP)
+            b->state = SLUICE_STATE_STOPPED;
+        b->is_running = false;
+        pthread_mutex_unlock(&b->mu);
     }
     sluice_buf_free(&sc->msgs);
     sluice_printf_cache_free(&sc->printf_cache);
