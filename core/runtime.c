@@ -93,12 +93,24 @@ static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
     return lg->queues[lane];
 }
 
-static unsigned char *claim(sluice_logger *lg, sluice_queue *q, size_t len,
-                            sluice_slot **slot, uint64_t *seq)
+/* A slot and room for len payload bytes: the inline claim first, the
+ * overflow policy only when the queue is full; a heap block only when the
+ * payload does not fit the slot. NULL: not accepted (already counted). */
+static inline __attribute__((always_inline)) unsigned char *
+claim(sluice_logger *lg, sluice_queue *q, size_t len, sluice_slot **slot,
+      uint64_t *seq)
 {
-    *slot = sluice_queue_claim(q, lg->overflow, lg->block_timeout_ms, seq);
-    if (!*slot)
-        return NULL;
+    *slot = sluice_queue_try_claim(q, seq);
+    if (__builtin_expect(*slot != NULL, 1)) {
+        if (__builtin_expect((*slot)->heap != NULL, 0))
+            sluice_queue_slot_free_heap(*slot);
+    } else {
+        *slot = sluice_queue_claim(q, lg->overflow, lg->block_timeout_ms, seq);
+        if (!*slot)
+            return NULL;
+    }
+    if (__builtin_expect(len <= SLUICE_SLOT_INLINE, 1))
+        return (*slot)->inline_data;
     unsigned char *p = sluice_queue_slot_alloc(*slot, len);
     if (__builtin_expect(!p, 0)) {
         /* out of memory: publish an empty text record, never a hole */
@@ -243,15 +255,17 @@ static void produce_hooked(sluice_logger *lg, sluice_level lvl,
     produce(lg, lvl, cs, args, text, text_len, kv, nkv, r.extra, r.extra_count);
 }
 
-/* Everything but the straight path: hooks, lanes, strings, big records. */
-static __attribute__((noinline, cold)) void
-log_general(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
-            const uint64_t *args)
+/* Every record but the straight path's: through the pre-hooks when the
+ * logger has any, then encoded and queued by produce(). */
+static inline __attribute__((always_inline)) void
+route(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
+      const uint64_t *args, const char *text, size_t text_len,
+      const sluice_kv *kv, size_t nkv)
 {
     if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed))
-        produce_hooked(lg, lvl, cs, args, NULL, 0, NULL, 0);
+        produce_hooked(lg, lvl, cs, args, text, text_len, kv, nkv);
     else
-        produce(lg, lvl, cs, args, NULL, 0, NULL, 0, NULL, 0);
+        produce(lg, lvl, cs, args, text, text_len, kv, nkv, NULL, 0);
 }
 
 /* The straight path's way out: the first call on a thread, no invariant
@@ -263,7 +277,7 @@ log_general3(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
              uint64_t a1, uint64_t a2, uint64_t a3)
 {
     const uint64_t v[3] = {a1, a2, a3};
-    log_general(lg, lvl, cs, v);
+    route(lg, lvl, cs, v, NULL, 0, NULL, 0);
 }
 
 /* The hot path: one lane, no hooks, n (0..3) fixed-size arguments that fit
@@ -334,33 +348,7 @@ void sluice_log_a3_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *
 void sluice_log_args_(sluice_logger *lg, sluice_level lvl,
                       const sluice_callsite *cs, const uint64_t *args)
 {
-    unsigned size = cs->fixed_size;
-    if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0 ||
-                             size == 0 || size > SLUICE_SLOT_INLINE,
-                         0)) {
-        log_general(lg, lvl, cs, args);
-        return;
-    }
-    uint64_t ticks = sluice_clock_ticks();
-    sluice_queue *q = lg->queues[0];
-    uint64_t seq;
-    sluice_slot *slot = sluice_queue_try_claim(q, &seq);
-    if (__builtin_expect(!slot, 0)) {
-        log_general(lg, lvl, cs, args);
-        return;
-    }
-    if (__builtin_expect(slot->heap != NULL, 0))
-        sluice_queue_slot_free_heap(slot);
-    memcpy(slot->inline_data, args, size);
-    slot->callsite = cs;
-    slot->ticks = ticks;
-    slot->thread_id = thread_id();
-    slot->length = size;
-    slot->args_length = size;
-    slot->level = (uint8_t)lvl;
-    slot->kind = SLUICE_KIND_ARGS;
-    slot->field_count = 0;
-    sluice_queue_publish(q, slot, seq);
+    route(lg, lvl, cs, args, NULL, 0, NULL, 0);
 }
 
 void sluice_log_args_kv_(sluice_logger *lg, sluice_level lvl,
@@ -369,10 +357,7 @@ void sluice_log_args_kv_(sluice_logger *lg, sluice_level lvl,
 {
     if (n > UINT16_MAX - SLUICE_HOOK_EXTRA_MAX)
         n = UINT16_MAX - SLUICE_HOOK_EXTRA_MAX;
-    if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed) != 0)
-        produce_hooked(lg, lvl, cs, args, NULL, 0, kv, n);
-    else
-        produce(lg, lvl, cs, args, NULL, 0, kv, n, NULL, 0);
+    route(lg, lvl, cs, args, NULL, 0, kv, n);
 }
 
 void sluice_log_str_kv(sluice_logger *lg, sluice_level lvl, const char *msg,
@@ -386,10 +371,7 @@ void sluice_log_str_kv(sluice_logger *lg, sluice_level lvl, const char *msg,
         len = SLUICE_TEXT_MAX;
     if (n > UINT16_MAX - SLUICE_HOOK_EXTRA_MAX)
         n = UINT16_MAX - SLUICE_HOOK_EXTRA_MAX;
-    if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed) != 0)
-        produce_hooked(lg, lvl, NULL, NULL, msg, len, kv, n);
-    else
-        produce(lg, lvl, NULL, NULL, msg, len, kv, n, NULL, 0);
+    route(lg, lvl, NULL, NULL, msg, len, kv, n);
 }
 
 void sluice_log_str(sluice_logger *lg, sluice_level lvl, const char *msg,
