@@ -11,6 +11,13 @@
  * (a sleep's, a sluice_mutex's, a scheduler's). Nothing holding a waker's
  * mutex or a tracker's lock calls into the token tree, so a cancel (which
  * takes g_tokens and then each waker's mutex to wake it) cannot deadlock.
+ *
+ * No walk of a tree recurses, so a tree as deep as memory allows is walked
+ * on any thread's stack. Cancel and close hold their tree's global lock
+ * and go down first-child links, along siblings and back up parent links.
+ * A join waits between its steps and cannot keep g_trees that long: it
+ * holds (pins) the children of each tracker on its path and keeps that
+ * path on a stack in the heap (join_until).
  */
 #include <sluice/task.h>
 
@@ -1130,43 +1137,11 @@ static void release_hold(sluice_tracker *c)
         tracker_destroy(c);
 }
 
-/* Wait for t's children (each the same way), then t's own tasks, until
- * deadline_ns (negative: none). t is closed already. */
-static int join_until(sluice_tracker *t, int64_t deadline_ns,
-                      sluice_error *err)
+/* Wait for t's own tasks until deadline_ns (negative: none), then join
+ * their threads. */
+static int join_own_tasks(sluice_tracker *t, int64_t deadline_ns,
+                          sluice_error *err)
 {
-    /* hold the children that exist now; later ones start closed, empty */
-    pthread_mutex_lock(&g_trees);
-    size_t n = 0;
-    for (sluice_tracker *c = t->first_child; c; c = c->next)
-        n++;
-    sluice_tracker **kids = n ? calloc(n, sizeof *kids) : NULL;
-    if (n && !kids) {
-        pthread_mutex_unlock(&g_trees);
-        return sluice_error_set(err, "sluice_tracker_join: tracker '%s': "
-                                     "out of memory", t->name);
-    }
-    size_t held = 0;
-    for (sluice_tracker *c = t->first_child; c; c = c->next) {
-        pthread_mutex_lock(&c->lock);
-        if (!c->destroying) {
-            c->holds++;
-            kids[held++] = c;
-        }
-        pthread_mutex_unlock(&c->lock);
-    }
-    pthread_mutex_unlock(&g_trees);
-
-    int rc = 0;
-    for (size_t i = 0; i < held; i++) {
-        if (rc == 0)
-            rc = join_until(kids[i], deadline_ns, err);
-        release_hold(kids[i]);
-    }
-    free(kids);
-    if (rc)
-        return rc;
-
     pthread_mutex_lock(&t->lock);
     while (t->pending > 0) {
         if (deadline_ns >= 0 && now_ns() >= deadline_ns)
@@ -1185,6 +1160,154 @@ static int join_until(sluice_tracker *t, int64_t deadline_ns,
         return SLUICE_TASK_TIMEDOUT;
     }
     return 0;
+}
+
+/* A join walks the tree depth first with its path on a stack in the heap,
+ * not on the C stack, so a tree of any depth joins on a small thread
+ * stack. Each frame is one tracker being joined: the children it held when
+ * it was entered are kids[first, end), and kids[next] is the one being
+ * joined now (its frame is the next one up). The regions nest like the
+ * frames: the top frame's is the top of kids, and popping a frame drops
+ * its region. Small trees fit in the inline arrays, and joining a tracker
+ * without children allocates nothing. */
+#define JOIN_INLINE_FRAMES 8
+#define JOIN_INLINE_KIDS 16
+
+struct join_frame {
+    sluice_tracker *tracker;
+    size_t first, next, end;
+};
+
+struct join_walk {
+    struct join_frame *frames;
+    size_t depth, frames_cap;
+    sluice_tracker **kids;
+    size_t kids_len, kids_cap;
+    struct join_frame inline_frames[JOIN_INLINE_FRAMES];
+    sluice_tracker *inline_kids[JOIN_INLINE_KIDS];
+};
+
+static void join_walk_init(struct join_walk *w)
+{
+    w->frames = w->inline_frames;
+    w->depth = 0;
+    w->frames_cap = JOIN_INLINE_FRAMES;
+    w->kids = w->inline_kids;
+    w->kids_len = 0;
+    w->kids_cap = JOIN_INLINE_KIDS;
+}
+
+static void join_walk_fini(struct join_walk *w)
+{
+    if (w->frames != w->inline_frames)
+        free(w->frames);
+    if (w->kids != w->inline_kids)
+        free(w->kids);
+}
+
+/* Make room for need elements of size each in *array (capacity *cap,
+ * initially the inline buffer inline_buf): doubles it, moving off the
+ * inline buffer on the first growth. false when out of memory (the array
+ * is unchanged). */
+static bool grow_array(void **array, size_t *cap, size_t need, size_t size,
+                       void *inline_buf)
+{
+    if (need <= *cap)
+        return true;
+    size_t cap_new = *cap;
+    while (cap_new < need) {
+        if (cap_new > SIZE_MAX / 2 / size)
+            return false;
+        cap_new *= 2;
+    }
+    void *grown;
+    if (*array == inline_buf) {
+        grown = malloc(cap_new * size);
+        if (grown)
+            memcpy(grown, *array, *cap * size);
+    } else {
+        grown = realloc(*array, cap_new * size);
+    }
+    if (!grown)
+        return false;
+    *array = grown;
+    *cap = cap_new;
+    return true;
+}
+
+/* Push a frame for t: hold the children that exist now (later ones start
+ * closed, empty) at the top of kids. On error nothing is held or pushed. */
+static int join_enter(struct join_walk *walk, sluice_tracker *t,
+                      sluice_error *err)
+{
+    void *frames = walk->frames;
+    if (!grow_array(&frames, &walk->frames_cap, walk->depth + 1,
+                    sizeof *walk->frames, walk->inline_frames))
+        return sluice_error_set(err, "sluice_tracker_join: tracker '%s': "
+                                     "out of memory", t->name);
+    walk->frames = frames;
+
+    pthread_mutex_lock(&g_trees);
+    size_t count = 0;
+    for (sluice_tracker *c = t->first_child; c; c = c->next)
+        count++;
+    void *kids = walk->kids;
+    if (!grow_array(&kids, &walk->kids_cap, walk->kids_len + count,
+                    sizeof *walk->kids, walk->inline_kids)) {
+        pthread_mutex_unlock(&g_trees);
+        return sluice_error_set(err, "sluice_tracker_join: tracker '%s': "
+                                     "out of memory", t->name);
+    }
+    walk->kids = kids;
+    struct join_frame *frame = &walk->frames[walk->depth++];
+    frame->tracker = t;
+    frame->first = frame->next = walk->kids_len;
+    for (sluice_tracker *c = t->first_child; c; c = c->next) {
+        pthread_mutex_lock(&c->lock);
+        if (!c->destroying) {
+            c->holds++;
+            walk->kids[walk->kids_len++] = c;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    frame->end = walk->kids_len;
+    pthread_mutex_unlock(&g_trees);
+    return 0;
+}
+
+/* Wait for t's children (each the same way), then t's own tasks, until
+ * deadline_ns (negative: none). t is closed already. The first error or
+ * timeout ends the walk: the children not joined yet are released
+ * unjoined, and no tracker above waits for its own tasks. */
+static int join_until(sluice_tracker *t, int64_t deadline_ns,
+                      sluice_error *err)
+{
+    struct join_walk walk;
+    join_walk_init(&walk);
+    int rc = join_enter(&walk, t, err);
+    while (walk.depth > 0) {
+        struct join_frame *frame = &walk.frames[walk.depth - 1];
+        if (rc == 0 && frame->next < frame->end) {
+            /* descend; if that fails, this frame ends next time round */
+            rc = join_enter(&walk, walk.kids[frame->next], err);
+            continue;
+        }
+        /* after an error or a timeout: the children left, unjoined */
+        for (size_t i = frame->next; i < frame->end; i++)
+            release_hold(walk.kids[i]);
+        if (rc == 0)
+            rc = join_own_tasks(frame->tracker, deadline_ns, err);
+        walk.kids_len = frame->first;
+        walk.depth--;
+        if (walk.depth > 0) {
+            /* frame->tracker was the parent's kids[next]: joined, let it go */
+            struct join_frame *parent = &walk.frames[walk.depth - 1];
+            release_hold(walk.kids[parent->next]);
+            parent->next++;
+        }
+    }
+    join_walk_fini(&walk);
+    return rc;
 }
 
 int sluice_tracker_join(sluice_tracker *t, sluice_error *err)
