@@ -1,7 +1,8 @@
 /*
  * test_task.c -- the task layer (include/sluice/task.h): tokens, sleeps,
  * the mutex, trackers (scheduler, policies, restart/intensity, children,
- * metrics, join, rejection) and their events.
+ * metrics, join, rejection) and their events, and walks of deep and wide
+ * trees on a small stack.
  *
  * Waits are bounded by generous limits (seconds) only to fail instead of
  * hanging; nothing asserts how fast anything is.
@@ -1087,6 +1088,231 @@ Test(join, free_with_running_tasks_abandons_safely)
     cr_assert(wait_for(is_set, &final), "the abandoned task was cancelled");
     /* Its thread frees the tracker next; if the process ends first, the
      * tracker is still reachable from that thread (no leak report). */
+}
+
+/* ---- walks of deep and wide trees ---------------------------------------- */
+
+/* No walk of a tree (join, close, cancel) recurses: a chain of DEEP
+ * trackers or tokens is walked on a thread whose stack is SMALL_STACK. A
+ * walk that recursed once a level would need several MiB of stack and die
+ * of a stack overflow (SIGSEGV). Freeing the trees afterwards must leave
+ * nothing behind (the leak gate of the ASan build). */
+#define DEEP 100000
+#define SMALL_STACK (1024 * 1024)
+
+/* Run body(arg) on a new thread with a SMALL_STACK stack and wait for it.
+ * The body records what it saw; the test's own thread asserts it. */
+static void run_on_small_stack(void *(*body)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    cr_assert_eq(pthread_attr_init(&attr), 0);
+    cr_assert_eq(pthread_attr_setstacksize(&attr, SMALL_STACK), 0);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, &attr, body, arg), 0);
+    pthread_attr_destroy(&attr);
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+}
+
+/* chain[0] is the root, chain[i] the only child of chain[i - 1]; the last
+ * one is named leaf_name. */
+static sluice_tracker **tracker_chain(size_t depth, const char *leaf_name)
+{
+    sluice_tracker **chain = malloc(depth * sizeof *chain);
+    cr_assert_not_null(chain);
+    for (size_t i = 0; i < depth; i++) {
+        sluice_tracker_options o = {0};
+        o.name = i + 1 == depth ? leaf_name : NULL;
+        chain[i] = new_tracker(i ? chain[i - 1] : NULL, &o);
+    }
+    return chain;
+}
+
+/* Parents first: each child outlives its parent and becomes a root. */
+static void free_trackers(sluice_tracker **trackers, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        sluice_tracker_free(trackers[i]);
+    free(trackers);
+}
+
+typedef struct {
+    sluice_tracker *root;
+    int join_rc;
+    sluice_error join_err;
+    int timeout_rc;     /* join_timeout before the cancel, if used */
+    sluice_error timeout_err;
+} walk_arg;
+
+static void *join_on_small_stack(void *p)
+{
+    walk_arg *a = p;
+    a->join_rc = sluice_tracker_join(a->root, &a->join_err);
+    return NULL;
+}
+
+Test(walks, join_of_a_100000_deep_tracker_chain_returns_0_on_a_1_MiB_stack)
+{
+    sluice_tracker **chain = tracker_chain(DEEP, "leaf");
+    sluice_tracker *leaf = chain[DEEP - 1];
+    atomic_int leaf_done = 0, root_done = 0;
+    sluice_error err;
+    cr_assert_eq(sluice_tracker_spawn(leaf, task_slow_flag, &leaf_done, &err),
+                 0);
+    cr_assert_eq(sluice_tracker_spawn(chain[0], task_slow_flag, &root_done,
+                                      &err),
+                 0);
+
+    walk_arg a = {.root = chain[0]};
+    run_on_small_stack(join_on_small_stack, &a);
+    cr_assert_eq(a.join_rc, 0, "join: %s", a.join_err.message);
+    cr_assert(atomic_load(&leaf_done), "the join waited for the leaf's task");
+    cr_assert(atomic_load(&root_done), "... and then for the root's");
+    sluice_tracker_metrics m;
+    sluice_tracker_get_metrics(leaf, &m);
+    cr_assert_eq(m.succeeded, 1);
+    cr_assert_eq(m.active + m.queued, 0);
+    /* the join closed the chain down to the leaf */
+    cr_assert_eq(sluice_tracker_spawn(leaf, task_ok, NULL, &err),
+                 SLUICE_TASK_ERROR);
+    cr_assert(strstr(err.message, "closed"), "%s", err.message);
+    free_trackers(chain, DEEP);
+}
+
+static void *timeout_cancel_join_on_small_stack(void *p)
+{
+    walk_arg *a = p;
+    a->timeout_rc = sluice_tracker_join_timeout(a->root, 30, &a->timeout_err);
+    sluice_tracker_cancel(a->root);
+    a->join_rc = sluice_tracker_join(a->root, &a->join_err);
+    return NULL;
+}
+
+Test(walks, join_timeout_of_a_deep_chain_names_the_leaf_then_cancel_reaches_it)
+{
+    sluice_tracker **chain = tracker_chain(DEEP, "leaf");
+    sluice_tracker *leaf = chain[DEEP - 1];
+    sluice_error err;
+    cr_assert_eq(sluice_tracker_spawn(leaf, task_block, NULL, &err), 0);
+
+    walk_arg a = {.root = chain[0]};
+    run_on_small_stack(timeout_cancel_join_on_small_stack, &a);
+    cr_assert_eq(a.timeout_rc, SLUICE_TASK_TIMEDOUT, "%s",
+                 a.timeout_err.message);
+    cr_assert(strstr(a.timeout_err.message, "tracker 'leaf'") &&
+                  strstr(a.timeout_err.message, "still running"),
+              "%s", a.timeout_err.message);
+    cr_assert_eq(a.join_rc, 0, "join after cancel: %s", a.join_err.message);
+    for (size_t i = 0; i < DEEP; i++)
+        cr_assert(sluice_token_is_cancelled(sluice_tracker_token(chain[i])),
+                  "tracker %zu of the chain not cancelled", i);
+    sluice_tracker_metrics m;
+    sluice_tracker_get_metrics(leaf, &m);
+    cr_assert_eq(m.cancelled, 1);
+    cr_assert_eq(m.active + m.queued, 0);
+    free_trackers(chain, DEEP);
+}
+
+static void *token_cancel_on_small_stack(void *p)
+{
+    sluice_token_cancel(p);
+    return NULL;
+}
+
+Test(walks, cancel_of_a_100000_deep_token_chain_reaches_every_token)
+{
+    sluice_token **chain = malloc(DEEP * sizeof *chain);
+    cr_assert_not_null(chain);
+    for (size_t i = 0; i < DEEP; i++) {
+        chain[i] = sluice_token_new(i ? chain[i - 1] : NULL);
+        cr_assert_not_null(chain[i]);
+    }
+    run_on_small_stack(token_cancel_on_small_stack, chain[0]);
+    for (size_t i = 0; i < DEEP; i++)
+        cr_assert(sluice_token_is_cancelled(chain[i]),
+                  "token %zu of the chain not cancelled", i);
+    for (size_t i = 0; i < DEEP; i++)
+        sluice_token_free(chain[i]);
+    free(chain);
+}
+
+#define WIDE 10000
+
+Test(walks, join_of_a_tracker_with_10000_children_reaches_the_last_one)
+{
+    sluice_tracker *parent = new_tracker(NULL, NULL);
+    sluice_tracker **kids = malloc(WIDE * sizeof *kids);
+    cr_assert_not_null(kids);
+    for (size_t i = 0; i < WIDE; i++) {
+        sluice_tracker_options o = {0};
+        o.name = i == 0 ? "first-made" : NULL;
+        kids[i] = new_tracker(parent, &o);
+    }
+    /* the first child made is the last one a join reaches */
+    sluice_error err;
+    cr_assert_eq(sluice_tracker_spawn(kids[0], task_block, NULL, &err), 0);
+
+    walk_arg a = {.root = parent};
+    run_on_small_stack(timeout_cancel_join_on_small_stack, &a);
+    cr_assert_eq(a.timeout_rc, SLUICE_TASK_TIMEDOUT, "%s",
+                 a.timeout_err.message);
+    cr_assert(strstr(a.timeout_err.message, "tracker 'first-made'"), "%s",
+              a.timeout_err.message);
+    cr_assert_eq(a.join_rc, 0, "join after cancel: %s", a.join_err.message);
+    for (size_t i = 0; i < WIDE; i++) {
+        cr_assert(sluice_token_is_cancelled(sluice_tracker_token(kids[i])),
+                  "child %zu not cancelled", i);
+        cr_assert_eq(sluice_tracker_spawn(kids[i], task_ok, NULL, &err),
+                     SLUICE_TASK_ERROR, "child %zu not closed", i);
+    }
+    sluice_tracker_metrics m;
+    sluice_tracker_get_metrics(kids[0], &m);
+    cr_assert_eq(m.cancelled, 1);
+    free_trackers(kids, WIDE);
+    sluice_tracker_free(parent);
+}
+
+/* A full ternary tree, the root and 7 levels below it, stored breadth
+ * first: the children of node i are 3i + 1, 3i + 2 and 3i + 3. */
+#define BUSHY_NODES 3280      /* 1 + 3 + ... + 3^7 */
+#define BUSHY_FIRST_LEAF 1093 /* 1 + 3 + ... + 3^6 */
+
+Test(walks, join_of_a_bushy_tree_reaches_the_leaf_that_blocks_wherever_it_is)
+{
+    /* children are walked newest first: the last leaf is reached first,
+     * the first leaf last */
+    const size_t blocked_leaves[] = {BUSHY_FIRST_LEAF, 2000, BUSHY_NODES - 1};
+    for (size_t b = 0; b < sizeof blocked_leaves / sizeof *blocked_leaves;
+         b++) {
+        size_t blocked = blocked_leaves[b];
+        sluice_tracker **tree = malloc(BUSHY_NODES * sizeof *tree);
+        cr_assert_not_null(tree);
+        for (size_t i = 0; i < BUSHY_NODES; i++) {
+            sluice_tracker_options o = {0};
+            o.name = i == blocked ? "blocked" : NULL;
+            tree[i] = new_tracker(i ? tree[(i - 1) / 3] : NULL, &o);
+        }
+        sluice_error err;
+        cr_assert_eq(sluice_tracker_spawn(tree[blocked], task_block, NULL,
+                                          &err),
+                     0);
+
+        walk_arg a = {.root = tree[0]};
+        run_on_small_stack(timeout_cancel_join_on_small_stack, &a);
+        cr_assert_eq(a.timeout_rc, SLUICE_TASK_TIMEDOUT,
+                     "leaf %zu blocked: %s", blocked, a.timeout_err.message);
+        cr_assert(strstr(a.timeout_err.message, "tracker 'blocked'"),
+                  "leaf %zu blocked: %s", blocked, a.timeout_err.message);
+        cr_assert_eq(a.join_rc, 0, "join after cancel: %s",
+                     a.join_err.message);
+        sluice_tracker_metrics m;
+        sluice_tracker_get_metrics(tree[blocked], &m);
+        cr_assert_eq(m.cancelled, 1);
+        cr_assert_eq(m.active + m.queued, 0);
+        for (size_t i = 0; i < BUSHY_NODES; i++)
+            cr_assert_eq(sluice_tracker_spawn(tree[i], task_ok, NULL, &err),
+                         SLUICE_TASK_ERROR, "node %zu not closed", i);
+        free_trackers(tree, BUSHY_NODES);
+    }
 }
 
 Test(reject, spawn_on_closed_tracker)
