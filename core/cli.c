@@ -19,6 +19,7 @@
 
 #include "config_internal.h"
 #include "plugin_internal.h"
+#include "sink_internal.h"
 
 #ifndef SLUICE_CONFDIR
 #define SLUICE_CONFDIR "/usr/local/share/sluice"
@@ -145,8 +146,9 @@ static int cmd_plugins(const char *config)
                 bad++;
                 continue;
             }
-            printf("%-12s %-4d %-50s %s\n", p->api->name, p->api->abi_version,
-                   p->api->description ? p->api->description : "", p->path);
+            printf("%-12s %-4d %-50s %s\n", sluice_sink_api_name_(p->api),
+                   sluice_sink_api_version_(p->api),
+                   sluice_sink_api_description_(p->api), p->path);
             sluice_plugin_unload(p);
             found++;
         }

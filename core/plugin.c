@@ -4,13 +4,14 @@
  * Resolves `plugin = NAME` on the search path ([runtime] plugin_path, then
  * SLUICE_PLUGIN_PATH, then the installed plugin directory) or loads the file
  * given as a path, and refuses, naming the file: a file that is not a
- * loadable shared object, one without sluice_sink_entry, one of another ABI
- * version, one whose table is smaller than that version needs or lacks an
- * entry point, and one whose name differs from the configuration's. A NAME
+ * loadable shared object, one without sluice_sink_entry, one whose table
+ * the doorway (sink.c) refuses (version, size, entry points), and one whose
+ * name differs from the configuration's. A NAME
  * with '/' or ".." is refused unless written as a path.
  * Knows nothing of records, queues or configuration files.
  */
 #include "plugin_internal.h"
+#include "sink_internal.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -22,10 +23,6 @@
 #ifndef SLUICE_PLUGINDIR
 #define SLUICE_PLUGINDIR "/usr/local/lib/sluice/plugins"
 #endif
-
-/* The smallest table an ABI-1 plugin may have: up to close(). */
-#define SLUICE_API_MIN_SIZE \
-    (offsetof(sluice_sink_api, close) + sizeof(((sluice_sink_api *)0)->close))
 
 static char *str_dup(const char *s)
 {
@@ -99,34 +96,6 @@ char *sluice_plugin_search_path(const char *search, const char *base_dir)
     return out;
 }
 
-int sluice_plugin_check_api(const sluice_sink_api *api, const char *path,
-                            sluice_error *err)
-{
-    if (!api)
-        return sluice_error_set(err, "%s: sluice_sink_entry() returned NULL",
-                                path);
-    if (api->abi_version != SLUICE_SINK_ABI_VERSION)
-        return sluice_error_set(err,
-                                "%s: plugin ABI version %d, but this runtime "
-                                "speaks version %d",
-                                path, api->abi_version, SLUICE_SINK_ABI_VERSION);
-    if (api->struct_size < SLUICE_API_MIN_SIZE)
-        return sluice_error_set(err,
-                                "%s: sluice_sink_api is %zu bytes, smaller than "
-                                "the %zu that ABI version %d needs",
-                                path, api->struct_size,
-                                (size_t)SLUICE_API_MIN_SIZE,
-                                SLUICE_SINK_ABI_VERSION);
-    if (!api->name || !api->name[0])
-        return sluice_error_set(err, "%s: the plugin has no name", path);
-    if (!api->open || !api->write || !api->close)
-        return sluice_error_set(err,
-                                "%s: plugin '%s' lacks an entry point (open, "
-                                "write and close are required)",
-                                path, api->name);
-    return 0;
-}
-
 static int load_file(const char *path, const char *want_name,
                      sluice_plugin **out, sluice_error *err)
 {
@@ -147,16 +116,17 @@ static int load_file(const char *path, const char *want_name,
     }
     sluice_sink_entry_fn entry;
     memcpy(&entry, &sym, sizeof entry);
-    const sluice_sink_api *api = entry();
-    if (sluice_plugin_check_api(api, path, err) != 0) {
+    const sluice_sink_api *api = sluice_sink_api_from_entry_(entry, path, err);
+    if (!api) {
         dlclose(h);
         return -1;
     }
-    if (want_name && strcmp(api->name, want_name) != 0) {
+    const char *name = sluice_sink_api_name_(api);
+    if (want_name && strcmp(name, want_name) != 0) {
         int rc = sluice_error_set(err,
                                   "%s: plugin calls itself '%s', but the "
                                   "configuration asks for '%s'",
-                                  path, api->name, want_name);
+                                  path, name, want_name);
         dlclose(h);
         return rc;
     }

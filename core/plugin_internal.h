@@ -22,9 +22,6 @@ typedef struct sluice_plugin {
 int sluice_plugin_load(const char *spec, const char *search,
                        const char *base_dir, sluice_plugin **out,
                        sluice_error *err);
-/* Check a loaded api table: version, size, entry points. */
-int sluice_plugin_check_api(const sluice_sink_api *api, const char *path,
-                            sluice_error *err);
 void sluice_plugin_unload(sluice_plugin *p);
 
 /* The directories searched, in order, as one ':'-separated string

@@ -1,9 +1,10 @@
 /*
- * runtime_internal.h -- the objects of a running runtime: sink instances,
- * loggers with their lanes, and bindings (one sink on one lane of one
- * logger, with its cursor, counters and retained backlog). Shared by
- * builder.c (creates them), runtime.c (producer calls, stats, close),
- * worker.c (the run loop) and supervisor.c (restarts).
+ * runtime_internal.h -- the objects of a running runtime: loggers with
+ * their lanes, and bindings (one sink on one lane of one logger, with its
+ * cursor, counters and retained backlog); sink instances are sink.c's
+ * (sink_internal.h). lifecycle.c owns the runtime's life (the states below,
+ * its references, close and destruction); assemble.c fills a new one in;
+ * producer.c, logger.c, stats.c, worker.c and supervisor.c use it.
  */
 #ifndef SLUICE_RUNTIME_INTERNAL_H
 #define SLUICE_RUNTIME_INTERNAL_H
@@ -17,18 +18,11 @@
 #include "format_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
+#include "sink_internal.h"
 
-typedef struct sluice_sink_instance {
-    char *name;                    /* NAME of [sink.NAME] */
-    const sluice_sink_api *api;
-    sluice_plugin *plugin;         /* NULL for an api the host registered */
-    void *state;
-    bool opened;
-    bool used;                     /* bound to at least one logger */
-    pthread_mutex_t lock;          /* serialises every call on state */
-    sluice_format format;
-    char *pattern;
-} sluice_sink_instance;
+/* initial-exec: a plain %fs-relative load instead of __tls_get_addr; fine
+ * for a library linked at start-up (and for dlopen with static TLS room). */
+#define SLUICE_TLS _Thread_local __attribute__((tls_model("initial-exec")))
 
 typedef enum sluice_scheduler_kind {
     SLUICE_SCHEDULER_THREAD = 0,   /* a lane per thread, by thread id */
@@ -65,10 +59,18 @@ typedef struct sluice_hook_slot {
     void *user;
 } sluice_hook_slot;
 
+/* Bits of a logger's slow_path word: why a call cannot take the straight
+ * path. */
+enum {
+    SLUICE_SLOW_LANES = 1u << 0,      /* several lanes: a scheduler picks */
+    SLUICE_SLOW_PRE_HOOKS = 1u << 1,  /* pre-hooks run on the caller */
+    SLUICE_SLOW_NO_TSC = 1u << 2      /* no invariant TSC for the time */
+};
+
 struct sluice_logger {
     struct sluice_logger_head_ head; /* must stay first: the macros read it */
-    /* nonzero when a call cannot take the straight path: pre-hooks, or
-     * several lanes. Read on every call: keep it next to the level. */
+    /* SLUICE_SLOW_* bits; nonzero when a call cannot take the straight
+     * path. Read on every call: keep it next to the level. */
     _Atomic unsigned slow_path;
     _Atomic unsigned pre_hook_count;
     _Atomic(sluice_scheduler_fn) scheduler_fn;
@@ -107,14 +109,43 @@ struct sluice_runtime {
     int intensity_period_ms;       /* ... within this period: give up */
 
     struct sluice_tracker *tracker; /* the supervisor's tasks */
-    _Atomic bool closing;          /* intake stopped, draining */
+    _Atomic int state;             /* sluice_runtime_state */
     _Atomic bool cancelled;        /* close's deadline passed: stop now */
-    _Atomic int refs;              /* close's + one per live worker */
+    _Atomic int refs;              /* see lifecycle.c */
 };
 
-/* builder.c */
-void sluice_runtime_free_(sluice_runtime *rt);
+/* The life of a runtime (lifecycle.c has the whole story):
+ *   STARTING  assembled, its sinks open; the supervisor is being started
+ *   RUNNING   sluice_builder_start returned it: records are accepted
+ *   CLOSING   sluice_close runs: intake stopped, the queues drain
+ *   CLOSED    sluice_close returned; the memory lives on only while a run
+ *             loop stuck in a sink still holds a reference */
+typedef enum sluice_runtime_state {
+    SLUICE_RUNTIME_STARTING = 0,
+    SLUICE_RUNTIME_RUNNING,
+    SLUICE_RUNTIME_CLOSING,
+    SLUICE_RUNTIME_CLOSED
+} sluice_runtime_state;
+
+/* lifecycle.c */
+/* A new, empty runtime in STARTING with one reference (the host's). */
+sluice_runtime *sluice_runtime_new_(void);
+/* Start an assembled runtime: on success it is RUNNING; on error it is
+ * undone and freed, with err set. */
+int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err);
+/* Free a runtime that never started (assembly failed). NULL is ignored. */
+void sluice_runtime_discard_(sluice_runtime *rt);
+/* Free a logger and everything it owns (its queues, bindings, fields). */
+void sluice_logger_destroy_(sluice_logger *lg);
+/* References: the host's (until close), one per supervised task, one per
+ * host-driven run loop while it runs. The last unref frees. */
+void sluice_runtime_ref_(sluice_runtime *rt);
 void sluice_runtime_unref_(sluice_runtime *rt);
+static inline sluice_runtime_state sluice_runtime_state_(sluice_runtime *rt)
+{
+    return (sluice_runtime_state)atomic_load_explicit(&rt->state,
+                                                      memory_order_acquire);
+}
 
 /* worker.c: the run loop, shared by sluice_binding_run and the supervisor */
 int sluice_worker_run_(sluice_binding *b, sluice_error *err);
@@ -122,12 +153,14 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err);
 void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s);
 
 /* supervisor.c */
+/* Start a task for every autostarted binding. On error some may have
+ * started: the caller (lifecycle.c) stops them. */
 int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err);
 /* Wait for the supervised run loops until deadline_ns (INT64_MAX: no
  * limit), then cancel them. 0 when every one ended. */
 int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns);
 
-/* runtime.c: wake every worker and blocked producer (close, cancel). */
-void sluice_queue_wake_all_(sluice_runtime *rt);
+/* lifecycle.c: wake every worker and blocked producer (close, cancel). */
+void sluice_runtime_wake_all_(sluice_runtime *rt);
 
 #endif

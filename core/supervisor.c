@@ -24,15 +24,16 @@
 static int binding_task(void *arg, sluice_token *cancel, sluice_error *err)
 {
     (void)cancel; /* run() watches rt->cancelled, set with the cancel */
+    sluice_sink_thread_init_(); /* a runtime thread: SIGPIPE stays blocked */
     return sluice_worker_run_(arg, err);
 }
 
 static int spawn(sluice_binding *b, sluice_error *err)
 {
     sluice_runtime *rt = b->logger->rt;
-    atomic_fetch_add(&rt->refs, 1);
+    sluice_runtime_ref_(rt); /* released by the task's final event */
     if (sluice_tracker_spawn(rt->tracker, binding_task, b, err) != 0) {
-        atomic_fetch_sub(&rt->refs, 1);
+        sluice_runtime_unref_(rt); /* never the last: the caller holds one */
         atomic_store(&b->task_active, false);
         return -1;
     }
@@ -89,10 +90,8 @@ int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
     o.on_event = on_event;
     o.event_user = rt;
     rt->tracker = sluice_tracker_new(NULL, &o, err);
-    if (!rt->tracker) {
-        sluice_close(rt, 0); /* frees rt: nothing was started */
+    if (!rt->tracker)
         return -1;
-    }
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
         if (!lg->autostart)
@@ -100,10 +99,8 @@ int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
         for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
             sluice_binding *b = &lg->bindings[k];
             atomic_store(&b->task_active, true);
-            if (spawn(b, err) != 0) {
-                sluice_close(rt, -1); /* undo: stop what started */
-                return -1;
-            }
+            if (spawn(b, err) != 0)
+                return -1; /* the caller stops what started */
         }
     }
     return 0;
@@ -127,7 +124,7 @@ int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns)
     if (rc != 0) {
         atomic_store(&rt->cancelled, true);
         sluice_tracker_cancel(rt->tracker);
-        sluice_queue_wake_all_(rt);
+        sluice_runtime_wake_all_(rt);
         /* tasks in a backoff end at once; give them a moment to say so */
         rc = sluice_tracker_join_timeout(rt->tracker, 20, &e);
     }

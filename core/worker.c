@@ -194,16 +194,8 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
 static int flush_or_fail(sluice_binding *b, sluice_sink_instance *s,
                          sluice_error *err)
 {
-    if (!s->api->flush)
+    if (sluice_sink_flush_(s, err) == 0)
         return 0;
-    sluice_error e;
-    e.message[0] = '\0';
-    pthread_mutex_lock(&s->lock);
-    int rc = s->api->flush(s->state, &e);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == 0)
-        return 0;
-    sluice_error_set(err, "sink '%s': flush: %s", s->name, e.message);
     fail(b, err->message);
     return -1;
 }
@@ -303,13 +295,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         nap_ns = IDLE_NAP_MIN_NS;
         render_batch(b, s, sc, first, n);
         size_t written = 0;
-        sluice_error e;
-        e.message[0] = '\0';
-        pthread_mutex_lock(&s->lock);
-        int wrc = s->api->write(s->state, sc->ptrs, n, &written, &e);
-        pthread_mutex_unlock(&s->lock);
-        if (written > n)
-            written = n;
+        int wrc = sluice_sink_write_(s, sc->ptrs, n, &written, err);
         /* count before releasing: whoever sees pending drop (a flush) must
          * also see the records counted as written */
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
@@ -318,14 +304,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             dirty = true;
             dirty_sink = s;
         }
-        if (wrc != 0 || written < n) {
-            if (wrc == 0)
-                snprintf(e.message, sizeof e.message,
-                         "write() reported success but confirmed only %zu "
-                         "of %zu records",
-                         written, n);
-            sluice_error_set(err, "sink '%s': %s", s->name,
-                             e.message[0] ? e.message : "write failed");
+        if (wrc != 0) {
             fail(b, err->message);
             rc = -1;
             break;
@@ -361,7 +340,7 @@ int sluice_binding_run(sluice_binding *b, sluice_error *err)
     if (!b)
         return sluice_error_set(err, "run(): no binding");
     sluice_runtime *rt = b->logger->rt;
-    atomic_fetch_add(&rt->refs, 1);
+    sluice_runtime_ref_(rt);
     int rc = sluice_worker_run_(b, err);
     sluice_runtime_unref_(rt);
     return rc;

@@ -1,0 +1,210 @@
+/*
+ * assemble.c -- turns a valid plan into a runtime and hands it to
+ * lifecycle.c to start: a sink instance for each sink some logger uses,
+ * each logger with its lanes' queues and its bindings, then the sinks
+ * opened in file order. Whatever fails undoes everything before it (the
+ * runtime is discarded by its owner, lifecycle.c), so an error leaves
+ * nothing started. Knows nothing of INI syntax, of how a queue works inside
+ * or of the run loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder_internal.h"
+#include "clock_internal.h"
+#include "sink_internal.h"
+
+static uint64_t round_pow2(uint64_t v)
+{
+    uint64_t p = 2;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+/* The logger's base fields, from its field.NAME keys in file order. */
+static int copy_fields(sluice_logger *lg, const bsection *s)
+{
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (strncmp(s->keys[i].key, "field.", 6) == 0)
+            lg->field_count++;
+    if (!lg->field_count)
+        return 0;
+    lg->fields = calloc(lg->field_count, sizeof *lg->fields);
+    if (!lg->fields) {
+        lg->field_count = 0;
+        return -1;
+    }
+    size_t f = 0;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        if (strncmp(s->keys[i].key, "field.", 6) != 0)
+            continue;
+        char *k = sluice_strdup_(s->keys[i].key + 6);
+        char *v = sluice_strdup_(s->keys[i].value);
+        lg->fields[f++] = (sluice_field){k, k ? strlen(k) : 0, v, v ? strlen(v) : 0};
+        if (!k || !v)
+            return -1;
+    }
+    return 0;
+}
+
+static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
+                                  sluice_sink_instance **by_plan,
+                                  const sink_plan *plans, sluice_error *err)
+{
+    sluice_logger *lg = calloc(1, sizeof *lg);
+    if (!lg) {
+        sluice_error_set(err, "logger '%s': out of memory", l->name);
+        return NULL;
+    }
+    lg->name = sluice_strdup_(l->name);
+    lg->rt = rt;
+    pthread_mutex_init(&lg->hooks_lock, NULL);
+    lg->level = l->level;
+    lg->head.level = (int)l->level;
+    lg->lanes = (unsigned)l->workers;
+    /* the straight path needs one lane and the TSC for its timestamps */
+    atomic_init(&lg->slow_path,
+                (lg->lanes > 1 ? SLUICE_SLOW_LANES : 0u) |
+                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC));
+    lg->sinks_per_lane = l->nsinks;
+    lg->overflow = l->overflow;
+    lg->block_timeout_ms = (int)l->block_timeout;
+    lg->flush_interval_ms = (int)l->flush_interval;
+    lg->autostart = l->autostart;
+    lg->scheduler = l->scheduler;
+    lg->fallback = l->fallback ? by_plan[l->fallback - plans] : NULL;
+    lg->queues = calloc(lg->lanes, sizeof *lg->queues);
+    lg->bindings = calloc((size_t)lg->lanes * l->nsinks, sizeof *lg->bindings);
+    if (!lg->name || !lg->queues || !lg->bindings)
+        goto oom;
+    uint64_t cap = round_pow2((uint64_t)l->capacity);
+    for (unsigned lane = 0; lane < lg->lanes; lane++) {
+        lg->queues[lane] = sluice_queue_create(cap, (unsigned)l->nsinks);
+        if (!lg->queues[lane]) {
+            sluice_error_set(err, "logger '%s': cannot map a queue of %llu slots",
+                             l->name, (unsigned long long)cap);
+            sluice_logger_destroy_(lg);
+            return NULL;
+        }
+        for (size_t i = 0; i < l->nsinks; i++) {
+            sluice_binding *bd = &lg->bindings[lane * l->nsinks + i];
+            bd->logger = lg;
+            bd->sink = by_plan[l->sinks[i] - plans];
+            bd->queue = lg->queues[lane];
+            bd->lane = lane;
+            bd->cursor = (unsigned)i;
+            bd->state = SLUICE_STATE_IDLE;
+            pthread_mutex_init(&bd->mu, NULL);
+        }
+    }
+    if (copy_fields(lg, l->section) != 0)
+        goto oom;
+    return lg;
+oom:
+    sluice_error_set(err, "logger '%s': out of memory", l->name);
+    sluice_logger_destroy_(lg);
+    return NULL;
+}
+
+/* The sinks some logger uses, unopened, in file order; by_plan maps each
+ * plan to its instance (NULL for an unused sink). */
+static int make_sinks(sluice_runtime *rt, sluice_plan *plan,
+                      sluice_sink_instance **by_plan, sluice_error *err)
+{
+    rt->sinks = calloc(plan->sink_count ? plan->sink_count : 1, sizeof *rt->sinks);
+    if (!rt->sinks)
+        return sluice_error_set(err, "out of memory");
+    for (size_t i = 0; i < plan->sink_count; i++) {
+        sink_plan *p = &plan->sinks[i];
+        if (!p->used)
+            continue;
+        /* the instance owns the plugin from now on */
+        sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin);
+        p->plugin = NULL;
+        if (!s)
+            return sluice_error_set(err, "out of memory");
+        rt->sinks[rt->sink_count++] = s;
+        by_plan[i] = s;
+        s->format = p->format;
+        if (p->format.pattern) {
+            s->pattern = sluice_strdup_(p->format.pattern);
+            if (!s->pattern)
+                return sluice_error_set(err, "out of memory");
+            s->format.pattern = s->pattern;
+        }
+        if (sluice_format_compile(&s->format, err) != 0)
+            return -1; /* checked at validation: only out of memory here */
+    }
+    return 0;
+}
+
+static int open_sinks(sluice_builder *b, sluice_plan *plan,
+                      sluice_sink_instance **by_plan, sluice_error *err)
+{
+    for (size_t i = 0; i < plan->sink_count; i++) {
+        sink_plan *p = &plan->sinks[i];
+        if (!by_plan[i])
+            continue;
+        sluice_options o = {p->name, b->source, p->options, p->option_count};
+        if (sluice_sink_open_(by_plan[i], &o, p->section->line, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
+                         sluice_error *err)
+{
+    *out = NULL;
+    sluice_plan plan;
+    sluice_runtime *rt = NULL;
+    sluice_sink_instance **by_plan = NULL;
+    int rc = -1;
+
+    if (sluice_plan_make_(b, &plan, false) != 0) {
+        sluice_builder_report_(b, err);
+        goto done;
+    }
+    sluice_clock_init();
+    rt = sluice_runtime_new_();
+    by_plan = calloc(plan.sink_count ? plan.sink_count : 1, sizeof *by_plan);
+    if (!rt || !by_plan) {
+        sluice_error_set(err, "out of memory");
+        goto fail;
+    }
+    rt->backoff_min_ms = (int)plan.runtime.backoff_min;
+    rt->backoff_max_ms = (int)plan.runtime.backoff_max;
+    rt->intensity_restarts = (int)plan.runtime.intensity_n;
+    rt->intensity_period_ms = (int)plan.runtime.intensity_period;
+    if (make_sinks(rt, &plan, by_plan, err) != 0)
+        goto fail;
+    rt->loggers = calloc(plan.logger_count, sizeof *rt->loggers);
+    if (!rt->loggers) {
+        sluice_error_set(err, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < plan.logger_count; i++) {
+        sluice_logger *lg = make_logger(rt, &plan.loggers[i], by_plan,
+                                        plan.sinks, err);
+        if (!lg)
+            goto fail;
+        rt->loggers[rt->logger_count++] = lg;
+    }
+    if (open_sinks(b, &plan, by_plan, err) != 0)
+        goto fail;
+    /* lifecycle.c owns it from here, also when starting fails */
+    rc = sluice_runtime_start_(rt, err);
+    if (rc == 0)
+        *out = rt;
+    rt = NULL;
+    goto done;
+fail:
+    sluice_runtime_discard_(rt);
+done:
+    free(by_plan);
+    sluice_plan_free_(&plan);
+    sluice_builder_free(b);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/*
+ * builder_internal.h -- the parts of the builder, shared by its files:
+ *   builder.c   the key store (sections of key = value with their lines),
+ *               the collected errors and the public builder calls;
+ *   values.c    parsers of single values (integers, ranges, lists, levels);
+ *   plan.c      validation: every section checked into plans, every error
+ *               collected with its line, nothing opened;
+ *   assemble.c  plans into a runtime: sinks opened, loggers and queues made,
+ *               the whole handed to lifecycle.c to start.
+ * Knows nothing of INI syntax (config.c), queues' insides or the run loop.
+ */
+#ifndef SLUICE_BUILDER_INTERNAL_H
+#define SLUICE_BUILDER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sluice/sluice.h>
+
+#include "config_internal.h"
+#include "format_internal.h"
+#include "plugin_internal.h"
+#include "queue_internal.h"
+#include "runtime_internal.h"
+
+/* ---- the key store (builder.c) ------------------------------------------- */
+
+typedef struct bkey {
+    char *key;
+    char *value;
+    int line;
+} bkey;
+
+typedef struct bsection {
+    char *name;                /* "runtime", "sink.x", "logger.y" */
+    int line;
+    bkey *keys;
+    size_t nkeys, cap;
+} bsection;
+
+struct sluice_builder {
+    char *source;
+    char *base_dir;
+    bsection *sections;
+    size_t nsections, cap;
+    const sluice_sink_api **apis;
+    size_t napis;
+    char **errors;
+    size_t nerrors;
+};
+
+char *sluice_strdup_(const char *s);
+bsection *sluice_builder_find_section_(sluice_builder *b, const char *name);
+/* "runtime", "sink.NAME" or "logger.NAME" with a well-formed NAME. */
+bool sluice_section_name_valid_(const char *name);
+const bkey *sluice_section_key_(const bsection *s, const char *key);
+/* The sink api the host registered under name, or NULL. */
+const sluice_sink_api *sluice_builder_host_api_(sluice_builder *b,
+                                                const char *name);
+/* Append an already complete message (a plugin's, which names its line). */
+void sluice_builder_raw_error_(sluice_builder *b, const char *msg);
+/* Copy the collected errors, one per line, into err. Returns -1. */
+int sluice_builder_report_(sluice_builder *b, sluice_error *err);
+
+/* ---- single values (values.c) ------------------------------------------ */
+
+/* A decimal integer, nothing else. 0, or -1. */
+int sluice_value_ll_(const char *v, long long *out);
+/* An integer key of s in [min, max]; def when absent. -1 with an error
+ * collected in b. */
+int sluice_value_int_key_(sluice_builder *b, const bsection *s,
+                          const char *key, long long def, long long min,
+                          long long max, long long *out);
+int sluice_value_bool_(const char *v, bool *out);
+/* "MIN..MAX" or "N". */
+int sluice_value_range_(const char *v, long long *lo, long long *hi);
+/* "N/PERIOD" (500ms, 10s, 2m, 1h) or "unlimited" (n = period = 0). */
+int sluice_value_intensity_(const char *v, long long *n, long long *period_ms);
+/* Split "a, b ,c" into trimmed names (each cut at 127 bytes). */
+size_t sluice_value_list_(const char *v, char names[][128], size_t max);
+/* key is in the NULL-terminated list ("prefix.*" accepts prefix.anything). */
+bool sluice_value_in_list_(const char *const *list, const char *key);
+/* "a, b, c" of the names of one or two lists, cut to cap. */
+void sluice_value_list_names_(char *out, size_t cap, const char *const *a,
+                              const char *const *b);
+
+/* ---- plans (plan.c) -------------------------------------------------------- */
+
+typedef struct runtime_options {
+    const char *plugin_path;
+    long long backoff_min, backoff_max;
+    long long intensity_n, intensity_period;
+} runtime_options;
+
+/* Everything a [sink.NAME] needs, resolved. */
+typedef struct sink_plan {
+    bsection *section;
+    const char *name;
+    const sluice_sink_api *api;
+    sluice_plugin *plugin;
+    sluice_format format;
+    const char *pattern;
+    sluice_option *options;    /* the keys the plugin sees */
+    size_t option_count;
+    bool used;
+} sink_plan;
+
+typedef struct logger_plan {
+    bsection *section;
+    const char *name;
+    sink_plan *sinks[SLUICE_QUEUE_MAX_CONSUMERS];
+    size_t nsinks;
+    sink_plan *fallback;
+    sluice_level level;
+    long long capacity, block_timeout, workers, flush_interval;
+    sluice_overflow overflow;
+    sluice_scheduler_kind scheduler;
+    bool autostart;
+} logger_plan;
+
+typedef struct sluice_plan {
+    runtime_options runtime;
+    sink_plan *sinks;
+    size_t sink_count;
+    logger_plan *loggers;
+    size_t logger_count;
+} sluice_plan;
+
+/* Validate every section into plan (plugins loaded, option names checked;
+ * with run_check, the plugins' own check() too). Returns the number of
+ * errors collected in b; the plan is filled as far as it could be and must
+ * be freed with sluice_plan_free_ in every case. */
+size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check);
+void sluice_plan_free_(sluice_plan *plan);
+
+#endif

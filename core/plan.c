@@ -1,0 +1,302 @@
+/*
+ * plan.c -- validation: checks every section of a builder into plans (the
+ * runtime's options, one plan per sink with its plugin loaded and its
+ * options sorted out, one per logger with its sinks resolved), collecting
+ * every error with its line. Nothing is opened and no thread started:
+ * `sluice check` stops here, sluice_builder_start goes on to assemble.c.
+ * Knows nothing of INI syntax, queues' insides or the run loop.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builder_internal.h"
+#include "sink_internal.h"
+
+static const char *const runtime_keys[] = {"plugin_path", "restart_backoff_ms",
+                                           "restart_intensity", NULL};
+static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
+static const char *const logger_keys[] = {
+    "sinks", "level", "queue_capacity", "overflow", "block_timeout_ms",
+    "workers", "scheduler", "flush_interval_ms", "fallback", "autostart", NULL};
+
+static void plan_runtime(sluice_builder *b, runtime_options *ro)
+{
+    ro->plugin_path = NULL;
+    ro->backoff_min = 10;
+    ro->backoff_max = 5000;
+    ro->intensity_n = 5;
+    ro->intensity_period = 10000;
+    bsection *s = sluice_builder_find_section_(b, "runtime");
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        bkey *k = &s->keys[i];
+        if (!sluice_value_in_list_(runtime_keys, k->key)) {
+            sluice_builder_error_(b, k->line,
+                                  "[runtime]: unknown key '%s' (known: "
+                                  "plugin_path, restart_backoff_ms, "
+                                  "restart_intensity)",
+                                  k->key);
+        } else if (strcmp(k->key, "plugin_path") == 0) {
+            ro->plugin_path = k->value;
+        } else if (strcmp(k->key, "restart_backoff_ms") == 0) {
+            if (sluice_value_range_(k->value, &ro->backoff_min, &ro->backoff_max) != 0 ||
+                ro->backoff_min < 1 || ro->backoff_max < ro->backoff_min ||
+                ro->backoff_max > 3600000)
+                sluice_builder_error_(b, k->line,
+                                      "[runtime] restart_backoff_ms: '%s' is "
+                                      "not MIN..MAX with 1 <= MIN <= MAX <= "
+                                      "3600000",
+                                      k->value);
+        } else {
+            if (sluice_value_intensity_(k->value, &ro->intensity_n,
+                                &ro->intensity_period) != 0)
+                sluice_builder_error_(b, k->line,
+                                      "[runtime] restart_intensity: '%s' is not "
+                                      "N/PERIOD (like 5/10s, 3/500ms) or "
+                                      "'unlimited'",
+                                      k->value);
+        }
+    }
+}
+
+
+/* Load the plugin of a sink section and check its keys. */
+static void plan_sink(sluice_builder *b, const runtime_options *ro,
+                      bsection *s, sink_plan *p, bool run_check)
+{
+    p->section = s;
+    p->name = s->name + 5;
+    p->format.kind = SLUICE_FORMAT_TEXT;
+    p->format.pattern = NULL;
+    const bkey *pk = sluice_section_key_(s, "plugin");
+    if (!pk) {
+        sluice_builder_error_(b, s->line, "[%s]: missing key 'plugin'", s->name);
+        return;
+    }
+    p->api = sluice_builder_host_api_(b, pk->value);
+    if (!p->api) {
+        sluice_error e;
+        if (sluice_plugin_load(pk->value, ro->plugin_path, b->base_dir,
+                               &p->plugin, &e) != 0) {
+            sluice_builder_error_(b, pk->line, "[%s]: %s", s->name, e.message);
+            return;
+        }
+        p->api = p->plugin->api;
+    }
+    p->options = calloc(s->nkeys ? s->nkeys : 1, sizeof *p->options);
+    if (!p->options) {
+        sluice_builder_error_(b, s->line, "out of memory");
+        return;
+    }
+    size_t errors_before = b->nerrors;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        bkey *k = &s->keys[i];
+        if (strcmp(k->key, "plugin") == 0)
+            continue;
+        if (sluice_sink_api_has_option_(p->api, k->key)) {
+            p->options[p->option_count++] =
+                (sluice_option){k->key, k->value, k->line};
+            continue;
+        }
+        if (strcmp(k->key, "format") == 0) {
+            if (sluice_format_parse(k->value, &p->format.kind) != 0)
+                sluice_builder_error_(b, k->line,
+                                      "[%s] format: '%s' is not text, json or "
+                                      "logfmt",
+                                      s->name, k->value);
+        } else if (strcmp(k->key, "pattern") == 0) {
+            sluice_error e;
+            if (sluice_pattern_check(k->value, &e) != 0)
+                sluice_builder_error_(b, k->line, "[%s] pattern: %s", s->name,
+                                      e.message);
+            p->format.pattern = k->value;
+        } else {
+            char known[400];
+            sluice_value_list_names_(known, sizeof known, sink_core_keys,
+                                     sluice_sink_api_option_names_(p->api));
+            sluice_builder_error_(b, k->line,
+                                  "[%s]: unknown key '%s' for plugin '%s' "
+                                  "(known: %s)",
+                                  s->name, k->key, sluice_sink_api_name_(p->api),
+                                  known);
+        }
+    }
+    if (run_check && b->nerrors == errors_before) {
+        sluice_options o = {p->name, b->source, p->options, p->option_count};
+        sluice_error e;
+        if (sluice_sink_check_(p->api, &o, &e) != 0)
+            sluice_builder_raw_error_(b, e.message);
+    }
+}
+
+static sink_plan *find_plan(sink_plan *plans, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(plans[i].name, name) == 0)
+            return &plans[i];
+    return NULL;
+}
+
+
+static void plan_logger(sluice_builder *b, bsection *s, logger_plan *l,
+                        sink_plan *plans, size_t nplans)
+{
+    memset(l, 0, sizeof *l);
+    l->section = s;
+    l->name = s->name + 7;
+    l->level = SLUICE_LEVEL_INFO;
+    l->overflow = SLUICE_OVERFLOW_BLOCK;
+    l->autostart = true;
+    for (size_t i = 0; i < s->nkeys; i++) {
+        bkey *k = &s->keys[i];
+        if (strncmp(k->key, "field.", 6) == 0) {
+            if (!k->key[6])
+                sluice_builder_error_(b, k->line, "[%s]: empty field name", s->name);
+            continue;
+        }
+        if (!sluice_value_in_list_(logger_keys, k->key)) {
+            char known[400];
+            sluice_value_list_names_(known, sizeof known, logger_keys, NULL);
+            sluice_builder_error_(b, k->line,
+                                  "[%s]: unknown key '%s' (known: %s, field.NAME)",
+                                  s->name, k->key, known);
+        }
+    }
+    const bkey *k = sluice_section_key_(s, "sinks");
+    if (!k) {
+        sluice_builder_error_(b, s->line, "[%s]: missing key 'sinks'", s->name);
+    } else {
+        char names[SLUICE_QUEUE_MAX_CONSUMERS + 1][128];
+        size_t n = sluice_value_list_(k->value, names, SLUICE_QUEUE_MAX_CONSUMERS + 1);
+        if (n == 0)
+            sluice_builder_error_(b, k->line, "[%s] sinks: no sink named", s->name);
+        if (n > SLUICE_QUEUE_MAX_CONSUMERS)
+            sluice_builder_error_(b, k->line, "[%s] sinks: more than %d sinks",
+                                  s->name, SLUICE_QUEUE_MAX_CONSUMERS);
+        for (size_t i = 0; i < n && i < SLUICE_QUEUE_MAX_CONSUMERS; i++) {
+            sink_plan *p = find_plan(plans, nplans, names[i]);
+            if (!p) {
+                sluice_builder_error_(b, k->line,
+                                      "[%s] sinks: no sink named '%s' (declare "
+                                      "it as [sink.%s])",
+                                      s->name, names[i], names[i]);
+                continue;
+            }
+            for (size_t j = 0; j < l->nsinks; j++)
+                if (l->sinks[j] == p)
+                    sluice_builder_error_(b, k->line,
+                                          "[%s] sinks: '%s' is named twice",
+                                          s->name, names[i]);
+            l->sinks[l->nsinks++] = p;
+            p->used = true;
+        }
+    }
+    if ((k = sluice_section_key_(s, "level")) && sluice_level_parse(k->value, &l->level) != 0)
+        sluice_builder_error_(b, k->line,
+                              "[%s] level: '%s' is not one of trace, debug, "
+                              "info, warn, error, fatal, off",
+                              s->name, k->value);
+    if ((k = sluice_section_key_(s, "overflow"))) {
+        if (strcmp(k->value, "block") == 0)
+            l->overflow = SLUICE_OVERFLOW_BLOCK;
+        else if (strcmp(k->value, "drop_newest") == 0)
+            l->overflow = SLUICE_OVERFLOW_DROP_NEWEST;
+        else if (strcmp(k->value, "drop_oldest") == 0)
+            l->overflow = SLUICE_OVERFLOW_DROP_OLDEST;
+        else
+            sluice_builder_error_(b, k->line,
+                                  "[%s] overflow: '%s' is not block, "
+                                  "drop_newest or drop_oldest",
+                                  s->name, k->value);
+    }
+    if ((k = sluice_section_key_(s, "scheduler"))) {
+        if (strcmp(k->value, "thread") == 0)
+            l->scheduler = SLUICE_SCHEDULER_THREAD;
+        else if (strcmp(k->value, "round_robin") == 0)
+            l->scheduler = SLUICE_SCHEDULER_ROUND_ROBIN;
+        else
+            sluice_builder_error_(b, k->line,
+                                  "[%s] scheduler: '%s' is not thread or "
+                                  "round_robin",
+                                  s->name, k->value);
+    }
+    if ((k = sluice_section_key_(s, "autostart")) && sluice_value_bool_(k->value, &l->autostart) != 0)
+        sluice_builder_error_(b, k->line,
+                              "[%s] autostart: '%s' is not true or false",
+                              s->name, k->value);
+    sluice_value_int_key_(b, s, "queue_capacity", 131072, 2, 1LL << 26, &l->capacity);
+    sluice_value_int_key_(b, s, "block_timeout_ms", -1, -1, INT_MAX, &l->block_timeout);
+    sluice_value_int_key_(b, s, "workers", 1, 1, 64, &l->workers);
+    sluice_value_int_key_(b, s, "flush_interval_ms", 200, 1, 3600000, &l->flush_interval);
+    if ((k = sluice_section_key_(s, "fallback"))) {
+        l->fallback = find_plan(plans, nplans, k->value);
+        if (!l->fallback) {
+            sluice_builder_error_(b, k->line,
+                                  "[%s] fallback: no sink named '%s'", s->name,
+                                  k->value);
+        } else {
+            for (size_t j = 0; j < l->nsinks; j++)
+                if (l->sinks[j] == l->fallback)
+                    sluice_builder_error_(b, k->line,
+                                          "[%s] fallback: '%s' is also one of "
+                                          "its sinks",
+                                          s->name, k->value);
+            l->fallback->used = true;
+        }
+    }
+}
+
+size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check)
+{
+    memset(plan, 0, sizeof *plan);
+    plan_runtime(b, &plan->runtime);
+    size_t nsinks = 0, nloggers = 0;
+    for (size_t i = 0; i < b->nsections; i++) {
+        if (strncmp(b->sections[i].name, "sink.", 5) == 0)
+            nsinks++;
+        else if (strncmp(b->sections[i].name, "logger.", 7) == 0)
+            nloggers++;
+    }
+    plan->sinks = calloc(nsinks ? nsinks : 1, sizeof *plan->sinks);
+    plan->loggers = calloc(nloggers ? nloggers : 1, sizeof *plan->loggers);
+    if (!plan->sinks || !plan->loggers) {
+        sluice_builder_error_(b, 0, "out of memory");
+        return b->nerrors;
+    }
+    for (size_t i = 0; i < b->nsections; i++)
+        if (sluice_section_name_valid_(b->sections[i].name) &&
+            strncmp(b->sections[i].name, "sink.", 5) == 0)
+            plan_sink(b, &plan->runtime, &b->sections[i],
+                      &plan->sinks[plan->sink_count++], run_check);
+    for (size_t i = 0; i < b->nsections; i++)
+        if (sluice_section_name_valid_(b->sections[i].name) &&
+            strncmp(b->sections[i].name, "logger.", 7) == 0)
+            plan_logger(b, &b->sections[i],
+                        &plan->loggers[plan->logger_count++], plan->sinks,
+                        plan->sink_count);
+    if (plan->logger_count == 0)
+        sluice_builder_error_(b, 0, "no [logger.NAME] section: nothing to log to");
+    return b->nerrors;
+}
+
+void sluice_plan_free_(sluice_plan *plan)
+{
+    for (size_t i = 0; plan->sinks && i < plan->sink_count; i++) {
+        sluice_plugin_unload(plan->sinks[i].plugin);
+        free(plan->sinks[i].options);
+    }
+    free(plan->sinks);
+    free(plan->loggers);
+    memset(plan, 0, sizeof *plan);
+}
+
+size_t sluice_builder_check_(sluice_builder *b)
+{
+    sluice_plan plan;
+    sluice_plan_make_(b, &plan, true);
+    sluice_plan_free_(&plan);
+    return b->nerrors;
+}

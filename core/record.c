@@ -1,2 +1,0 @@
-/* record.c -- placeholder, written next. */
-typedef int sluice_placeholder_record_;

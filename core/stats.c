@@ -1,0 +1,84 @@
+/*
+ * stats.c -- the counters a host reads: per logger (attempted, accepted,
+ * dropped and why, pending) and per binding (state, last error, written,
+ * failures, restarts, diverted, evicted). Reads only: every counter is
+ * kept by the part that counts it. Knows nothing of INI syntax or sinks.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime_internal.h"
+
+/* ---- counters ------------------------------------------------------------ */
+
+const char *sluice_binding_state_name(sluice_binding_state s)
+{
+    static const char *const names[] = {"idle",   "running", "stopped",
+                                        "failed", "backoff", "given_up"};
+    return (unsigned)s <= SLUICE_STATE_GIVEN_UP ? names[s] : "unknown";
+}
+
+size_t sluice_logger_binding_count(sluice_logger *lg)
+{
+    return lg ? lg->lanes * lg->sinks_per_lane : 0;
+}
+
+sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index)
+{
+    if (!lg || index >= lg->lanes * lg->sinks_per_lane)
+        return NULL;
+    return &lg->bindings[index];
+}
+
+int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
+{
+    if (!lg || !out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    uint64_t claimed = 0, refused = 0, evicted = 0;
+    for (unsigned i = 0; i < lg->lanes; i++) {
+        sluice_queue *q = lg->queues[i];
+        refused += atomic_load(&q->refused);
+        evicted += atomic_load(&q->evicted);
+        claimed += sluice_queue_accepted(q);
+    }
+    out->rejected = atomic_load(&lg->rejected);
+    out->attempted = claimed + refused + out->rejected;
+    out->dropped = refused + evicted + out->rejected;
+    out->accepted = out->attempted - out->dropped;
+    out->binding_count = lg->lanes * lg->sinks_per_lane;
+    for (size_t i = 0; i < out->binding_count; i++) {
+        sluice_binding *b = &lg->bindings[i];
+        uint64_t p = sluice_queue_pending(b->queue, b->cursor);
+        if (p > out->pending)
+            out->pending = p;
+    }
+    return 0;
+}
+
+int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)
+{
+    if (!b || !out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    snprintf(out->sink, sizeof out->sink, "%s", b->sink->name);
+    out->lane = b->lane;
+    pthread_mutex_lock(&b->mu);
+    out->state = b->state;
+    out->is_running = b->is_running;
+    out->has_failed = b->has_failed;
+    memcpy(out->last_error, b->last_error, sizeof out->last_error);
+    out->last_failure_ns = b->last_failure_ns;
+    pthread_mutex_unlock(&b->mu);
+    out->pending = sluice_queue_pending(b->queue, b->cursor);
+    out->written = atomic_load(&b->written);
+    out->failures = atomic_load(&b->failures);
+    uint64_t runs = atomic_load(&b->runs);
+    out->restarts = runs > 1 ? runs - 1 : 0;
+    out->given_up = atomic_load(&b->given_up);
+    out->diverted = atomic_load(&b->diverted);
+    pthread_mutex_lock(&b->queue->lock);
+    out->evicted = b->queue->cursor[b->cursor].evicted;
+    pthread_mutex_unlock(&b->queue->lock);
+    return 0;
+}
