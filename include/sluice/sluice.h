@@ -35,7 +35,7 @@ extern "C" {
 #pragma GCC visibility push(default)
 #endif
 
-/* SLUICE_VERSION ("0.1.0"), SLUICE_VERSION_MAJOR, _MINOR, _PATCH and
+/* SLUICE_VERSION (e.g. "0.1.0"), SLUICE_VERSION_MAJOR, _MINOR, _PATCH and
  * SLUICE_VERSION_NUMBER: the version of these headers, and the ABI promise
  * that goes with it. */
 #include <sluice/version.h>
