@@ -35,7 +35,15 @@ extern "C" {
 #pragma GCC visibility push(default)
 #endif
 
-#define SLUICE_VERSION "0.1.0"
+/* SLUICE_VERSION (e.g. "0.1.0"), SLUICE_VERSION_MAJOR, _MINOR, _PATCH and
+ * SLUICE_VERSION_NUMBER: the version of these headers, and the ABI promise
+ * that goes with it. */
+#include <sluice/version.h>
+
+/* The version of the library the program runs with: SLUICE_VERSION and
+ * SLUICE_VERSION_NUMBER as libsluice was built. Any thread, any time. */
+const char *sluice_version(void);
+int sluice_version_number(void);
 
 typedef struct sluice_runtime sluice_runtime;
 typedef struct sluice_logger sluice_logger;

@@ -1,0 +1,194 @@
+/*
+ * `sluice run` fed the way conf/sluice.service feeds it: standard input is
+ * a FIFO that another process (there, systemd's sluice.socket; here, the
+ * test) holds open for reading and writing. Writers come and go without
+ * ending the input, lines written while sluice is stopped wait in the FIFO
+ * for the next start, SIGHUP after logrotate's rename reopens the file and
+ * the run goes on, SIGTERM drains and exits 0.
+ */
+#include "helpers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static pid_t running = -1; /* killed by fini if a test stopped early */
+
+static void kill_running(void)
+{
+    if (running > 0) {
+        kill(running, SIGKILL);
+        waitpid(running, NULL, 0);
+        running = -1;
+    }
+}
+
+TestSuite(service, .timeout = 180, .fini = kill_running);
+
+typedef struct service {
+    char *dir;
+    char conf[512], log[512], fifo[512];
+    int fifo_fd; /* the socket unit's descriptor: read and write */
+} service;
+
+static void service_setup(service *s)
+{
+    s->dir = tmpdir_make();
+    snprintf(s->conf, sizeof s->conf, "%s/sluice.ini", s->dir);
+    snprintf(s->log, sizeof s->log, "%s/out.log", s->dir);
+    snprintf(s->fifo, sizeof s->fifo, "%s/input", s->dir);
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[sink.f]\nplugin = file\npath = %s\npattern = %%m\n"
+             "[logger.default]\nsinks = f\n",
+             s->log);
+    write_text(s->conf, ini);
+    cr_assert_eq(mkfifo(s->fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+    /* as systemd opens a ListenFIFO=: O_RDWR, so it never blocks and the
+     * reader never sees an end of input when a writer closes */
+    s->fifo_fd = open(s->fifo, O_RDWR | O_CLOEXEC);
+    cr_assert_geq(s->fifo_fd, 0, "open %s: %s", s->fifo, strerror(errno));
+}
+
+static void service_teardown(service *s)
+{
+    close(s->fifo_fd);
+    tmpdir_remove(s->dir);
+}
+
+/* StandardInput=socket: the FIFO's descriptor becomes standard input. */
+static pid_t start_sluice(const service *s)
+{
+    const char *path = cli();
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dup2(s->fifo_fd, STDIN_FILENO);
+        execl(path, "sluice", "run", "-c", s->conf, "-t", "5000", (char *)NULL);
+        _exit(127);
+    }
+    running = pid;
+    return pid;
+}
+
+/* One writer: opens the FIFO, writes "line FIRST".."line LAST", closes. */
+static void write_lines(const service *s, int first, int last)
+{
+    int fd = open(s->fifo, O_WRONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0, "open %s for writing: %s", s->fifo, strerror(errno));
+    for (int i = first; i <= last; i++) {
+        char line[64];
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        cr_assert_eq(write(fd, line, (size_t)n), n);
+    }
+    close(fd);
+}
+
+/* Lines in path, once it holds at least want (or 60 s went by: an upper
+ * bound for a hang, not a timing assertion). */
+static size_t wait_lines(const char *path, size_t want)
+{
+    size_t have = 0;
+    for (int i = 0; i < 6000; i++) {
+        char *text = read_file(path, NULL);
+        have = count_lines(text);
+        free(text);
+        if (have >= want)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
+    return have;
+}
+
+static void wait_exists(const char *path)
+{
+    struct stat st;
+    for (int i = 0; i < 6000 && stat(path, &st) != 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+}
+
+/* SIGTERM, then the exit status (the close timeout is 5 s). */
+static int stop_sluice(pid_t pid)
+{
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    running = -1;
+    cr_assert(WIFEXITED(status), "sluice ended by signal %d", WTERMSIG(status));
+    return WEXITSTATUS(status);
+}
+
+/* The text of "line FIRST\n".."line LAST\n". */
+static char *expected_lines(int first, int last)
+{
+    size_t cap = (size_t)(last - first + 1) * 24 + 1, len = 0;
+    char *text = malloc(cap);
+    text[0] = '\0';
+    for (int i = first; i <= last; i++)
+        len += (size_t)snprintf(text + len, cap - len, "line %d\n", i);
+    return text;
+}
+
+static void assert_file_holds(const char *path, int first, int last)
+{
+    char *text = read_file(path, NULL);
+    char *want = expected_lines(first, last);
+    cr_assert_str_eq(text, want, "%s", path);
+    free(want);
+    free(text);
+}
+
+Test(service, writers_come_and_go_and_sigterm_drains_and_exits_0)
+{
+    service s;
+    service_setup(&s);
+    pid_t pid = start_sluice(&s);
+    write_lines(&s, 1, 100);   /* a writer that closes */
+    write_lines(&s, 101, 200); /* and another */
+    cr_assert_eq(wait_lines(s.log, 200), 200);
+    cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0,
+                 "sluice ended when its writers closed the FIFO");
+    cr_assert_eq(stop_sluice(pid), 0);
+    assert_file_holds(s.log, 1, 200);
+    service_teardown(&s);
+}
+
+Test(service, lines_written_while_sluice_is_stopped_wait_for_the_next_start)
+{
+    service s;
+    service_setup(&s);
+    write_lines(&s, 1, 50); /* before the first start */
+    pid_t pid = start_sluice(&s);
+    cr_assert_eq(wait_lines(s.log, 50), 50);
+    cr_assert_eq(stop_sluice(pid), 0);
+    write_lines(&s, 51, 100); /* while it is stopped */
+    pid = start_sluice(&s);
+    cr_assert_eq(wait_lines(s.log, 100), 100);
+    cr_assert_eq(stop_sluice(pid), 0);
+    assert_file_holds(s.log, 1, 100);
+    service_teardown(&s);
+}
+
+Test(service, sighup_after_a_rename_reopens_the_file_and_the_run_goes_on)
+{
+    service s;
+    service_setup(&s);
+    pid_t pid = start_sluice(&s);
+    write_lines(&s, 1, 100);
+    cr_assert_eq(wait_lines(s.log, 100), 100);
+    char rotated[600];
+    snprintf(rotated, sizeof rotated, "%s.1", s.log);
+    cr_assert_eq(rename(s.log, rotated), 0); /* logrotate's move */
+    cr_assert_eq(kill(pid, SIGHUP), 0);      /* its postrotate */
+    wait_exists(s.log);                      /* reopened: a new file */
+    write_lines(&s, 101, 200);
+    cr_assert_eq(wait_lines(s.log, 100), 100);
+    cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "SIGHUP ended sluice");
+    cr_assert_eq(stop_sluice(pid), 0);
+    assert_file_holds(rotated, 1, 100);
+    assert_file_holds(s.log, 101, 200);
+    service_teardown(&s);
+}
