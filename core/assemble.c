@@ -178,6 +178,8 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     rt->backoff_max_ms = (int)plan.runtime.backoff_max;
     rt->intensity_restarts = (int)plan.runtime.intensity_n;
     rt->intensity_period_ms = (int)plan.runtime.intensity_period;
+    rt->event_fn = b->event_fn;
+    rt->event_user = b->event_user;
     if (make_sinks(rt, &plan, by_plan, err) != 0)
         goto fail;
     rt->loggers = calloc(plan.logger_count, sizeof *rt->loggers);

@@ -244,6 +244,16 @@ int sluice_builder_set(sluice_builder *b, const char *section, const char *key,
     return 0;
 }
 
+int sluice_builder_set_event_fn(sluice_builder *b, sluice_event_fn fn,
+                                void *user, sluice_error *err)
+{
+    if (!b)
+        return sluice_error_set(err, "event callback: no builder");
+    b->event_fn = fn;
+    b->event_user = user;
+    return 0;
+}
+
 int sluice_builder_add_sink_api(sluice_builder *b, const sluice_sink_api *api,
                                 sluice_error *err)
 {

@@ -47,6 +47,8 @@ struct sluice_builder {
     size_t napis;
     char **errors;
     size_t nerrors;
+    sluice_event_fn event_fn;  /* handed to the runtime */
+    void *event_user;
 };
 
 char *sluice_strdup_(const char *s);

@@ -5,10 +5,30 @@
  *   sluice_runtime_new_   STARTING, one reference (the host's)
  *   sluice_runtime_start_ starts the supervisor: RUNNING; on error the
  *                         runtime is stopped and freed before it returns
- *   sluice_close          CLOSING: intake stops, the queues drain within the
- *                         timeout, then CLOSED and the host's reference goes
+ *   sluice_close          CLOSING, then CLOSED, and the host's reference goes:
+ *     1. intake stops: each logger's level goes OFF and its slow_path gets
+ *        SLUICE_SLOW_CLOSING, so a call that starts now returns at once;
+ *        each queue's head is closed (SLUICE_HEAD_CLOSED), so no claim
+ *        succeeds any more and a call blocked on a full queue gives up
+ *        (its record refused, counted as closed);
+ *     2. the queues are sealed: a run loop drains what is there (waiting
+ *        for a record claimed just before to be published) and ends;
+ *     3. a binding with a fallback gets no more restarts: what it cannot
+ *        write goes to the fallback (counted as diverted);
+ *     4. close waits for the run loops (supervised and host-driven) until
+ *        its deadline, then cancels them;
+ *     5. what is still queued is counted and returned as undelivered;
+ *     6. CLOSED: the counters are frozen, SLUICE_SLOW_CLOSED is set, close
+ *        waits until no API call is inside (guard.c; each is short, every
+ *        wait inside one watches CLOSING) and every claimed record is
+ *        published, and drops its reference.
  *   last unref            destroy: sinks closed (through the doorway),
- *                         queues unmapped, memory freed
+ *                         slots unmapped, memory freed, except each
+ *                         logger's husk: the struct, its bindings and its
+ *                         queues' header pages, kept so that a logging
+ *                         call, stats call or run loop racing with, or
+ *                         coming after, close reads only the husk and
+ *                         returns.
  *
  * References: the host holds one from open until close returns; each
  * supervised task holds one until its final event; each host-driven run
@@ -24,6 +44,7 @@
 #include "builder_internal.h"
 #include "clock_internal.h"
 #include "config_internal.h"
+#include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
 
@@ -63,14 +84,48 @@ void sluice_logger_destroy_(sluice_logger *lg)
     free(lg);
 }
 
+/* The husks of closed loggers: never freed, never reused (see the top). */
+static pthread_mutex_t husks_lock = PTHREAD_MUTEX_INITIALIZER;
+static sluice_logger *husks;
+
+/* Free what a closed logger owns, keep its husk: the struct (bits, level
+ * OFF, frozen counters), its bindings, and its queues' headers (what a
+ * logging call racing with close may still read). */
+static void bury(sluice_logger *lg)
+{
+    for (unsigned i = 0; lg->queues && i < lg->lanes; i++)
+        sluice_queue_bury(lg->queues[i]);
+    for (size_t i = 0; i < lg->field_count; i++) {
+        free((char *)lg->fields[i].key);
+        free((char *)lg->fields[i].value);
+    }
+    free(lg->fields);
+    lg->fields = NULL;
+    lg->field_count = 0;
+    for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++)
+        lg->bindings[i].sink = NULL;
+    lg->fallback = NULL;
+    lg->rt = NULL;
+    pthread_mutex_lock(&husks_lock);
+    lg->next_husk = husks;
+    husks = lg;
+    pthread_mutex_unlock(&husks_lock);
+}
+
 static void destroy(sluice_runtime *rt)
 {
-    for (size_t i = 0; i < rt->logger_count; i++)
-        sluice_logger_destroy_(rt->loggers[i]);
+    bool published = rt->published;
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        if (published)
+            bury(rt->loggers[i]);
+        else
+            sluice_logger_destroy_(rt->loggers[i]);
+    }
     free(rt->loggers);
     for (size_t i = 0; i < rt->sink_count; i++)
         sluice_sink_free_(rt->sinks[i]);
     free(rt->sinks);
+    free(rt->guarded);
     free(rt);
 }
 
@@ -112,12 +167,27 @@ int sluice_open_string(const char *ini_text, sluice_runtime **rt,
     return sluice_builder_start(b, rt, err);
 }
 
+sluice_builder *sluice_builder_from_file(const char *ini_path, sluice_error *err)
+{
+    return sluice_config_load_file(ini_path, err);
+}
+
+sluice_builder *sluice_builder_from_string(const char *ini_text, sluice_error *err)
+{
+    return sluice_config_load_string(ini_text, err);
+}
+
 /* ---- stopping ---------------------------------------------------------- */
 
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+static bool past(int64_t deadline)
+{
+    return deadline != INT64_MAX && sluice_clock_monotonic_ns() >= deadline;
 }
 
 void sluice_runtime_wake_all_(sluice_runtime *rt)
@@ -129,35 +199,109 @@ void sluice_runtime_wake_all_(sluice_runtime *rt)
     }
 }
 
-/* Stop intake: calls from now on return at once; blocked ones give up. */
+/* Set bits on every logger (seq_cst: the guard's other half). */
+static void set_bits(sluice_runtime *rt, unsigned bits)
+{
+    for (size_t i = 0; i < rt->logger_count; i++)
+        atomic_fetch_or(&rt->loggers[i]->slow_path, bits);
+}
+
+/* Wait until no producer is inside a claim and every claimed record is
+ * published (producers == true), or until no other thread is inside an
+ * API call on rt or its loggers (false). */
+static bool wait_quiet(sluice_runtime *rt, bool producers, int64_t deadline)
+{
+    for (;;) {
+        bool busy = false;
+        if (!producers)
+            busy = sluice_guard_busy_(rt->guarded, rt->guarded_count);
+        for (size_t i = 0; producers && i < rt->logger_count && !busy; i++) {
+            sluice_logger *lg = rt->loggers[i];
+            for (unsigned l = 0; l < lg->lanes && !busy; l++)
+                busy = !sluice_queue_quiet(lg->queues[l]);
+        }
+        if (!busy)
+            return true;
+        if (past(deadline))
+            return false;
+        sluice_runtime_wake_all_(rt);
+        sleep_ms(1);
+    }
+}
+
+/* Step 1: calls from now on return at once; blocked ones give up. */
 static void stop_intake(sluice_runtime *rt)
 {
+    for (size_t i = 0; i < rt->logger_count; i++)
+        __atomic_store_n(&rt->loggers[i]->head.level, (int)SLUICE_LEVEL_OFF,
+                         __ATOMIC_RELAXED);
+    set_bits(rt, SLUICE_SLOW_CLOSING);
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
-        __atomic_store_n(&lg->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
         for (unsigned l = 0; l < lg->lanes; l++)
             sluice_queue_close(lg->queues[l]);
     }
 }
 
-/* Wait for the run loops until deadline (INT64_MAX: no limit), then cancel
- * the ones still going. */
+void sluice_runtime_stop_intake(sluice_runtime *rt)
+{
+    if (!rt)
+        return;
+    const void *saved = sluice_guard_enter_(rt);
+    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED)
+        stop_intake(rt);
+    sluice_guard_leave_(saved);
+}
+
+/* Step 3: nothing more will be added; the run loops drain and end. */
+static void seal(sluice_runtime *rt)
+{
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        for (unsigned l = 0; l < lg->lanes; l++)
+            sluice_queue_seal(lg->queues[l]);
+    }
+}
+
+/* Is a host-driven binding done: drained, and its run loop out? When its
+ * sink failed and it has a fallback, drain it into the fallback here. */
+static bool host_binding_done(sluice_binding *b)
+{
+    if (atomic_load(&b->in_run))
+        return false;
+    if (sluice_queue_pending(b->queue, b->cursor) == 0)
+        return true;
+    pthread_mutex_lock(&b->mu);
+    bool failed = b->has_failed;
+    pthread_mutex_unlock(&b->mu);
+    if (failed && b->logger->fallback) {
+        sluice_error e;
+        sluice_worker_run_(b, &e); /* diverts: it failed once close began */
+        return sluice_queue_pending(b->queue, b->cursor) == 0;
+    }
+    return false; /* its run loop has yet to come (or come back) */
+}
+
+/* Step 5: wait for the run loops until deadline (INT64_MAX: no limit), then
+ * cancel the ones still going. */
 static void stop_run_loops(sluice_runtime *rt, int64_t deadline)
 {
     /* the supervised run loops drain and end, or are cancelled */
     sluice_supervisor_stop_(rt, deadline);
     /* run loops the host drives (autostart = false) */
     for (;;) {
-        int running = 0;
+        bool busy = false;
         for (size_t i = 0; i < rt->logger_count; i++) {
             sluice_logger *lg = rt->loggers[i];
+            if (lg->autostart)
+                continue;
             for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
-                if (atomic_load(&lg->bindings[k].in_run))
-                    running = 1;
+                if (!host_binding_done(&lg->bindings[k]))
+                    busy = true;
         }
-        if (!running)
+        if (!busy)
             break;
-        if (sluice_clock_monotonic_ns() >= deadline) {
+        if (past(deadline)) {
             atomic_store(&rt->cancelled, true);
             sluice_runtime_wake_all_(rt);
             break;
@@ -166,31 +310,8 @@ static void stop_run_loops(sluice_runtime *rt, int64_t deadline)
     }
 }
 
-int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
+static long count_undelivered(sluice_runtime *rt)
 {
-    if (sluice_supervisor_start_(rt, err) != 0) {
-        /* undo: nothing was accepted yet; stop what started, then free */
-        atomic_store(&rt->state, SLUICE_RUNTIME_CLOSING);
-        stop_intake(rt);
-        stop_run_loops(rt, INT64_MAX);
-        atomic_store(&rt->state, SLUICE_RUNTIME_CLOSED);
-        sluice_runtime_unref_(rt);
-        return -1;
-    }
-    atomic_store(&rt->state, SLUICE_RUNTIME_RUNNING);
-    return 0;
-}
-
-long sluice_close(sluice_runtime *rt, int timeout_ms)
-{
-    if (!rt)
-        return 0;
-    int64_t deadline = timeout_ms < 0
-                           ? INT64_MAX
-                           : sluice_clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
-    atomic_store(&rt->state, SLUICE_RUNTIME_CLOSING);
-    stop_intake(rt);
-    stop_run_loops(rt, deadline);
     long undelivered = 0;
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
@@ -199,8 +320,79 @@ long sluice_close(sluice_runtime *rt, int timeout_ms)
             undelivered += (long)sluice_queue_pending(b->queue, b->cursor);
         }
     }
+    return undelivered;
+}
+
+/* Steps 1 to 6; returns the count of undelivered records. */
+static long shut_down(sluice_runtime *rt, int64_t deadline)
+{
+    stop_intake(rt);
+    seal(rt);
+    sluice_supervisor_close_(rt);
+    stop_run_loops(rt, deadline);
+    return count_undelivered(rt);
+}
+
+/* Step 7: no call reaches this runtime any more; drop close's reference.
+ * A call still inside a second past the deadline (a host's callback that
+ * never returns) keeps the memory: it is not freed under it. */
+static void finish_close(sluice_runtime *rt, int64_t deadline)
+{
+    int64_t grace = deadline == INT64_MAX ? INT64_MAX : deadline + 1000000000;
+    bool quiet = wait_quiet(rt, true, grace);
+    for (size_t i = 0; i < rt->logger_count; i++)
+        sluice_stats_freeze_(rt->loggers[i]);
     atomic_store(&rt->state, SLUICE_RUNTIME_CLOSED);
+    set_bits(rt, SLUICE_SLOW_CLOSED);
+    if (wait_quiet(rt, false, grace) && quiet)
+        sluice_runtime_unref_(rt);
+}
+
+/* The objects a call can be inside of: the runtime and its loggers. */
+static int make_guarded(sluice_runtime *rt, sluice_error *err)
+{
+    rt->guarded = calloc(rt->logger_count + 1, sizeof *rt->guarded);
+    if (!rt->guarded)
+        return sluice_error_set(err, "out of memory");
+    rt->guarded[0] = rt;
+    for (size_t i = 0; i < rt->logger_count; i++)
+        rt->guarded[i + 1] = rt->loggers[i];
+    rt->guarded_count = rt->logger_count + 1;
+    return 0;
+}
+
+int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
+{
+    if (make_guarded(rt, err) != 0) {
+        sluice_runtime_discard_(rt);
+        return -1;
+    }
+    if (sluice_supervisor_start_(rt, err) != 0) {
+        /* undo: nothing was accepted yet; stop what started, then free */
+        atomic_store(&rt->state, SLUICE_RUNTIME_CLOSING);
+        shut_down(rt, INT64_MAX);
+        atomic_store(&rt->state, SLUICE_RUNTIME_CLOSED);
+        sluice_runtime_unref_(rt);
+        return -1;
+    }
+    rt->published = true;
+    atomic_store(&rt->state, SLUICE_RUNTIME_RUNNING);
+    return 0;
+}
+
+long sluice_close(sluice_runtime *rt, int timeout_ms)
+{
+    if (!rt)
+        return 0;
+    int expected = SLUICE_RUNTIME_RUNNING;
+    if (!atomic_compare_exchange_strong(&rt->state, &expected,
+                                        SLUICE_RUNTIME_CLOSING))
+        return 0; /* another thread is closing it */
+    int64_t deadline = timeout_ms < 0
+                           ? INT64_MAX
+                           : sluice_clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+    long undelivered = shut_down(rt, deadline);
     /* frees now, or when the last run loop stuck in a sink comes back */
-    sluice_runtime_unref_(rt);
+    finish_close(rt, deadline);
     return undelivered;
 }

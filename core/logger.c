@@ -2,6 +2,12 @@
  * logger.c -- what a host does with a logger besides logging: find it,
  * set its level, add hooks and a lane scheduler, wait for its records to
  * be written (flush); and reopen the runtime's sinks (logrotate).
+ *
+ * Each call runs inside the guard (guard_internal.h) and reads the
+ * logger's bits first: once close began (SLUICE_SLOW_CLOSING) calls that
+ * change the logger are refused and a flush gives up at once; once close
+ * returned (SLUICE_SLOW_CLOSED) the logger is a husk and every call
+ * returns at once without reading anything else.
  * Knows nothing of INI syntax, of how records are encoded or of the run
  * loop's insides.
  */
@@ -10,17 +16,30 @@
 #include <time.h>
 
 #include "clock_internal.h"
+#include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
+
+/* Bits under which a call that changes a logger is refused. */
+#define LOGGER_GONE (SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED | SLUICE_SLOW_FORKED)
+
+static unsigned bits(sluice_logger *lg)
+{
+    return atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
+}
 
 sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name)
 {
     if (!rt || !name)
         return NULL;
-    for (size_t i = 0; i < rt->logger_count; i++)
-        if (strcmp(rt->loggers[i]->name, name) == 0)
-            return rt->loggers[i];
-    return NULL;
+    sluice_logger *found = NULL;
+    const void *saved = sluice_guard_enter_(rt);
+    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED)
+        for (size_t i = 0; i < rt->logger_count && !found; i++)
+            if (strcmp(rt->loggers[i]->name, name) == 0)
+                found = rt->loggers[i];
+    sluice_guard_leave_(saved);
+    return found;
 }
 
 /* ---- hooks and schedulers ------------------------------------------------ */
@@ -31,18 +50,29 @@ static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
 {
     if (!lg || !fn)
         return sluice_error_set(err, "hook: no logger or no function");
+    const void *saved = sluice_guard_enter_(lg);
+    int rc = 0;
+    if (bits(lg) & LOGGER_GONE) {
+        rc = sluice_error_set(err, "logger '%s': the runtime is closing",
+                              lg->name);
+        goto out;
+    }
     pthread_mutex_lock(&lg->hooks_lock);
     unsigned n = atomic_load(count);
     if (n >= SLUICE_HOOKS_MAX) {
-        pthread_mutex_unlock(&lg->hooks_lock);
-        return sluice_error_set(err, "logger '%s': at most %d hooks of a kind",
-                                lg->name, SLUICE_HOOKS_MAX);
+        rc = sluice_error_set(err, "logger '%s': at most %d hooks of a kind",
+                              lg->name, SLUICE_HOOKS_MAX);
+    } else {
+        slots[n].fn = fn;
+        slots[n].user = user;
+        atomic_store_explicit(count, n + 1, memory_order_release);
+        if (slots == lg->pre_hooks)
+            atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_PRE_HOOKS);
     }
-    slots[n].fn = fn;
-    slots[n].user = user;
-    atomic_store_explicit(count, n + 1, memory_order_release);
     pthread_mutex_unlock(&lg->hooks_lock);
-    return 0;
+out:
+    sluice_guard_leave_(saved);
+    return rc;
 }
 
 int sluice_logger_add_pre_hook(sluice_logger *lg, sluice_pre_hook_fn fn,
@@ -50,11 +80,8 @@ int sluice_logger_add_pre_hook(sluice_logger *lg, sluice_pre_hook_fn fn,
 {
     void *f;
     memcpy(&f, &fn, sizeof f);
-    int rc = add_hook(lg, lg ? lg->pre_hooks : NULL,
-                      lg ? &lg->pre_hook_count : NULL, f, user, err);
-    if (rc == 0)
-        atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_PRE_HOOKS);
-    return rc;
+    return add_hook(lg, lg ? lg->pre_hooks : NULL,
+                    lg ? &lg->pre_hook_count : NULL, f, user, err);
 }
 
 int sluice_logger_add_post_hook(sluice_logger *lg, sluice_post_hook_fn fn,
@@ -80,10 +107,12 @@ void sluice_set_level(sluice_logger *lg, sluice_level lvl)
 {
     if (!lg || (unsigned)lvl > SLUICE_LEVEL_OFF)
         return;
-    if (sluice_runtime_state_(lg->rt) >= SLUICE_RUNTIME_CLOSING)
-        return; /* intake stays stopped */
-    lg->level = lvl;
-    __atomic_store_n(&lg->head.level, (int)lvl, __ATOMIC_RELAXED);
+    const void *saved = sluice_guard_enter_(lg);
+    if (!(bits(lg) & LOGGER_GONE)) { /* after close began, intake stays off */
+        lg->level = lvl;
+        __atomic_store_n(&lg->head.level, (int)lvl, __ATOMIC_RELAXED);
+    }
+    sluice_guard_leave_(saved);
 }
 
 sluice_level sluice_get_level(sluice_logger *lg)
@@ -99,47 +128,68 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Is every record accepted so far written (or its binding given up)? */
+static bool drained(sluice_logger *lg)
+{
+    for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++) {
+        sluice_binding *b = &lg->bindings[i];
+        pthread_mutex_lock(&b->mu);
+        bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
+                       !atomic_load(&b->diverting);
+        pthread_mutex_unlock(&b->mu);
+        if (!gave_up && sluice_queue_pending(b->queue, b->cursor) > 0)
+            return false;
+    }
+    return true;
+}
+
 int sluice_logger_flush(sluice_logger *lg, int timeout_ms)
 {
     if (!lg)
         return -1;
+    const void *saved = sluice_guard_enter_(lg);
+    int rc = 0;
     int64_t deadline = sluice_clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;
-    size_t n = lg->lanes * lg->sinks_per_lane;
     for (;;) {
-        int busy = 0;
-        for (size_t i = 0; i < n; i++) {
-            sluice_binding *b = &lg->bindings[i];
-            pthread_mutex_lock(&b->mu);
-            int gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
-                          !atomic_load(&b->diverting);
-            pthread_mutex_unlock(&b->mu);
-            if (!gave_up && sluice_queue_pending(b->queue, b->cursor) > 0)
-                busy = 1;
+        /* close drains on its own; a flush must not hold it up */
+        if (bits(lg) & LOGGER_GONE) {
+            rc = -1;
+            goto out;
         }
-        if (!busy)
+        if (drained(lg))
             break;
-        if (timeout_ms >= 0 && sluice_clock_monotonic_ns() >= deadline)
-            return -1;
+        if (timeout_ms >= 0 && sluice_clock_monotonic_ns() >= deadline) {
+            rc = -1;
+            goto out;
+        }
         sleep_ms(1);
     }
-    int rc = 0;
     for (size_t i = 0; i < lg->sinks_per_lane; i++) {
         sluice_error e;
         if (sluice_sink_flush_(lg->bindings[i].sink, &e) != 0)
             rc = -1;
     }
+out:
+    sluice_guard_leave_(saved);
     return rc;
 }
 
 int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err)
 {
+    if (!rt)
+        return sluice_error_set(err, "reopen: no runtime");
+    const void *saved = sluice_guard_enter_(rt);
     int rc = 0;
+    if (sluice_runtime_state_(rt) >= SLUICE_RUNTIME_CLOSED) {
+        rc = sluice_error_set(err, "reopen: the runtime is closed");
+        goto out;
+    }
     for (size_t i = 0; i < rt->sink_count; i++) {
         sluice_error e;
-        if (sluice_sink_reopen_(rt->sinks[i], &e) != 0 && rc == 0) {
-            rc = -1;
-            sluice_error_set(err, "%s", e.message);
-        }
+        if (sluice_sink_reopen_(rt->sinks[i], &e) != 0 && rc == 0)
+            rc = sluice_error_set(err, "%s", e.message);
     }
+out:
+    sluice_guard_leave_(saved);
     return rc;
 }

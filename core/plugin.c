@@ -100,7 +100,11 @@ static int load_file(const char *path, const char *want_name,
                      sluice_plugin **out, sluice_error *err)
 {
     dlerror();
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a plugin's code stays mapped after its last dlclose,
+     * so a thread the plugin (or its library: librdkafka, librelp) left
+     * behind never runs unmapped code, and what such a library leaks can
+     * still be named by a leak checker */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) {
         const char *e = dlerror();
         return sluice_error_set(err, "%s: cannot load plugin: %s", path,

@@ -8,29 +8,28 @@
  * tail calls; everything else goes through route() into one encoder,
  * produce(). One writer fills a slot's header (write_header) and one helper
  * frees the heap block a slot's previous record left (finish).
+ *
+ * Close: once close began, a call reads SLUICE_SLOW_CLOSING in the
+ * logger's bits and returns at once, counting nothing; the queue's head is
+ * closed too (SLUICE_HEAD_CLOSED), so no claim can succeed any more, and a
+ * call blocked on a full queue wakes and gives up (counted as closed). A
+ * claim made before that is published without waiting for anything, and
+ * close waits for it. After close, a call reads only what the logger's
+ * husk keeps (its bits, its queues' headers): nothing that is freed.
+ * In a fork's child (SLUICE_SLOW_FORKED) every call is dropped and counted.
  * Knows nothing of INI syntax, of sinks or of the run loop.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "clock_internal.h"
+#include "guard_internal.h"
 #include "runtime_internal.h"
 
 #define SLUICE_TEXT_MAX (1u << 20) /* longest sluice_log_str message kept */
-static SLUICE_TLS uint32_t tls_thread_id;
-static SLUICE_TLS uint32_t tls_thread_index; /* 1-based, for round robin */
-static _Atomic uint32_t thread_counter;
-
-static inline uint32_t thread_id(void)
-{
-    if (__builtin_expect(tls_thread_id == 0, 0))
-        tls_thread_id = (uint32_t)syscall(SYS_gettid);
-    return tls_thread_id;
-}
+static _Atomic uint32_t thread_counter;   /* round-robin lanes */
 
 static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
                                       sluice_level lvl)
@@ -44,43 +43,83 @@ static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
         lane = fn(atomic_load_explicit(&lg->scheduler_user, memory_order_relaxed),
                   tid, lvl, lg->lanes) % lg->lanes;
     } else if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN) {
-        if (tls_thread_index == 0)
-            tls_thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
-        lane = (tls_thread_index - 1) % lg->lanes;
+        sluice_guard_tls *g = &sluice_guard_;
+        if (g->thread_index == 0)
+            g->thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
+        lane = (g->thread_index - 1) % lg->lanes;
     } else {
         lane = (unsigned)(tid * 2654435761u >> 16) % lg->lanes;
     }
     return lg->queues[lane];
 }
 
+/* The slot's previous record may have left a heap block: take it off the
+ * slot, to be freed by finish() once the new record is published. */
+static inline unsigned char *detach_heap(sluice_slot *slot)
+{
+    unsigned char *old = slot->heap;
+    slot->heap = NULL;
+    return old;
+}
+
+/* After a publish: free the block the slot's previous record left, and
+ * ring a consumer asleep on the queue. The one place a heap block is
+ * freed on the producer's side. */
+static __attribute__((noinline, cold)) void
+finish(sluice_queue *q, unsigned char *old_heap)
+{
+    free(old_heap);
+    if (atomic_load_explicit(&q->data_waiters, memory_order_relaxed))
+        sluice_queue_ring_data_(q);
+}
+
+/* Every header field of a record, in one place. The time is taken here,
+ * once the slot is claimed, so that times increase along a lane; on the
+ * straight path the TSC is known to be there (slow_path says otherwise). */
+static inline __attribute__((always_inline)) void
+write_header(sluice_slot *slot, const sluice_callsite *cs, uint32_t tid,
+             sluice_level lvl, unsigned kind, uint32_t length,
+             uint32_t args_length, unsigned field_count, bool straight)
+{
+    slot->callsite = cs;
+#if defined(__x86_64__) || defined(__i386__)
+    slot->ticks = straight ? __rdtsc() : sluice_clock_ticks();
+#else
+    (void)straight;
+    slot->ticks = sluice_clock_ticks();
+#endif
+    slot->thread_id = tid;
+    sluice_slot_set_meta(slot, lvl, kind, field_count);
+    slot->length = length;
+    slot->args_length = args_length;
+}
+
 /* A slot and room for len payload bytes: the inline claim first, the
  * overflow policy only when the queue is full; a heap block only when the
  * payload does not fit the slot. NULL: not accepted (already counted). */
 static inline __attribute__((always_inline)) unsigned char *
-claim(sluice_logger *lg, sluice_queue *q, size_t len, sluice_slot **slot,
-      uint64_t *seq)
+claim(sluice_logger *lg, sluice_queue *q, sluice_level lvl, size_t len,
+      sluice_slot **slot, uint64_t *seq, unsigned char **old_heap)
 {
     *slot = sluice_queue_try_claim(q, seq);
-    if (__builtin_expect(*slot != NULL, 1)) {
-        if (__builtin_expect((*slot)->heap != NULL, 0))
-            sluice_queue_slot_free_heap(*slot);
-    } else {
+    if (__builtin_expect(*slot == NULL, 0)) {
         *slot = sluice_queue_claim(q, lg->overflow, lg->block_timeout_ms, seq);
         if (!*slot)
             return NULL;
     }
+    *old_heap = detach_heap(*slot);
     if (__builtin_expect(len <= SLUICE_SLOT_INLINE, 1))
         return (*slot)->inline_data;
-    unsigned char *p = sluice_queue_slot_alloc(*slot, len);
+    unsigned char *p = malloc(len);
     if (__builtin_expect(!p, 0)) {
         /* out of memory: publish an empty text record, never a hole */
-        (*slot)->kind = SLUICE_KIND_TEXT;
-        (*slot)->length = 0;
-        (*slot)->args_length = 0;
-        (*slot)->field_count = 0;
-        (*slot)->callsite = NULL;
+        write_header(*slot, NULL, sluice_guard_thread_id_(), lvl,
+                     SLUICE_KIND_TEXT, 0, 0, 0, false);
         sluice_queue_publish(q, *slot, *seq);
+        finish(q, *old_heap);
+        return NULL;
     }
+    (*slot)->heap = p;
     return p;
 }
 
@@ -89,15 +128,18 @@ static size_t kv_len(const char *s)
     return s ? strnlen(s, SLUICE_STRING_MAX) : 0;
 }
 
+/* A NULL key or value is stored as empty. */
 static unsigned char *put_kvs(unsigned char *p, const sluice_kv *kv, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t k = (uint32_t)kv_len(kv[i].key), v = (uint32_t)kv_len(kv[i].value);
         memcpy(p, &k, 4);
-        memcpy(p + 4, kv[i].key, k);
+        if (k)
+            memcpy(p + 4, kv[i].key, k);
         p += 4 + k;
         memcpy(p, &v, 4);
-        memcpy(p + 4, kv[i].value, v);
+        if (v)
+            memcpy(p + 4, kv[i].value, v);
         p += 4 + v;
     }
     return p;
@@ -112,16 +154,16 @@ static size_t kvs_size(const sluice_kv *kv, size_t n)
 }
 
 /* Encode one record and queue it. The body is either the encoded arguments
- * of a deferred call (cs != NULL) or text; then the fields, the call's and
- * the pre-hooks'. Inlined into each caller so that the plain deferred call
+ * of a deferred call (cs != NULL) or text; then the fields: the pre-hooks',
+ * then the call's (the worker puts the base fields first, the post-hooks'
+ * last, and a later key wins). Inlined into each caller so that the plain deferred call
  * (no text, no fields) compiles to a straight line. */
 static inline __attribute__((always_inline)) void
 produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         const uint64_t *args, const char *text, size_t text_len,
         const sluice_kv *kv, size_t nkv, const sluice_kv *extra, size_t nextra)
 {
-    uint64_t ticks = sluice_clock_ticks();
-    uint32_t tid = thread_id();
+    uint32_t tid = sluice_guard_thread_id_();
     uint32_t slen[24];
     size_t body;
     if (cs) {
@@ -148,7 +190,8 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     sluice_queue *q = pick_lane(lg, tid, lvl);
     sluice_slot *slot;
     uint64_t seq;
-    unsigned char *p = claim(lg, q, len, &slot, &seq);
+    unsigned char *old_heap;
+    unsigned char *p = claim(lg, q, lvl, len, &slot, &seq, &old_heap);
     if (!p)
         return;
     if (!cs) {
@@ -173,19 +216,15 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
             }
         }
     }
-    if (nkv)
-        p = put_kvs(p, kv, nkv);
     if (nextra)
         p = put_kvs(p, extra, nextra);
-    slot->callsite = cs;
-    slot->ticks = ticks;
-    slot->thread_id = tid;
-    slot->length = (uint32_t)len;
-    slot->args_length = (uint32_t)body;
-    slot->level = (uint8_t)lvl;
-    slot->kind = cs ? SLUICE_KIND_ARGS : SLUICE_KIND_TEXT;
-    slot->field_count = (uint16_t)(nkv + nextra);
+    if (nkv)
+        p = put_kvs(p, kv, nkv);
+    write_header(slot, cs, tid, lvl, cs ? SLUICE_KIND_ARGS : SLUICE_KIND_TEXT,
+                 (uint32_t)len, (uint32_t)body, (unsigned)(nkv + nextra), false);
     sluice_queue_publish(q, slot, seq);
+    if (__builtin_expect(old_heap != NULL, 0))
+        free(old_heap);
 }
 
 /* The path with pre-hooks: they may reject the record or add fields. */
@@ -222,10 +261,15 @@ route(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
       const uint64_t *args, const char *text, size_t text_len,
       const sluice_kv *kv, size_t nkv)
 {
-    if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed))
+    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_relaxed);
+    if (__builtin_expect(slow & (SLUICE_SLOW_CLOSING | SLUICE_SLOW_FORKED), 0)) {
+        if (slow & SLUICE_SLOW_FORKED)
+            atomic_fetch_add_explicit(&lg->forked, 1, memory_order_relaxed);
+    } else if (atomic_load_explicit(&lg->pre_hook_count, memory_order_relaxed)) {
         produce_hooked(lg, lvl, cs, args, text, text_len, kv, nkv);
-    else
+    } else {
         produce(lg, lvl, cs, args, text, text_len, kv, nkv, NULL, 0);
+    }
 }
 
 /* The straight path's way out: the first call on a thread, no invariant
@@ -246,10 +290,11 @@ static inline __attribute__((always_inline)) void
 log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
              uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
 {
-    /* slow_path also says "no invariant TSC" (set when the logger was made) */
+    /* slow_path also says "no invariant TSC" and "closing": both go the
+     * general way */
     if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0, 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    uint32_t tid = tls_thread_id;
+    uint32_t tid = sluice_guard_.thread_id;
     if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
         return log_general3(lg, lvl, cs, a1, a2, a3);
     sluice_queue *q = lg->queues[0];
@@ -257,7 +302,7 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     sluice_slot *slot = sluice_queue_try_claim(q, &seq);
     if (__builtin_expect(!slot, 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    unsigned char *old_heap = sluice_queue_slot_detach_heap(slot);
+    unsigned char *old_heap = detach_heap(slot);
     uint64_t *dst = (uint64_t *)(void *)slot->inline_data;
     if (n > 0)
         dst[0] = a1;
@@ -265,20 +310,13 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         dst[1] = a2;
     if (n > 2)
         dst[2] = a3;
-    slot->callsite = cs;
-#if defined(__x86_64__) || defined(__i386__)
-    slot->ticks = __rdtsc(); /* slow_path is set without an invariant TSC */
-#endif
-    slot->thread_id = tid;
-    sluice_slot_set_meta(slot, lvl, SLUICE_KIND_ARGS);
-    slot->length = 8 * n;
-    slot->args_length = 8 * n;
+    write_header(slot, cs, tid, lvl, SLUICE_KIND_ARGS, 8 * n, 8 * n, 0, true);
     atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
     if (__builtin_expect(((uintptr_t)old_heap |
                           atomic_load_explicit(&q->data_waiters,
                                                memory_order_relaxed)) != 0,
                          0))
-        return sluice_queue_finish_(q, old_heap);
+        return finish(q, old_heap);
 }
 
 void sluice_log_a0_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs)
@@ -342,7 +380,7 @@ void sluice_log_str(sluice_logger *lg, sluice_level lvl, const char *msg,
 
 void sluice_logf(sluice_logger *lg, sluice_level lvl, const char *fmt, ...)
 {
-    if (!lg || !sluice_logger_enabled_(lg, (int)lvl))
+    if (!lg || !fmt || !sluice_logger_enabled_(lg, (int)lvl))
         return;
     char small[512];
     va_list ap;

@@ -81,7 +81,10 @@ sluice_queue *sluice_queue_init(void *region, size_t region_size,
     atomic_init(&q->space_waiters, 0);
     atomic_init(&q->space_bell, 0);
     atomic_init(&q->closed, 0);
+    atomic_init(&q->sealed, 0);
     atomic_init(&q->refused, 0);
+    atomic_init(&q->refused_closed, 0);
+    atomic_init(&q->claimers, 0);
     atomic_init(&q->evicted, 0);
     q->capacity = capacity;
     q->mask = capacity - 1;
@@ -118,7 +121,12 @@ void sluice_queue_destroy(sluice_queue *q)
 {
     if (!q)
         return;
-    for (uint64_t i = 0; i < q->capacity; i++) {
+    /* only slots ever claimed can hold a block: touching the others would
+     * fault in a large queue's untouched pages */
+    uint64_t used = atomic_load(&q->head) & ~SLUICE_HEAD_CLOSED;
+    if (used > q->capacity)
+        used = q->capacity;
+    for (uint64_t i = 0; i < used; i++) {
         free(q->slots[i].heap);
         q->slots[i].heap = NULL;
     }
@@ -130,7 +138,8 @@ void sluice_queue_destroy(sluice_queue *q)
 /* The lowest cursor: no slot below it + capacity may be reused. */
 static uint64_t refresh_gate(sluice_queue *q)
 {
-    uint64_t min = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t min = atomic_load_explicit(&q->head, memory_order_acquire) &
+                   ~SLUICE_HEAD_CLOSED;
     for (unsigned i = 0; i < q->consumers; i++) {
         uint64_t d = atomic_load_explicit(&q->cursor[i].done, memory_order_acquire);
         if (d < min)
@@ -163,7 +172,8 @@ static int evict_oldest(sluice_queue *q)
         if (d < min)
             min = d;
     }
-    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire) &
+                    ~SLUICE_HEAD_CLOSED;
     if (min == UINT64_MAX || head - min < q->capacity) {
         rc = EVICTED; /* space appeared meanwhile */
         goto out;
@@ -212,25 +222,39 @@ static int wait_space(sluice_queue *q, int64_t deadline_ns)
     uint32_t seen = atomic_load_explicit(&q->space_bell, memory_order_acquire);
     atomic_fetch_add(&q->space_waiters, 1);
     uint64_t h = atomic_load(&q->head);
-    if (h - refresh_gate(q) >= q->capacity)
+    if (!(h & SLUICE_HEAD_CLOSED) && h - refresh_gate(q) >= q->capacity)
         bell_wait(&q->space_bell, seen, (int)left_ms);
     atomic_fetch_sub(&q->space_waiters, 1);
     return 1;
 }
 
+static sluice_slot *claim_slow(sluice_queue *q, sluice_overflow policy,
+                               int block_timeout_ms, uint64_t *seq);
+
 sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                                 int block_timeout_ms, uint64_t *seq)
 {
     sluice_slot *fast = sluice_queue_try_claim(q, seq);
-    if (fast) {
-        if (__builtin_expect(fast->heap != NULL, 0))
-            sluice_queue_slot_free_heap(fast);
+    if (fast)
         return fast;
-    }
+    /* counted while inside: close waits for it before freeing the slots */
+    atomic_fetch_add_explicit(&q->claimers, 1, memory_order_acq_rel);
+    sluice_slot *s = claim_slow(q, policy, block_timeout_ms, seq);
+    atomic_fetch_sub_explicit(&q->claimers, 1, memory_order_release);
+    return s;
+}
+
+static sluice_slot *claim_slow(sluice_queue *q, sluice_overflow policy,
+                               int block_timeout_ms, uint64_t *seq)
+{
     uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
     int64_t deadline = -2; /* not computed yet */
     int spins = 0;
     for (;;) {
+        if (__builtin_expect(h & SLUICE_HEAD_CLOSED, 0)) {
+            atomic_fetch_add_explicit(&q->refused_closed, 1, memory_order_relaxed);
+            return NULL;
+        }
         uint64_t g = atomic_load_explicit(&q->gate, memory_order_acquire);
         if (__builtin_expect(h - g >= q->capacity, 0)) {
             g = refresh_gate(q);
@@ -261,7 +285,10 @@ sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                     }
                 }
                 if (!retry) {
-                    atomic_fetch_add_explicit(&q->refused, 1, memory_order_relaxed);
+                    atomic_fetch_add_explicit(sluice_queue_is_closed(q)
+                                                  ? &q->refused_closed
+                                                  : &q->refused,
+                                              1, memory_order_relaxed);
                     return NULL;
                 }
                 h = atomic_load_explicit(&q->head, memory_order_relaxed);
@@ -273,21 +300,8 @@ sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                                                   memory_order_relaxed))
             break;
     }
-    sluice_slot *s = &q->slots[h & q->mask];
-    if (__builtin_expect(s->heap != NULL, 0)) {
-        free(s->heap);
-        s->heap = NULL;
-    }
     *seq = h;
-    return s;
-}
-
-unsigned char *sluice_queue_slot_alloc(sluice_slot *s, size_t len)
-{
-    if (len <= SLUICE_SLOT_INLINE)
-        return s->inline_data;
-    s->heap = malloc(len);
-    return s->heap;
+    return &q->slots[h & q->mask];
 }
 
 void sluice_queue_ring_data_(sluice_queue *q)
@@ -295,18 +309,6 @@ void sluice_queue_ring_data_(sluice_queue *q)
     bell_ring(&q->data_bell);
 }
 
-void sluice_queue_slot_free_heap(sluice_slot *s)
-{
-    free(s->heap);
-    s->heap = NULL;
-}
-
-void sluice_queue_finish_(sluice_queue *q, unsigned char *old_heap)
-{
-    free(old_heap);
-    if (atomic_load_explicit(&q->data_waiters, memory_order_relaxed))
-        bell_ring(&q->data_bell);
-}
 
 size_t sluice_queue_take(sluice_queue *q, unsigned c, size_t max,
                          uint64_t *first)
@@ -340,7 +342,8 @@ void sluice_queue_release(sluice_queue *q, unsigned c, size_t n)
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
 {
     uint64_t d = atomic_load_explicit(&q->cursor[c].done, memory_order_acquire);
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire);
+    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire) &
+                 ~SLUICE_HEAD_CLOSED;
     return h > d ? h - d : 0;
 }
 
@@ -350,7 +353,7 @@ void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms)
     atomic_fetch_add(&q->data_waiters, 1);
     uint64_t d = atomic_load_explicit(&q->cursor[c].done, memory_order_relaxed);
     if (atomic_load_explicit(&q->slots[d & q->mask].seq, memory_order_acquire) != d + 1 &&
-        !sluice_queue_is_closed(q))
+        !sluice_queue_is_sealed(q))
         bell_wait(&q->data_bell, seen, timeout_ms);
     atomic_fetch_sub(&q->data_waiters, 1);
 }
@@ -358,6 +361,52 @@ void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms)
 void sluice_queue_close(sluice_queue *q)
 {
     atomic_store_explicit(&q->closed, 1, memory_order_release);
+    atomic_fetch_or_explicit(&q->head, SLUICE_HEAD_CLOSED, memory_order_acq_rel);
+    sluice_queue_wake(q);
+}
+
+bool sluice_queue_quiet(sluice_queue *q)
+{
+    if (atomic_load_explicit(&q->claimers, memory_order_acquire))
+        return false;
+    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire) &
+                    ~SLUICE_HEAD_CLOSED;
+    uint64_t from = head;
+    for (unsigned i = 0; i < q->consumers; i++) {
+        uint64_t d = atomic_load_explicit(&q->cursor[i].done, memory_order_acquire);
+        if (d < from)
+            from = d;
+    }
+    for (uint64_t s = from; s < head; s++)
+        if (atomic_load_explicit(&q->slots[s & q->mask].seq,
+                                 memory_order_acquire) != s + 1)
+            return false;
+    return true;
+}
+
+size_t sluice_queue_header_size(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (offsetof(sluice_queue, slots) + page - 1) / page * page;
+}
+
+void sluice_queue_bury(sluice_queue *q)
+{
+    uint64_t used = atomic_load(&q->head) & ~SLUICE_HEAD_CLOSED;
+    if (used > q->capacity)
+        used = q->capacity;
+    for (uint64_t i = 0; i < used; i++) {
+        free(q->slots[i].heap);
+        q->slots[i].heap = NULL;
+    }
+    size_t keep = sluice_queue_header_size();
+    if (q->owns_region && q->region_size > keep)
+        munmap((char *)q + keep, q->region_size - keep);
+}
+
+void sluice_queue_seal(sluice_queue *q)
+{
+    atomic_store_explicit(&q->sealed, 1, memory_order_release);
     sluice_queue_wake(q);
 }
 

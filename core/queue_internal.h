@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #include <sluice/sluice.h>
 
 #define SLUICE_SLOT_SIZE 128
+/* Set in a queue's head by sluice_queue_close: no claim succeeds after. */
+#define SLUICE_HEAD_CLOSED (UINT64_C(1) << 63)
 #define SLUICE_PREFETCH_AHEAD 8   /* slots the producer warms ahead */
 #define SLUICE_QUEUE_MAX_CONSUMERS 64
 
@@ -23,7 +26,8 @@
 enum { SLUICE_KIND_ARGS = 1, SLUICE_KIND_TEXT = 2 };
 
 /* One record. Payload lives inline when it fits, else in a heap block the
- * producer allocated (freed when the slot is next reused, or at destroy). */
+ * producer allocated (the producer that next claims the slot frees it;
+ * destroy frees what is left). */
 typedef struct sluice_slot {
     _Atomic uint64_t seq;               /* sequence + 1 once published */
     const sluice_callsite *callsite;    /* KIND_ARGS: the static call site */
@@ -43,13 +47,16 @@ _Static_assert(offsetof(sluice_slot, kind) == offsetof(sluice_slot, level) + 1 &
                    offsetof(sluice_slot, field_count) == offsetof(sluice_slot, level) + 2,
                "level, kind and field_count are written as one word");
 
-/* level, kind and field_count = 0 in one store. */
+/* level, kind and field_count in one store. */
 static inline void sluice_slot_set_meta(sluice_slot *s, unsigned level,
-                                        unsigned kind)
+                                        unsigned kind, unsigned field_count)
 {
-    uint32_t meta = (uint32_t)(uint8_t)level | (uint32_t)(uint8_t)kind << 8;
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    meta = (uint32_t)(uint8_t)level << 24 | (uint32_t)(uint8_t)kind << 16;
+    uint32_t meta = (uint32_t)(uint8_t)level << 24 |
+                    (uint32_t)(uint8_t)kind << 16 | (uint16_t)field_count;
+#else
+    uint32_t meta = (uint32_t)(uint8_t)level | (uint32_t)(uint8_t)kind << 8 |
+                    (uint32_t)(uint16_t)field_count << 16;
 #endif
     memcpy(&s->level, &meta, sizeof meta);
 }
@@ -75,8 +82,11 @@ typedef struct sluice_queue {
     _Atomic uint32_t data_bell;                  /* futex word */
     _Alignas(64) _Atomic uint32_t space_waiters; /* producers asleep */
     _Atomic uint32_t space_bell;
-    _Atomic int closed;
+    _Atomic int closed;         /* intake closed: a claim that must wait fails */
+    _Atomic int sealed;         /* no record will be added: drain and stop */
     _Atomic uint64_t refused;   /* drop_newest or block timeouts */
+    _Atomic uint64_t refused_closed; /* waited for room, then the queue closed */
+    _Atomic uint32_t claimers;  /* producers inside the slow claim */
     _Atomic uint64_t evicted;   /* drop_oldest evictions */
     uint64_t capacity;          /* slots, a power of two */
     uint64_t mask;
@@ -104,12 +114,10 @@ sluice_queue *sluice_queue_init(void *region, size_t region_size,
 sluice_queue *sluice_queue_create(uint64_t capacity, unsigned consumers);
 void sluice_queue_destroy(sluice_queue *q);
 
-/* Free the heap block a slot's previous occupant left (on reuse). */
-void sluice_queue_slot_free_heap(sluice_slot *s);
-
 /* Producer: claim a slot. Returns NULL when the record was not accepted
- * (counted in refused). block_timeout_ms < 0 waits without limit. The
- * caller fills the slot and calls sluice_queue_publish. */
+ * (counted in refused, or refused_closed). block_timeout_ms < 0 waits
+ * without limit. The caller fills the slot (and frees the heap block its
+ * previous record left) and calls sluice_queue_publish. */
 sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
                                 int block_timeout_ms, uint64_t *seq);
 /* The claim's fast path, inlined into the producer: one compare-and-swap
@@ -136,20 +144,6 @@ static inline sluice_slot *sluice_queue_try_claim(sluice_queue *q, uint64_t *seq
     return &q->slots[h & q->mask];
 }
 
-/* The slot's previous occupant may have left a heap block: detach it (to
- * free once the record is published, off the straight path). */
-static inline unsigned char *sluice_queue_slot_detach_heap(sluice_slot *s)
-{
-    unsigned char *old = s->heap;
-    s->heap = NULL;
-    return old;
-}
-
-/* After a publish: ring a sleeping consumer and free a detached block. */
-void sluice_queue_finish_(sluice_queue *q, unsigned char *old_heap);
-
-/* Reserve a heap payload block for a claimed slot (when len does not fit). */
-unsigned char *sluice_queue_slot_alloc(sluice_slot *s, size_t len);
 /* Publish a filled slot: consumers may take it from now on. */
 void sluice_queue_ring_data_(sluice_queue *q);
 static inline void sluice_queue_publish(sluice_queue *q, sluice_slot *s,
@@ -177,18 +171,39 @@ static inline sluice_slot *sluice_queue_slot(sluice_queue *q, uint64_t seq)
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
 /* Sleep until records may be available or timeout_ms passes. */
 void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms);
-/* Stop intake: later claims fail; consumers see closed and drain. */
+/* Stop intake: the head gets SLUICE_HEAD_CLOSED, so no claim succeeds from
+ * now on (the inline claim fails, the slow one refuses, counted in
+ * refused_closed), and a claim waiting for room wakes and gives up. A
+ * claim made before is published as usual. */
 void sluice_queue_close(sluice_queue *q);
 static inline int sluice_queue_is_closed(sluice_queue *q)
 {
     return atomic_load_explicit(&q->closed, memory_order_acquire);
 }
+/* No record will be added any more: consumers drain what is there and stop
+ * (close seals once no producer is inside a call). */
+void sluice_queue_seal(sluice_queue *q);
+static inline int sluice_queue_is_sealed(sluice_queue *q)
+{
+    return atomic_load_explicit(&q->sealed, memory_order_acquire);
+}
+/* No producer is inside the slow claim, and every record claimed so far
+ * has been published: close waits for this before it freezes the counters
+ * and frees the slots (a claim made just before the head closed may still
+ * be being filled; one waiting for room is still on its way out). */
+bool sluice_queue_quiet(sluice_queue *q);
+/* Free the slots and what they hold, keep the header (its first pages):
+ * what a producer racing with close may still read (head, gate, capacity,
+ * waiters, bells) stays valid. The queue is unusable after. */
+void sluice_queue_bury(sluice_queue *q);
+size_t sluice_queue_header_size(void);
 /* Wake every sleeper (close, resume). */
 void sluice_queue_wake(sluice_queue *q);
 /* Total records ever accepted (claimed) in this queue. */
 static inline uint64_t sluice_queue_accepted(sluice_queue *q)
 {
-    return atomic_load_explicit(&q->head, memory_order_acquire);
+    return atomic_load_explicit(&q->head, memory_order_acquire) &
+           ~SLUICE_HEAD_CLOSED;
 }
 
 #endif

@@ -52,6 +52,9 @@ struct sluice_binding {
     _Atomic uint64_t diverted;
 
     _Atomic bool task_active;      /* a supervisor task runs it */
+    struct sluice_tracker *tracker; /* its own child of the supervisor's:
+                                       close cancels it to cut a backoff */
+    sluice_binding_stats closed_stats; /* as close left them */
 };
 
 typedef struct sluice_hook_slot {
@@ -64,7 +67,11 @@ typedef struct sluice_hook_slot {
 enum {
     SLUICE_SLOW_LANES = 1u << 0,      /* several lanes: a scheduler picks */
     SLUICE_SLOW_PRE_HOOKS = 1u << 1,  /* pre-hooks run on the caller */
-    SLUICE_SLOW_NO_TSC = 1u << 2      /* no invariant TSC for the time */
+    SLUICE_SLOW_NO_TSC = 1u << 2,     /* no invariant TSC for the time */
+    SLUICE_SLOW_CLOSING = 1u << 3,    /* close began: calls return at once */
+    SLUICE_SLOW_CLOSED = 1u << 4,     /* close returned: the logger is a
+                                         husk, only its bits are read */
+    SLUICE_SLOW_FORKED = 1u << 5      /* a fork's child: calls are dropped */
 };
 
 struct sluice_logger {
@@ -95,6 +102,9 @@ struct sluice_logger {
     _Atomic unsigned post_hook_count;
     pthread_mutex_t hooks_lock;    /* adding hooks */
     _Atomic uint64_t rejected;     /* by pre-hooks */
+    _Atomic uint64_t forked;       /* calls in a fork's child, dropped */
+    sluice_logger_stats closed_stats; /* as close left them */
+    struct sluice_logger *next_husk; /* lifecycle.c's list of closed ones */
 };
 
 struct sluice_runtime {
@@ -109,7 +119,13 @@ struct sluice_runtime {
     int intensity_period_ms;       /* ... within this period: give up */
 
     struct sluice_tracker *tracker; /* the supervisor's tasks */
+    sluice_event_fn event_fn;      /* the host's, or NULL */
+    void *event_user;
     _Atomic int state;             /* sluice_runtime_state */
+    bool published;                /* start succeeded: loggers leave husks */
+    const void **guarded;          /* the runtime and its loggers: what an
+                                      API call can be inside of (guard.c) */
+    size_t guarded_count;
     _Atomic bool cancelled;        /* close's deadline passed: stop now */
     _Atomic int refs;              /* see lifecycle.c */
 };
@@ -153,12 +169,22 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err);
 void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s);
 
 /* supervisor.c */
+/* Tell the host's event callback (if any) what happened to b. */
+void sluice_event_emit_(sluice_binding *b, sluice_event_kind kind,
+                        const char *message, int64_t delay_ms);
 /* Start a task for every autostarted binding. On error some may have
  * started: the caller (lifecycle.c) stops them. */
 int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err);
+/* Close began: bindings with a fallback get no more restarts (a backoff
+ * ends at once); their backlog goes to the fallback as their tasks end. */
+void sluice_supervisor_close_(sluice_runtime *rt);
 /* Wait for the supervised run loops until deadline_ns (INT64_MAX: no
- * limit), then cancel them. 0 when every one ended. */
+ * limit), then cancel them; free the trackers. 0 when every one ended. */
 int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns);
+
+/* stats.c: keep the counters of lg and its bindings as they are now, for
+ * the stats calls after close (lifecycle.c, just before CLOSED). */
+void sluice_stats_freeze_(sluice_logger *lg);
 
 /* lifecycle.c: wake every worker and blocked producer (close, cancel). */
 void sluice_runtime_wake_all_(sluice_runtime *rt);

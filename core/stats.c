@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "guard_internal.h"
 #include "runtime_internal.h"
 
 /* ---- counters ------------------------------------------------------------ */
@@ -30,21 +31,27 @@ sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index)
     return &lg->bindings[index];
 }
 
-int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
+/* After close returned (SLUICE_SLOW_CLOSED) the stats calls read the
+ * counters as close left them, frozen in the logger's husk; in a fork's
+ * child (SLUICE_SLOW_FORKED) they are refused, since the locks they take
+ * may be held by threads that are gone. */
+
+static void logger_stats(sluice_logger *lg, sluice_logger_stats *out)
 {
-    if (!lg || !out)
-        return -1;
-    memset(out, 0, sizeof *out);
-    uint64_t claimed = 0, refused = 0, evicted = 0;
+    uint64_t claimed = 0, refused = 0, closed = 0, evicted = 0;
     for (unsigned i = 0; i < lg->lanes; i++) {
         sluice_queue *q = lg->queues[i];
         refused += atomic_load(&q->refused);
+        closed += atomic_load(&q->refused_closed);
         evicted += atomic_load(&q->evicted);
         claimed += sluice_queue_accepted(q);
     }
     out->rejected = atomic_load(&lg->rejected);
-    out->attempted = claimed + refused + out->rejected;
-    out->dropped = refused + evicted + out->rejected;
+    out->closed = closed;
+    out->forked = atomic_load(&lg->forked);
+    out->overflowed = refused + evicted;
+    out->attempted = claimed + refused + closed + out->rejected + out->forked;
+    out->dropped = out->overflowed + closed + out->rejected + out->forked;
     out->accepted = out->attempted - out->dropped;
     out->binding_count = lg->lanes * lg->sinks_per_lane;
     for (size_t i = 0; i < out->binding_count; i++) {
@@ -53,14 +60,28 @@ int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
         if (p > out->pending)
             out->pending = p;
     }
-    return 0;
 }
 
-int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)
+int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
 {
-    if (!b || !out)
+    if (!lg || !out)
         return -1;
     memset(out, 0, sizeof *out);
+    const void *saved = sluice_guard_enter_(lg);
+    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
+    int rc = 0;
+    if (slow & SLUICE_SLOW_FORKED)
+        rc = -1;
+    else if (slow & SLUICE_SLOW_CLOSED)
+        *out = lg->closed_stats;
+    else
+        logger_stats(lg, out);
+    sluice_guard_leave_(saved);
+    return rc;
+}
+
+static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
+{
     snprintf(out->sink, sizeof out->sink, "%s", b->sink->name);
     out->lane = b->lane;
     pthread_mutex_lock(&b->mu);
@@ -80,5 +101,32 @@ int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)
     pthread_mutex_lock(&b->queue->lock);
     out->evicted = b->queue->cursor[b->cursor].evicted;
     pthread_mutex_unlock(&b->queue->lock);
-    return 0;
+}
+
+int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)
+{
+    if (!b || !out)
+        return -1;
+    memset(out, 0, sizeof *out);
+    sluice_logger *lg = b->logger;
+    const void *saved = sluice_guard_enter_(lg);
+    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
+    int rc = 0;
+    if (slow & SLUICE_SLOW_FORKED)
+        rc = -1;
+    else if (slow & SLUICE_SLOW_CLOSED)
+        *out = b->closed_stats;
+    else
+        binding_stats(b, out);
+    sluice_guard_leave_(saved);
+    return rc;
+}
+
+void sluice_stats_freeze_(sluice_logger *lg)
+{
+    logger_stats(lg, &lg->closed_stats);
+    for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++) {
+        memset(&lg->bindings[i].closed_stats, 0, sizeof lg->bindings[i].closed_stats);
+        binding_stats(&lg->bindings[i], &lg->bindings[i].closed_stats);
+    }
 }

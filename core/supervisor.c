@@ -1,7 +1,8 @@
 /*
  * supervisor.c -- keeps every autostarted binding's run loop going, as a
  * task under the runtime's tracker (include/sluice/task.h) with the restart
- * policy.
+ * policy. Each binding has a child tracker of its own, so that close can
+ * stop one binding's restarts without stopping the others.
  *
  * When run() fails, the tracker restarts it after an exponential, jittered
  * backoff (restart_backoff_ms = MIN..MAX), and the new run() resumes the
@@ -9,17 +10,49 @@
  * PERIOD and the tracker gives the task up: with a fallback sink, the
  * binding is then drained into it (counted as diverted) by a new task;
  * without one its records stay queued, and the producers meet the overflow
- * policy, until sluice_binding_resume(). Each task holds a reference on the
- * runtime until its final event, so a worker stuck in a sink past close's
- * timeout frees the runtime when it comes back.
- * Knows nothing of formats, plugins' insides or INI.
+ * policy, until sluice_binding_resume().
+ *
+ * Close: a binding with a fallback gets no more restarts (its tracker is
+ * cancelled, which also cuts a backoff short); when its task ends with
+ * records still queued, the task's thread drains them into the fallback
+ * before it says it is done, so close's join waits for that.
+ * Each task holds a reference on the runtime until its final event, so a
+ * worker stuck in a sink past close's timeout frees the runtime when it
+ * comes back. Knows nothing of formats, plugins' insides or INI.
  */
 #include <string.h>
 
 #include <sluice/task.h>
 
 #include "clock_internal.h"
+#include "guard_internal.h"
 #include "runtime_internal.h"
+
+const char *sluice_event_kind_name(sluice_event_kind kind)
+{
+    static const char *const names[] = {"", "failed", "backoff", "given_up",
+                                        "diverting", "recovered"};
+    return kind >= SLUICE_EVENT_FAILED && kind <= SLUICE_EVENT_RECOVERED
+               ? names[kind]
+               : "unknown";
+}
+
+void sluice_event_emit_(sluice_binding *b, sluice_event_kind kind,
+                        const char *message, int64_t delay_ms)
+{
+    sluice_runtime *rt = b->logger->rt;
+    if (!rt->event_fn)
+        return;
+    sluice_event ev;
+    ev.kind = kind;
+    ev.logger = b->logger->name;
+    ev.sink = b->sink->name;
+    ev.lane = b->lane;
+    ev.message = message ? message : "";
+    ev.delay_ms = delay_ms;
+    ev.pending = sluice_queue_pending(b->queue, b->cursor);
+    rt->event_fn(rt->event_user, &ev);
+}
 
 static int binding_task(void *arg, sluice_token *cancel, sluice_error *err)
 {
@@ -32,7 +65,7 @@ static int spawn(sluice_binding *b, sluice_error *err)
 {
     sluice_runtime *rt = b->logger->rt;
     sluice_runtime_ref_(rt); /* released by the task's final event */
-    if (sluice_tracker_spawn(rt->tracker, binding_task, b, err) != 0) {
+    if (sluice_tracker_spawn(b->tracker, binding_task, b, err) != 0) {
         sluice_runtime_unref_(rt); /* never the last: the caller holds one */
         atomic_store(&b->task_active, false);
         return -1;
@@ -48,6 +81,7 @@ static void on_event(const sluice_tracker_event *ev, void *user)
     switch (ev->kind) {
     case SLUICE_TRACKER_EV_RESTARTING:
         sluice_binding_set_state_(b, SLUICE_STATE_BACKOFF);
+        sluice_event_emit_(b, SLUICE_EVENT_BACKOFF, NULL, ev->delay_ms);
         break;
     case SLUICE_TRACKER_EV_GAVE_UP:
         atomic_fetch_add(&b->given_up, 1);
@@ -56,12 +90,25 @@ static void on_event(const sluice_tracker_event *ev, void *user)
         if (b->logger->fallback && !atomic_load(&rt->cancelled))
             divert = !atomic_exchange(&b->diverting, true);
         sluice_binding_set_state_(b, SLUICE_STATE_GIVEN_UP);
+        sluice_event_emit_(b, SLUICE_EVENT_GIVEN_UP, ev->error, 0);
+        if (divert)
+            sluice_event_emit_(b, SLUICE_EVENT_DIVERTING, NULL, 0);
         break;
     default:
         break;
     }
     if (!ev->final)
         return;
+    if (sluice_runtime_state_(rt) >= SLUICE_RUNTIME_CLOSING &&
+        b->logger->fallback && !atomic_load(&rt->cancelled) &&
+        sluice_queue_pending(b->queue, b->cursor) > 0) {
+        /* closing: the backlog goes to the fallback now, on this thread,
+         * before the tracker counts the task as done (the run loop diverts
+         * a binding that failed once close began) */
+        sluice_error e;
+        sluice_worker_run_(b, &e);
+        divert = false;
+    }
     atomic_store(&b->task_active, false);
     if (divert && !atomic_exchange(&b->task_active, true)) {
         /* drain the backlog, and what comes later, into the fallback */
@@ -92,22 +139,52 @@ int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
     rt->tracker = sluice_tracker_new(NULL, &o, err);
     if (!rt->tracker)
         return -1;
+    sluice_tracker_options child;
+    memset(&child, 0, sizeof child); /* all inherited */
+    child.name = "sluice-binding";
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
         if (!lg->autostart)
             continue;
         for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
             sluice_binding *b = &lg->bindings[k];
+            b->tracker = sluice_tracker_new(rt->tracker, &child, err);
+            if (!b->tracker)
+                return -1; /* the caller stops what started */
             atomic_store(&b->task_active, true);
             if (spawn(b, err) != 0)
-                return -1; /* the caller stops what started */
+                return -1;
         }
     }
     return 0;
 }
 
-/* Close: stop intake is done by the caller; wait for the tasks until the
- * deadline, then cancel. Returns 0 when every task ended. */
+void sluice_supervisor_close_(sluice_runtime *rt)
+{
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        if (!lg->fallback)
+            continue;
+        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
+            sluice_tracker_cancel(lg->bindings[k].tracker); /* NULL: ignored */
+    }
+}
+
+/* Free the trackers (each binding's, then the root), now or, for tasks
+ * stuck in a sink, when the last of them ends. */
+static void free_trackers(sluice_runtime *rt)
+{
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
+            sluice_tracker_free(lg->bindings[k].tracker);
+            lg->bindings[k].tracker = NULL;
+        }
+    }
+    sluice_tracker_free(rt->tracker);
+    rt->tracker = NULL;
+}
+
 int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns)
 {
     if (!rt->tracker)
@@ -128,9 +205,7 @@ int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns)
         /* tasks in a backoff end at once; give them a moment to say so */
         rc = sluice_tracker_join_timeout(rt->tracker, 20, &e);
     }
-    /* frees now, or (tasks stuck in a sink) when the last one ends */
-    sluice_tracker_free(rt->tracker);
-    rt->tracker = NULL;
+    free_trackers(rt);
     return rc == 0 ? 0 : -1;
 }
 
@@ -138,21 +213,30 @@ int sluice_binding_resume(sluice_binding *b, sluice_error *err)
 {
     if (!b)
         return sluice_error_set(err, "resume: no binding");
-    sluice_runtime *rt = b->logger->rt;
+    sluice_logger *lg = b->logger;
+    const void *saved = sluice_guard_enter_(lg);
+    int rc = 0;
+    if (atomic_load_explicit(&lg->slow_path, memory_order_seq_cst) &
+        (SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED | SLUICE_SLOW_FORKED)) {
+        rc = sluice_error_set(err, "resume: the runtime is closing");
+        goto out;
+    }
     pthread_mutex_lock(&b->mu);
     bool given_up = b->state == SLUICE_STATE_GIVEN_UP;
     pthread_mutex_unlock(&b->mu);
-    if (!given_up)
-        return sluice_error_set(err,
-                                "resume: logger '%s', sink '%s', lane %u was "
-                                "not given up",
-                                b->logger->name, b->sink->name, b->lane);
+    if (!given_up) {
+        rc = sluice_error_set(err,
+                              "resume: logger '%s', sink '%s', lane %u was "
+                              "not given up",
+                              lg->name, b->sink->name, b->lane);
+        goto out;
+    }
     /* a diverting task switches back to the sink at its next batch */
     atomic_store(&b->diverting, false);
     sluice_binding_set_state_(b, SLUICE_STATE_IDLE); /* until a run starts */
-    if (!b->logger->autostart || !rt->tracker)
-        return 0; /* the host drives its run loop */
-    if (atomic_exchange(&b->task_active, true))
-        return 0;
-    return spawn(b, err);
+    if (lg->autostart && b->tracker && !atomic_exchange(&b->task_active, true))
+        rc = spawn(b, err);
+out:
+    sluice_guard_leave_(saved);
+    return rc;
 }

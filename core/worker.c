@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "clock_internal.h"
+#include "guard_internal.h"
 #include "printf_internal.h"
 #include "runtime_internal.h"
 
@@ -70,6 +71,7 @@ static void fail(sluice_binding *b, const char *msg)
     b->last_failure_ns = sluice_clock_realtime_ns();
     pthread_mutex_unlock(&b->mu);
     atomic_fetch_add(&b->failures, 1);
+    sluice_event_emit_(b, SLUICE_EVENT_FAILED, msg, 0);
 }
 
 /* Decode the fields that follow the body of a slot's payload into pool;
@@ -222,8 +224,15 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     sc->pool_len = sc->pool_cap = 0;
     sluice_time_cache_init(&sc->tc);
 
+    bool closing = sluice_runtime_state_(rt) >= SLUICE_RUNTIME_CLOSING;
+    bool divert_now = false;
     pthread_mutex_lock(&b->mu);
     b->is_running = true;
+    bool recovering = b->has_failed; /* says RECOVERED at its first write */
+    if (closing && b->has_failed && lg->fallback && !atomic_load(&b->diverting)) {
+        atomic_store(&b->diverting, true); /* close began: no more retries */
+        divert_now = true;
+    }
     if (!atomic_load(&b->diverting)) {
         b->state = SLUICE_STATE_RUNNING;
         b->has_failed = false;
@@ -232,6 +241,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
          error says why */
     pthread_mutex_unlock(&b->mu);
     atomic_fetch_add(&b->runs, 1);
+    if (divert_now)
+        sluice_event_emit_(b, SLUICE_EVENT_DIVERTING, NULL, 0);
 
     int rc = 0;
     int64_t idle_since = 0;   /* when the queue was last found empty */
@@ -264,7 +275,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         size_t n = sluice_queue_take(b->queue, b->cursor, BATCH_MAX, &first);
         int64_t now;
         if (n == 0) {
-            if (sluice_queue_is_closed(b->queue) &&
+            if (sluice_queue_is_sealed(b->queue) &&
                 sluice_queue_pending(b->queue, b->cursor) == 0)
                 break;
             now = sluice_clock_monotonic_ns();
@@ -306,8 +317,22 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         if (wrc != 0) {
             fail(b, err->message);
+            if (!diverting && lg->fallback &&
+                sluice_runtime_state_(rt) >= SLUICE_RUNTIME_CLOSING) {
+                /* close began: the rest goes to the fallback, no retry */
+                atomic_store(&b->diverting, true);
+                pthread_mutex_lock(&b->mu);
+                b->is_running = true;
+                pthread_mutex_unlock(&b->mu);
+                sluice_event_emit_(b, SLUICE_EVENT_DIVERTING, NULL, 0);
+                continue;
+            }
             rc = -1;
             break;
+        }
+        if (recovering && !diverting) {
+            recovering = false;
+            sluice_event_emit_(b, SLUICE_EVENT_RECOVERED, NULL, 0);
         }
         now = sluice_clock_monotonic_ns();
         if (now >= next_flush) {
@@ -339,9 +364,24 @@ int sluice_binding_run(sluice_binding *b, sluice_error *err)
 {
     if (!b)
         return sluice_error_set(err, "run(): no binding");
-    sluice_runtime *rt = b->logger->rt;
+    sluice_logger *lg = b->logger;
+    /* inside the guard until the reference is taken: close cannot free
+     * the runtime under a run loop that is just coming in */
+    const void *saved = sluice_guard_enter_(lg);
+    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
+    if (slow & (SLUICE_SLOW_CLOSED | SLUICE_SLOW_FORKED)) {
+        sluice_guard_leave_(saved);
+        if (slow & SLUICE_SLOW_FORKED)
+            return sluice_error_set(err, "run(): the runtime belongs to the "
+                                         "parent of this forked process");
+        return 0; /* closed: what was left is counted by close */
+    }
+    sluice_runtime *rt = lg->rt;
     sluice_runtime_ref_(rt);
+    sluice_guard_leave_(saved);
     int rc = sluice_worker_run_(b, err);
+    if (rc != 0 && atomic_load(&rt->cancelled))
+        rc = 0; /* over for good: close counts what was left undelivered */
     sluice_runtime_unref_(rt);
     return rc;
 }

@@ -12,8 +12,32 @@
  *     SLUICE_INFO(lg, "user %s logged in after %d tries", name, tries);
  *     sluice_close(rt, 2000);
  *
- * Thread safety: every logging call, sluice_set_level and the stats calls
- * may be used from any thread at any time between open and close.
+ * Thread safety: every call below may be made from any thread at any time
+ * between open and the return of close, unless its comment says otherwise.
+ *
+ * During and after close (what each call does once sluice_close has begun
+ * on another thread, and after it returned):
+ *   logging calls      a call that starts after close began returns at
+ *                      once and counts nothing; one blocked on a full
+ *                      queue returns, its record refused and counted in
+ *                      stats.closed; one already inside finishes, and
+ *                      close waits for it. After close returned, still
+ *                      harmless: the logger pointer stays valid (a small
+ *                      husk of it is kept), the call returns at once.
+ *   sluice_set_level   ignored; sluice_get_level says SLUICE_LEVEL_OFF
+ *   hooks, scheduler   refused (-1)
+ *   stats calls        during close: live counters; after: the counters
+ *                      as close left them (0)
+ *   sluice_logger_flush  returns -1 at once (close drains by itself)
+ *   sluice_binding_run during close: drains and returns 0; after close
+ *                      returned: returns 0 at once (what was left was
+ *                      counted by close). Do not call it again after 0.
+ *   sluice_binding_resume  refused (-1)
+ *   sluice_logger_get, sluice_runtime_reopen, sluice_runtime_stop_intake
+ *                      during close: as usual (get returns NULL once close
+ *                      is done); after close returned: rt is freed, do
+ *                      not call them.
+ * In the child of a fork(): see sluice_close and docs/delivery.md.
  */
 #ifndef SLUICE_H
 #define SLUICE_H
@@ -64,9 +88,30 @@ int sluice_open_string(const char *ini_text, sluice_runtime **rt,
 
 /* Stop accepting records, drain every queue, flush and close the sinks, and
  * join the workers, all within timeout_ms (negative: wait as long as it
- * takes). Returns 0 when everything accepted was delivered, otherwise the
- * number of records left undelivered. Frees rt in every case. */
+ * takes). In order: intake stops (see "During and after close" above);
+ * close waits for the calls already inside; a binding whose sink fails,
+ * or failed, and that has a fallback, sends what is left to the fallback
+ * (counted as diverted) with no further retry; close waits for the run
+ * loops, supervised and host-driven (autostart = false: close waits, up
+ * to timeout_ms, for your run loop to drain each binding, and drains a
+ * binding whose sink failed into its fallback itself); when timeout_ms
+ * passes, the run loops are cancelled.
+ * Returns 0 when everything accepted was delivered, otherwise the number
+ * of record deliveries left undelivered (summed over sinks). Frees rt (a
+ * run loop stuck inside a sink keeps the memory until it comes back); call
+ * it once, and not from a post-hook or an event callback (they run on the
+ * runtime's run loops, which close waits for). A pre-hook may call it: its
+ * own record is then refused. In a forked child, it frees the child's
+ * copy without touching the sinks (they are the parent's) and returns 0. */
 long sluice_close(sluice_runtime *rt, int timeout_ms);
+
+/* Stop accepting records now, without closing: calls from now on return
+ * at once (not counted), and calls blocked on a full queue return, their
+ * record refused (counted in stats.closed). The queues go on draining.
+ * For a thread that must get producers out of a blocking call before it
+ * can close (a signal-handling thread). Idempotent; close is still
+ * needed. */
+void sluice_runtime_stop_intake(sluice_runtime *rt);
 
 /* The logger declared as [logger.NAME], or NULL. Valid until close. */
 sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name);
@@ -91,6 +136,42 @@ int sluice_builder_section(sluice_builder *b, const char *section, int line,
  * instead of a .so file. api must outlive the runtime. */
 int sluice_builder_add_sink_api(sluice_builder *b, const sluice_sink_api *api,
                                 sluice_error *err);
+/* A builder holding an INI file's (or text's) settings, to add host sinks
+ * or an event callback to before starting it. NULL when the file cannot be
+ * read or memory runs out (err says why); syntax errors are collected and
+ * reported by sluice_builder_start with their lines. */
+sluice_builder *sluice_builder_from_file(const char *ini_path, sluice_error *err);
+sluice_builder *sluice_builder_from_string(const char *ini_text, sluice_error *err);
+
+/* What happens to a binding, as it happens: for a host that reports it
+ * (the `sluice` command prints each on stderr). */
+typedef enum sluice_event_kind {
+    SLUICE_EVENT_FAILED = 1,   /* its sink failed; message says why */
+    SLUICE_EVENT_BACKOFF,      /* the supervisor restarts it in delay_ms */
+    SLUICE_EVENT_GIVEN_UP,     /* too many restarts: see fallback, resume */
+    SLUICE_EVENT_DIVERTING,    /* its records go to the logger's fallback */
+    SLUICE_EVENT_RECOVERED     /* it writes again after a failure */
+} sluice_event_kind;
+
+typedef struct sluice_event {
+    sluice_event_kind kind;
+    const char *logger;        /* NAME of [logger.NAME] */
+    const char *sink;          /* NAME of [sink.NAME] */
+    unsigned lane;
+    const char *message;       /* FAILED, GIVEN_UP: the error; else "" */
+    int64_t delay_ms;          /* BACKOFF: the delay chosen; else 0 */
+    uint64_t pending;          /* the binding's backlog now */
+} sluice_event;
+
+/* Called on a worker or supervisor thread, possibly from several at once;
+ * ev and its strings live for the call only. It must not block for long,
+ * and must not call sluice_close. */
+typedef void (*sluice_event_fn)(void *user, const sluice_event *ev);
+/* Install fn for the runtime b will start (NULL: none). */
+int sluice_builder_set_event_fn(sluice_builder *b, sluice_event_fn fn,
+                                void *user, sluice_error *err);
+const char *sluice_event_kind_name(sluice_event_kind kind);
+
 /* Validate everything, load plugins, open sinks, start workers. Frees b in
  * every case. On error nothing is left started. */
 int sluice_builder_start(sluice_builder *b, sluice_runtime **rt,
@@ -225,13 +306,18 @@ typedef enum sluice_binding_state {
 const char *sluice_binding_state_name(sluice_binding_state s);
 
 typedef struct sluice_logger_stats {
-    uint64_t attempted;        /* logging calls at an enabled level */
+    uint64_t attempted;        /* logging calls at an enabled level (not
+                                  counting calls made after close began) */
     uint64_t accepted;         /* attempted - dropped */
-    uint64_t dropped;          /* refused or evicted by the overflow policy,
-                                  or rejected by a pre-hook */
+    uint64_t dropped;          /* overflowed + closed + rejected + forked */
     uint64_t rejected;         /* of dropped: rejected by a pre-hook */
     uint64_t pending;          /* the largest backlog of its bindings */
     size_t binding_count;
+    uint64_t overflowed;       /* of dropped: refused or evicted by the
+                                  overflow policy */
+    uint64_t closed;           /* of dropped: the call was waiting for room
+                                  when close began, and gave up */
+    uint64_t forked;           /* of dropped: calls in a forked child */
 } sluice_logger_stats;
 
 typedef struct sluice_binding_stats {
