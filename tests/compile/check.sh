@@ -1,5 +1,29 @@
 #!/bin/sh
-# compile.sh CC INCLUDE_DIR FILE: compile FILE with format warnings as
-# errors; the exit status says whether it compiled.
+# check.sh [--fails-with REGEX] CC INCLUDE_DIR FILE [STD]: compile FILE with
+# format warnings as errors; the exit status says whether it compiled. With
+# --fails-with it is the other way round: success means FILE failed to
+# compile with a message matching REGEX (the format check, a static_assert),
+# not on some other error. STD defaults to c11 for a .c file and c++17 for
+# a .cpp file.
+expect=
+if [ "$1" = --fails-with ]; then
+    expect=$2
+    shift 2
+fi
 cc=$1; inc=$2; file=$3
-exec $cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror=format -Werror -I "$inc" -fsyntax-only "$file"
+case $file in
+*.cpp) std=${4:-c++17} ;;
+*) std=${4:-c11} ;;
+esac
+if [ -z "$expect" ]; then
+    exec $cc -std="$std" -D_GNU_SOURCE -Wall -Wextra -Werror=format -Werror -I "$inc" -fsyntax-only "$file"
+fi
+if out=$($cc -std="$std" -D_GNU_SOURCE -Wall -Wextra -Werror=format -I "$inc" -fsyntax-only "$file" 2>&1); then
+    echo "check.sh: $file compiled, but it must not" >&2
+    exit 1
+fi
+printf '%s\n' "$out"
+if ! printf '%s\n' "$out" | grep -q -E -e "$expect"; then
+    echo "check.sh: $file failed to compile, but not with /$expect/" >&2
+    exit 1
+fi
