@@ -112,13 +112,15 @@ def main():
 
     lat = {(lib, t): runs(out, f"lat_{lib}_{t}", R)
            for lib in ("sluice", "spdlog") for t in (1, 2)}
+    # the sluice bench compiled as C++ (one producer only)
+    lat[("sluice_cxx", 1)] = runs(out, "lat_sluice_cxx_1", R)
     tp = {(lib, s): runs(out, f"tp_{lib}_{s}", R)
           for lib in ("sluice", "spdlog") for s in ("file", "null")}
     wakes = {t: parse(os.path.join(out, f"wakes_sluice_{t}.txt")) for t in (1, 2)}
 
     calls = a.cg_calls
     ir = {}
-    for lib in ("sluice", "spdlog"):
+    for lib in ("sluice", "sluice_cxx", "spdlog"):
         base = cg_total(out, f"cg_{lib}_baseline") / calls
         for kind in ("enabled", "disabled"):
             raw = cg_total(out, f"cg_{lib}_{kind}") / calls
@@ -128,10 +130,11 @@ def main():
     # ---- the plot ---------------------------------------------------------
     dat = os.path.join(out, "latency.dat")
     with open(dat, "w") as f:
-        f.write("# pct sluice1 spdlog1 sluice2 spdlog2\n")
+        f.write("# pct sluice1 spdlog1 sluice2 spdlog2 sluice1_cxx\n")
         for i, p in enumerate(PCTS):
             vals = [med(lat[(lib, t)], p + "_ns")
                     for t in (1, 2) for lib in ("sluice", "spdlog")]
+            vals.append(med(lat[("sluice_cxx", 1)], p + "_ns"))
             f.write(f'{i} "{p}" ' + " ".join(f"{v:.2f}" for v in vals) + "\n")
     png = os.path.join(a.bench, "latency.png")
     gp = f"""
@@ -146,6 +149,7 @@ set key top left box opaque
 set xrange [-0.3:{len(PCTS) - 0.7}]
 set ytics ("10 ns" 10, "30 ns" 30, "100 ns" 100, "300 ns" 300, "1 µs" 1000, "3 µs" 3000, "10 µs" 10000, "30 µs" 30000, "100 µs" 100000, "300 µs" 300000, "1 ms" 1000000)
 plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "sluice, 1 thread", \\
+     "" using 1:7 with linespoints lw 2 pt 9 dt 3 lc rgb "#2ca02c" title "sluice from C++, 1 thread", \\
      "" using 1:5 with linespoints lw 2 pt 5 dt 2 lc rgb "#1f77b4" title "sluice, 2 threads", \\
      "" using 1:4 with linespoints lw 2 pt 7 lc rgb "#d62728" title "spdlog async, 1 thread", \\
      "" using 1:6 with linespoints lw 2 pt 5 dt 2 lc rgb "#d62728" title "spdlog async, 2 threads"
@@ -235,6 +239,11 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
       f"({ir[('sluice', 'enabled')][0]:.0f} with the loop) | {verdict(ir[('sluice', 'enabled')][1] <= 80)} |")
     w(f"| ≤ 5 instructions per disabled call | {ir[('sluice', 'disabled')][1]:.0f} "
       f"({ir[('sluice', 'disabled')][0]:.0f} with the loop) | {verdict(ir[('sluice', 'disabled')][1] <= 5)} |")
+    cxx_same = all(abs(ir[('sluice_cxx', k)][0] - ir[('sluice', k)][0]) < 0.05
+                   for k in ("enabled", "disabled"))
+    w(f"| a C++ host pays what a C host pays (instructions per call) | enabled "
+      f"{ir[('sluice_cxx', 'enabled')][1]:.1f} from C++ vs {ir[('sluice', 'enabled')][1]:.1f} from C, "
+      f"disabled {ir[('sluice_cxx', 'disabled')][1]:.1f} vs {ir[('sluice', 'disabled')][1]:.1f} | {verdict(cxx_same)} |")
     w(f"| peak RSS ≤ queue memory + 16 MiB | " + "; ".join(
         f"{lab}: {r:.1f} MiB vs {q:.0f}+16" for lab, r, q, _ in rss_rows) + f" | {verdict(rss_ok)} |")
     w("")
@@ -243,9 +252,12 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
     w("| logger | threads | p50 | p90 | p99 | p99.9 | p99.99 | max | p50 range | p99.9 range |")
     w("|---|---|---|---|---|---|---|---|---|---|")
     for t in (1, 2):
-        for lib in ("sluice", "spdlog"):
+        for lib in ("sluice", "sluice_cxx", "spdlog"):
+            if (lib, t) not in lat:
+                continue
             rs = lat[(lib, t)]
-            name = "sluice" if lib == "sluice" else "spdlog async"
+            name = {"sluice": "sluice", "sluice_cxx": "sluice, from C++",
+                    "spdlog": "spdlog async"}[lib]
             lo, hi = rng(rs, "p50_ns")
             lo9, hi9 = rng(rs, "p99.9_ns")
             w(f"| {name} | {t} | " + " | ".join(ns(med(rs, p + '_ns')) for p in PCTS + ['max'])
@@ -312,19 +324,21 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
     w("")
     w(f"## Instructions per call (callgrind, {calls:,} calls, producer side only)")
     w("")
-    w("| call | sluice | spdlog async |")
-    w("|---|---|---|")
+    w("| call | sluice | sluice, from C++ | spdlog async |")
+    w("|---|---|---|---|")
     for kind in ("enabled", "disabled"):
-        w(f"| {kind} (net of the loop) | {ir[('sluice', kind)][1]:.1f} | {ir[('spdlog', kind)][1]:.1f} |")
-        w(f"| {kind} (loop included) | {ir[('sluice', kind)][0]:.1f} | {ir[('spdlog', kind)][0]:.1f} |")
-    w(f"| the bare loop (subtracted) | {ir[('sluice', 'loop')]:.1f} | {ir[('spdlog', 'loop')]:.1f} |")
+        w(f"| {kind} (net of the loop) | {ir[('sluice', kind)][1]:.1f} | {ir[('sluice_cxx', kind)][1]:.1f} | {ir[('spdlog', kind)][1]:.1f} |")
+        w(f"| {kind} (loop included) | {ir[('sluice', kind)][0]:.1f} | {ir[('sluice_cxx', kind)][0]:.1f} | {ir[('spdlog', kind)][0]:.1f} |")
+    w(f"| the bare loop (subtracted) | {ir[('sluice', 'loop')]:.1f} | {ir[('sluice_cxx', 'loop')]:.1f} | {ir[('spdlog', 'loop')]:.1f} |")
     w("")
     w("`valgrind --tool=callgrind --toggle-collect=FUNCTION`: only instructions executed inside a noinline "
       "function holding the logging loop (and what it calls) on the producer thread are counted; the worker "
       "thread is not. The argument evaluation of the call (`i`, `i * 2`, `(double)i`) is part of the call. "
       "Both queues are made large enough for every call (valgrind runs one thread at a time), so no call "
       "waits: sluice with `queue_capacity` ≥ the calls, spdlog with `init_thread_pool(calls + 1024, 1)`; "
-      "both into their null sink. The disabled call is `SLUICE_DEBUG` / `logger->debug()` on a logger at `info`.")
+      "both into their null sink. The disabled call is `SLUICE_DEBUG` / `logger->debug()` on a logger at `info`. "
+      "\"From C++\" is `sluice_bench_cxx`, bench/sluice_bench.c compiled as C++17 (the macros' C++ half, "
+      "include/sluice/sluice_cxx.h), counted the same way.")
     w("")
     rows = cg_functions(out, "cg_sluice_enabled", calls)
     if rows:
@@ -365,6 +379,9 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
       "two CPUs). Before measuring, each run logs as many records as the sluice queue holds and waits until "
       "they are written (the same count for spdlog), so that every slot of the ring has been touched once — "
       "spdlog's queue is preallocated and touched at construction.")
+    w("* **From C++**: `sluice_bench_cxx` is the very same source (bench/sluice_bench.c) compiled as C++17 by the "
+      "C++ compiler above, so its latency (one producer) and instruction counts are those of a C++ host using the "
+      "same macros.")
     w("* **Throughput**: one thread, see above; the null sink still renders each record (sluice renders "
       "the line in the worker; spdlog's null sink skips formatting of the pattern but the message is "
       "formatted by the producer).")

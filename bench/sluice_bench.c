@@ -11,6 +11,8 @@
  * SLUICE_PLUGIN_PATH. Built a second time with -DBENCH_COUNT_WAKES as
  * sluice_bench_wakes, which interposes syscall(2) to count the futex wakes
  * a producer pays (diagnostic only; the figures come from the plain build).
+ * Valid C11 and C++17: bench/sluice_bench_cxx.cpp compiles this very file
+ * as C++, so the same workloads measure the macros from a C++ host.
  * Knows nothing of spdlog.
  */
 #include <inttypes.h>
@@ -117,7 +119,7 @@ typedef struct {
 
 static void *lat_thread(void *p)
 {
-    lat_arg *a = p;
+    lat_arg *a = (lat_arg *)p;
     if (a->cpu >= 0)
         bench_pin(a->cpu);
     sluice_logger *lg = a->lg;
@@ -164,16 +166,17 @@ static int run_latency(int threads, long capacity)
     pthread_t th[8];
     lat_arg args[8];
     for (int t = 0; t < threads; t++) {
-        args[t] = (lat_arg){.lg = lg,
-                            .cpu = pin ? 1 : -1,
-                            .warmup = capacity / threads,
-                            .ns_per_tick = nspt,
-                            .pause_ticks = (uint64_t)(BENCH_PAUSE_NS / nspt),
-                            .samples = calloc(BENCH_ITERATIONS, sizeof(double)),
-                            .woke = calloc(BENCH_ITERATIONS, 1),
-                            .ready = &ready,
-                            .go = &go,
-                            .warm = &warm};
+        lat_arg *a = &args[t];
+        a->lg = lg;
+        a->cpu = pin ? 1 : -1;
+        a->warmup = capacity / threads;
+        a->ns_per_tick = nspt;
+        a->pause_ticks = (uint64_t)(BENCH_PAUSE_NS / nspt);
+        a->samples = (double *)calloc(BENCH_ITERATIONS, sizeof(double));
+        a->woke = (unsigned char *)calloc(BENCH_ITERATIONS, 1);
+        a->ready = &ready;
+        a->go = &go;
+        a->warm = &warm;
         pthread_create(&th[t], NULL, lat_thread, &args[t]);
     }
     /* Warm-up: every slot of the ring touched once (page faults, first-call
@@ -192,8 +195,9 @@ static int run_latency(int threads, long capacity)
     long left = sluice_close(rt, -1);
 
     size_t n = (size_t)threads * BENCH_ITERATIONS;
-    double *all = malloc(n * sizeof *all);
-    double *with = malloc(n * sizeof *with), *without = malloc(n * sizeof *without);
+    double *all = (double *)malloc(n * sizeof *all);
+    double *with = (double *)malloc(n * sizeof *with);
+    double *without = (double *)malloc(n * sizeof *without);
     size_t nw = 0, nwo = 0;
     for (int t = 0; t < threads; t++)
         for (size_t i = 0; i < BENCH_ITERATIONS; i++) {
@@ -286,20 +290,27 @@ static int run_throughput(const char *kind, long capacity)
 
 /* ---- callgrind: only these two functions are counted -------------------- */
 
-BENCH_NOINLINE void bench_sluice_enabled(sluice_logger *lg, uint64_t n)
+/* The names callgrind toggles on, unmangled in the C++ build too. */
+#ifdef __cplusplus
+#define BENCH_COUNTED extern "C" BENCH_NOINLINE
+#else
+#define BENCH_COUNTED BENCH_NOINLINE
+#endif
+
+BENCH_COUNTED void bench_sluice_enabled(sluice_logger *lg, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         SLUICE_INFO(lg, BENCH_LATENCY_FORMAT, i, i * 2, (double)i);
 }
 
-BENCH_NOINLINE void bench_sluice_disabled(sluice_logger *lg, uint64_t n)
+BENCH_COUNTED void bench_sluice_disabled(sluice_logger *lg, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         SLUICE_DEBUG(lg, BENCH_LATENCY_FORMAT, i, i * 2, (double)i);
 }
 
 /* The bare loop, to subtract its own instructions from the two above. */
-BENCH_NOINLINE void bench_loop_baseline(uint64_t n)
+BENCH_COUNTED void bench_loop_baseline(uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         __asm__ volatile("" : : "r"(i) : "memory");

@@ -264,7 +264,8 @@ int sluice_logger_flush(sluice_logger *lg, int timeout_ms);
  * identical to snprintf's. The format must be a string literal; arguments
  * may be any integer type, bool, float, double, char pointers (copied, at
  * most SLUICE_STRING_MAX bytes; NULL prints "(null)") and other pointers
- * (printed with %p). Up to 23 arguments. */
+ * (printed with %p). Up to 23 arguments. The same macros work in C++17 and
+ * later (sluice_cxx.h, included below, says which C++ types they take). */
 #define SLUICE_LOG(lg, lvl, ...) \
     SLUICE_LOG_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), __VA_ARGS__)
 #define SLUICE_TRACE(lg, ...) SLUICE_LOG_AT_(lg, SLUICE_LEVEL_TRACE, __VA_ARGS__)
@@ -280,9 +281,11 @@ int sluice_logger_flush(sluice_logger *lg, int timeout_ms);
  * Keys and values are strings, copied (each at most SLUICE_STRING_MAX). */
 /* One parenthesized (array, count) pair, so that it stays one macro
  * argument however deep it is passed; unwrapped at the call. */
+#ifndef __cplusplus /* C++: sluice_cxx.h */
 #define SLUICE_KV(...)                                                         \
     ((const sluice_kv[]){__VA_ARGS__},                                         \
      (sizeof((const sluice_kv[]){__VA_ARGS__}) / sizeof(sluice_kv)))
+#endif
 #define SLUICE_LOG_KV(lg, lvl, kv, ...) \
     SLUICE_LOG_KV_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), kv, __VA_ARGS__)
 #define SLUICE_TRACE_KV(lg, kv, ...) SLUICE_LOG_KV(lg, SLUICE_LEVEL_TRACE, kv, __VA_ARGS__)
@@ -437,12 +440,16 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
         unsigned long long: SLUICE_ARG_UINT, float: SLUICE_ARG_DOUBLE,         \
         double: SLUICE_ARG_DOUBLE, char *: SLUICE_ARG_STRING,                  \
         const char *: SLUICE_ARG_STRING, default: SLUICE_ARG_POINTER)
+#endif /* !__cplusplus */
 
+/* CAT, FIRST, LOG_AT, and EXPAND, NARG, MAP, SMAP further down, serve the
+ * C++ macros too (sluice_cxx.h); what is under !__cplusplus is C's. */
 #define SLUICE_CAT_(a, b) SLUICE_CAT_I_(a, b)
 #define SLUICE_CAT_I_(a, b) a##b
 #define SLUICE_FIRST_(f, ...) f
 #define SLUICE_LOG_AT_(lg, lvl, ...) \
     SLUICE_LOG_I_(lg, lvl, SLUICE_NARG_(__VA_ARGS__), __VA_ARGS__)
+#ifndef __cplusplus
 #define SLUICE_IS_STR_(x) +(SLUICE_TYPE_(x) == SLUICE_ARG_STRING)
 /* The call site and its type list, then `call`. */
 #define SLUICE_SITE_(lvl, n, call, ...)                                        \
@@ -488,6 +495,7 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
                                          __VA_ARGS__),                         \
                          __VA_ARGS__);                                         \
     } while (0)
+#endif /* !__cplusplus */
 #define SLUICE_EXPAND_(...) __VA_ARGS__
 #define SLUICE_NARG_(...) SLUICE_NARG_I_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 #define SLUICE_NARG_I_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24, N, ...) N
@@ -540,6 +548,7 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_SMAP22_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21)
 #define SLUICE_SMAP23_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22)
 #define SLUICE_SMAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22) M(a23)
+#ifndef __cplusplus
 /* the call of a deferred log with n-1 arguments */
 #define SLUICE_CALL1_(lg, lvl, f) sluice_log_a0_((lg), (sluice_level)(lvl), &sluice_site_)
 #define SLUICE_CALL2_(lg, lvl, f, a1) (sluice_site_.fixed_size ? sluice_log_a1_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1)}))
@@ -573,6 +582,8 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 
 #ifdef __cplusplus
 }
+/* The macros' C++ half: templates in place of _Generic (not extern "C"). */
+#include <sluice/sluice_cxx.h>
 #endif
 
 #endif /* SLUICE_H */
