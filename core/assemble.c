@@ -15,14 +15,6 @@
 #include "clock_internal.h"
 #include "sink_internal.h"
 
-static uint64_t round_pow2(uint64_t v)
-{
-    uint64_t p = 2;
-    while (p < v)
-        p <<= 1;
-    return p;
-}
-
 /* The logger's base fields, from its field.NAME keys in file order. */
 static int copy_fields(sluice_logger *lg, const bsection *s)
 {
@@ -79,7 +71,7 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
     lg->bindings = calloc((size_t)lg->lanes * l->nsinks, sizeof *lg->bindings);
     if (!lg->name || !lg->queues || !lg->bindings)
         goto oom;
-    uint64_t cap = round_pow2((uint64_t)l->capacity);
+    uint64_t cap = sluice_plan_capacity_(l);
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
         lg->queues[lane] = sluice_queue_create(cap, (unsigned)l->nsinks);
         if (!lg->queues[lane]) {
@@ -178,6 +170,8 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     rt->backoff_max_ms = (int)plan.runtime.backoff_max;
     rt->intensity_restarts = (int)plan.runtime.intensity_n;
     rt->intensity_period_ms = (int)plan.runtime.intensity_period;
+    rt->flush_on_exit_ms = (int)plan.runtime.flush_on_exit_ms;
+    rt->crash_flush = plan.runtime.crash_flush;
     rt->event_fn = b->event_fn;
     rt->event_user = b->event_user;
     if (make_sinks(rt, &plan, by_plan, err) != 0)

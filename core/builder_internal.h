@@ -78,6 +78,9 @@ int sluice_value_bool_(const char *v, bool *out);
 int sluice_value_range_(const char *v, long long *lo, long long *hi);
 /* "N/PERIOD" (500ms, 10s, 2m, 1h) or "unlimited" (n = period = 0). */
 int sluice_value_intensity_(const char *v, long long *n, long long *period_ms);
+/* A byte size: "1073741824", "512K", "64M", "1G" (K, M, G, T or KiB, MiB,
+ * GiB, TiB: powers of 1024); decimal digits, no leading zero. */
+int sluice_value_size_(const char *v, unsigned long long *out);
 /* Split "a, b ,c" into trimmed names (each cut at 127 bytes). */
 size_t sluice_value_list_(const char *v, char names[][128], size_t max);
 /* key is in the NULL-terminated list ("prefix.*" accepts prefix.anything). */
@@ -92,6 +95,10 @@ typedef struct runtime_options {
     const char *plugin_path;
     long long backoff_min, backoff_max;
     long long intensity_n, intensity_period;
+    unsigned long long max_queue_memory;  /* bytes, per logger (all lanes) */
+    const bkey *max_queue_memory_key;     /* its line, when set */
+    long long flush_on_exit_ms;           /* 0: no flush at exit */
+    bool crash_flush;                     /* write what is queued on a crash */
 } runtime_options;
 
 /* Everything a [sink.NAME] needs, resolved. */
@@ -134,5 +141,9 @@ typedef struct sluice_plan {
  * be freed with sluice_plan_free_ in every case. */
 size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check);
 void sluice_plan_free_(sluice_plan *plan);
+/* Records of each lane's queue (queue_capacity rounded up to a power of
+ * two), and the bytes the logger's queues map, all lanes together. */
+uint64_t sluice_plan_capacity_(const logger_plan *l);
+unsigned long long sluice_plan_queue_bytes_(const logger_plan *l);
 
 #endif

@@ -361,6 +361,137 @@ static int make_guarded(sluice_runtime *rt, sluice_error *err)
     return 0;
 }
 
+/* ---- the runtimes alive in this process: fork and exit ------------------ */
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static sluice_runtime *live;           /* started, not yet closed */
+static sluice_runtime *forsaken;       /* closed in a fork's child: the
+                                          parent's, kept as they are */
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+
+static void live_add(sluice_runtime *rt)
+{
+    pthread_mutex_lock(&live_lock);
+    rt->live_next = live;
+    live = rt;
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void live_remove(sluice_runtime *rt)
+{
+    pthread_mutex_lock(&live_lock);
+    for (sluice_runtime **p = &live; *p; p = &(*p)->live_next) {
+        if (*p == rt) {
+            *p = rt->live_next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* fork(): hold every lock the child needs to find consistent. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&live_lock);
+    pthread_mutex_lock(&husks_lock);
+    sluice_guard_lock_();
+}
+
+static void after_fork_parent(void)
+{
+    sluice_guard_unlock_();
+    pthread_mutex_unlock(&husks_lock);
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* The child has one thread and a copy of the parent's runtimes, whose run
+ * loops, locks and sinks are the parent's: each is marked forked, so a
+ * logging call on it is dropped and counted (stats.forked, read once the
+ * child closes it) and nothing waits for a run loop that is not there.
+ * The child may open runtimes of its own. */
+static void after_fork_child(void)
+{
+    sluice_guard_after_fork_child_();
+    pthread_mutex_init(&husks_lock, NULL);
+    pthread_mutex_init(&live_lock, NULL);
+    for (sluice_runtime *rt = live; rt; rt = rt->live_next) {
+        rt->forked = true;
+        for (size_t i = 0; i < rt->logger_count; i++)
+            atomic_fetch_or(&rt->loggers[i]->slow_path, SLUICE_SLOW_FORKED);
+    }
+}
+
+/* Wait until every binding of rt has written what it had (or gave up), for
+ * at most until deadline, then flush the sinks. */
+static void drain_for_exit(sluice_runtime *rt, int64_t deadline)
+{
+    for (;;) {
+        bool busy = false;
+        for (size_t i = 0; i < rt->logger_count && !busy; i++) {
+            sluice_logger *lg = rt->loggers[i];
+            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane && !busy; k++) {
+                sluice_binding *b = &lg->bindings[k];
+                pthread_mutex_lock(&b->mu);
+                bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
+                               !atomic_load(&b->diverting);
+                pthread_mutex_unlock(&b->mu);
+                busy = !gave_up && sluice_queue_pending(b->queue, b->cursor) > 0;
+            }
+        }
+        if (!busy || past(deadline))
+            break;
+        sleep_ms(1);
+    }
+    for (size_t i = 0; i < rt->sink_count; i++) {
+        sluice_error e;
+        sluice_sink_flush_(rt->sinks[i], &e);
+    }
+}
+
+/* exit() or a return from main without close: drain each runtime for at
+ * most its flush_on_exit_ms. Nothing is closed or freed: other threads may
+ * still be logging. */
+static void at_exit(void)
+{
+    pthread_mutex_lock(&live_lock);
+    for (sluice_runtime *rt = live; rt; rt = rt->live_next) {
+        if (rt->forked || rt->flush_on_exit_ms <= 0 ||
+            sluice_runtime_state_(rt) != SLUICE_RUNTIME_RUNNING)
+            continue;
+        drain_for_exit(rt, sluice_clock_monotonic_ns() +
+                               (int64_t)rt->flush_on_exit_ms * 1000000);
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+static void process_init(void)
+{
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    atexit(at_exit);
+}
+
+/* close() in a fork's child: the runtime is the parent's; release nothing
+ * of it (its sinks, threads and locks are the parent's), keep it reachable,
+ * and count what the child logged into it. */
+static long close_forked(sluice_runtime *rt)
+{
+    live_remove(rt);
+    for (size_t i = 0; i < rt->logger_count; i++) {
+        sluice_logger *lg = rt->loggers[i];
+        memset(&lg->closed_stats, 0, sizeof lg->closed_stats);
+        lg->closed_stats.attempted = atomic_load(&lg->forked);
+        lg->closed_stats.dropped = lg->closed_stats.forked = lg->closed_stats.attempted;
+        lg->closed_stats.binding_count = lg->lanes * lg->sinks_per_lane;
+        __atomic_store_n(&lg->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
+        atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED);
+    }
+    pthread_mutex_lock(&live_lock);
+    rt->live_next = forsaken;
+    forsaken = rt;
+    pthread_mutex_unlock(&live_lock);
+    return 0;
+}
+
 int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
 {
     if (make_guarded(rt, err) != 0) {
@@ -376,6 +507,8 @@ int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
         return -1;
     }
     rt->published = true;
+    pthread_once(&process_once, process_init);
+    live_add(rt);
     atomic_store(&rt->state, SLUICE_RUNTIME_RUNNING);
     return 0;
 }
@@ -388,6 +521,9 @@ long sluice_close(sluice_runtime *rt, int timeout_ms)
     if (!atomic_compare_exchange_strong(&rt->state, &expected,
                                         SLUICE_RUNTIME_CLOSING))
         return 0; /* another thread is closing it */
+    if (rt->forked)
+        return close_forked(rt);
+    live_remove(rt);
     int64_t deadline = timeout_ms < 0
                            ? INT64_MAX
                            : sluice_clock_monotonic_ns() + (int64_t)timeout_ms * 1000000;

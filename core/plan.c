@@ -14,8 +14,9 @@
 #include "builder_internal.h"
 #include "sink_internal.h"
 
-static const char *const runtime_keys[] = {"plugin_path", "restart_backoff_ms",
-                                           "restart_intensity", NULL};
+static const char *const runtime_keys[] = {
+    "plugin_path", "restart_backoff_ms", "restart_intensity",
+    "max_queue_memory", "flush_on_exit_ms", "crash_flush", NULL};
 static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
 static const char *const logger_keys[] = {
     "sinks", "level", "queue_capacity", "overflow", "block_timeout_ms",
@@ -28,17 +29,42 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
     ro->backoff_max = 5000;
     ro->intensity_n = 5;
     ro->intensity_period = 10000;
+    ro->max_queue_memory = 1ULL << 30;
+    ro->max_queue_memory_key = NULL;
+    ro->flush_on_exit_ms = 3000;
+    ro->crash_flush = false;
     bsection *s = sluice_builder_find_section_(b, "runtime");
     if (!s)
         return;
     for (size_t i = 0; i < s->nkeys; i++) {
         bkey *k = &s->keys[i];
         if (!sluice_value_in_list_(runtime_keys, k->key)) {
+            char known[400];
+            sluice_value_list_names_(known, sizeof known, runtime_keys, NULL);
             sluice_builder_error_(b, k->line,
-                                  "[runtime]: unknown key '%s' (known: "
-                                  "plugin_path, restart_backoff_ms, "
-                                  "restart_intensity)",
-                                  k->key);
+                                  "[runtime]: unknown key '%s' (known: %s)",
+                                  k->key, known);
+        } else if (strcmp(k->key, "max_queue_memory") == 0) {
+            ro->max_queue_memory_key = k;
+            if (sluice_value_size_(k->value, &ro->max_queue_memory) != 0 ||
+                ro->max_queue_memory == 0)
+                sluice_builder_error_(b, k->line,
+                                      "[runtime] max_queue_memory: '%s' is not "
+                                      "a size (like 1073741824, 256M, 1G)",
+                                      k->value);
+        } else if (strcmp(k->key, "flush_on_exit_ms") == 0) {
+            if (sluice_value_ll_(k->value, &ro->flush_on_exit_ms) != 0 ||
+                ro->flush_on_exit_ms < 0 || ro->flush_on_exit_ms > 3600000)
+                sluice_builder_error_(b, k->line,
+                                      "[runtime] flush_on_exit_ms: '%s' is not "
+                                      "0..3600000 (0: no flush at exit)",
+                                      k->value);
+        } else if (strcmp(k->key, "crash_flush") == 0) {
+            if (sluice_value_bool_(k->value, &ro->crash_flush) != 0)
+                sluice_builder_error_(b, k->line,
+                                      "[runtime] crash_flush: '%s' is not true "
+                                      "or false",
+                                      k->value);
         } else if (strcmp(k->key, "plugin_path") == 0) {
             ro->plugin_path = k->value;
         } else if (strcmp(k->key, "restart_backoff_ms") == 0) {
@@ -141,8 +167,59 @@ static sink_plan *find_plan(sink_plan *plans, size_t n, const char *name)
 }
 
 
-static void plan_logger(sluice_builder *b, bsection *s, logger_plan *l,
-                        sink_plan *plans, size_t nplans)
+/* Records of a lane's queue (a power of two) and the bytes a logger's
+ * queues map, all lanes. */
+uint64_t sluice_plan_capacity_(const logger_plan *l)
+{
+    uint64_t p = 2;
+    while (p < (uint64_t)l->capacity)
+        p <<= 1;
+    return p;
+}
+
+unsigned long long sluice_plan_queue_bytes_(const logger_plan *l)
+{
+    return (unsigned long long)sluice_queue_region_size(sluice_plan_capacity_(l)) *
+           (unsigned long long)l->workers;
+}
+
+static void human_size(char *out, size_t cap, unsigned long long bytes)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    unsigned u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* The queues fit [runtime] max_queue_memory (each logger's, all lanes). */
+static void check_queue_memory(sluice_builder *b, const runtime_options *ro,
+                               const bsection *s, const logger_plan *l)
+{
+    unsigned long long bytes = sluice_plan_queue_bytes_(l);
+    if (bytes <= ro->max_queue_memory)
+        return;
+    const bkey *k = sluice_section_key_(s, "queue_capacity");
+    if (!k)
+        k = sluice_section_key_(s, "workers");
+    char need[32], max[32];
+    human_size(need, sizeof need, bytes);
+    human_size(max, sizeof max, ro->max_queue_memory);
+    sluice_builder_error_(b, k ? k->line : s->line,
+                          "[%s]: its queues take %s (%llu records x %d bytes x "
+                          "%lld lanes), more than [runtime] max_queue_memory "
+                          "= %s%s",
+                          s->name, need, (unsigned long long)sluice_plan_capacity_(l),
+                          SLUICE_SLOT_SIZE, l->workers, max,
+                          ro->max_queue_memory_key ? "" : " (the default)");
+}
+
+static void plan_logger(sluice_builder *b, const runtime_options *ro,
+                        bsection *s, logger_plan *l, sink_plan *plans,
+                        size_t nplans)
 {
     memset(l, 0, sizeof *l);
     l->section = s;
@@ -231,6 +308,7 @@ static void plan_logger(sluice_builder *b, bsection *s, logger_plan *l,
     sluice_value_int_key_(b, s, "block_timeout_ms", -1, -1, INT_MAX, &l->block_timeout);
     sluice_value_int_key_(b, s, "workers", 1, 1, 64, &l->workers);
     sluice_value_int_key_(b, s, "flush_interval_ms", 200, 1, 3600000, &l->flush_interval);
+    check_queue_memory(b, ro, s, l);
     if ((k = sluice_section_key_(s, "fallback"))) {
         l->fallback = find_plan(plans, nplans, k->value);
         if (!l->fallback) {
@@ -274,7 +352,7 @@ size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check)
     for (size_t i = 0; i < b->nsections; i++)
         if (sluice_section_name_valid_(b->sections[i].name) &&
             strncmp(b->sections[i].name, "logger.", 7) == 0)
-            plan_logger(b, &b->sections[i],
+            plan_logger(b, &plan->runtime, &b->sections[i],
                         &plan->loggers[plan->logger_count++], plan->sinks,
                         plan->sink_count);
     if (plan->logger_count == 0)

@@ -119,6 +119,10 @@ struct sluice_runtime {
     int intensity_period_ms;       /* ... within this period: give up */
 
     struct sluice_tracker *tracker; /* the supervisor's tasks */
+    bool forked;                   /* a copy in a fork's child */
+    struct sluice_runtime *live_next; /* lifecycle.c's list of live ones */
+    int flush_on_exit_ms;          /* [runtime] flush_on_exit_ms */
+    bool crash_flush;              /* [runtime] crash_flush */
     sluice_event_fn event_fn;      /* the host's, or NULL */
     void *event_user;
     _Atomic int state;             /* sluice_runtime_state */

@@ -33,8 +33,8 @@ sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index)
 
 /* After close returned (SLUICE_SLOW_CLOSED) the stats calls read the
  * counters as close left them, frozen in the logger's husk; in a fork's
- * child (SLUICE_SLOW_FORKED) they are refused, since the locks they take
- * may be held by threads that are gone. */
+ * child (SLUICE_SLOW_FORKED) they are refused until the child closes its
+ * copy, since the locks they take may be held by threads that are gone. */
 
 static void logger_stats(sluice_logger *lg, sluice_logger_stats *out)
 {
@@ -70,10 +70,10 @@ int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out)
     const void *saved = sluice_guard_enter_(lg);
     unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
     int rc = 0;
-    if (slow & SLUICE_SLOW_FORKED)
-        rc = -1;
-    else if (slow & SLUICE_SLOW_CLOSED)
+    if (slow & SLUICE_SLOW_CLOSED)
         *out = lg->closed_stats;
+    else if (slow & SLUICE_SLOW_FORKED)
+        rc = -1;
     else
         logger_stats(lg, out);
     sluice_guard_leave_(saved);
@@ -112,10 +112,10 @@ int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)
     const void *saved = sluice_guard_enter_(lg);
     unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
     int rc = 0;
-    if (slow & SLUICE_SLOW_FORKED)
-        rc = -1;
-    else if (slow & SLUICE_SLOW_CLOSED)
+    if (slow & SLUICE_SLOW_CLOSED)
         *out = b->closed_stats;
+    else if (slow & SLUICE_SLOW_FORKED)
+        rc = -1;
     else
         binding_stats(b, out);
     sluice_guard_leave_(saved);

@@ -138,6 +138,33 @@ int sluice_value_intensity_(const char *v, long long *n, long long *period_ms)
     return 0;
 }
 
+int sluice_value_size_(const char *v, unsigned long long *out)
+{
+    const char *p = v;
+    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+        return -1; /* digits first, and no leading zero */
+    unsigned long long n = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (ULLONG_MAX - (unsigned)(*p - '0')) / 10)
+            return -1;
+        n = n * 10 + (unsigned)(*p - '0');
+    }
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},    {"K", 10},   {"KiB", 10}, {"M", 20},  {"MiB", 20},
+                 {"G", 30},  {"GiB", 30}, {"T", 40},   {"TiB", 40}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].suffix) != 0)
+            continue;
+        if (units[i].shift && n > (ULLONG_MAX >> units[i].shift))
+            return -1;
+        *out = n << units[i].shift;
+        return 0;
+    }
+    return -1;
+}
+
 bool sluice_value_in_list_(const char *const *list, const char *key)
 {
     for (; list && *list; list++) {

@@ -512,3 +512,72 @@ Test(lifecycle, optional_members_beyond_struct_size_are_never_called)
     SLUICE_INFO(sluice_logger_get(rt, "app"), "x %d", 1);
     cr_assert_eq(sluice_close(rt, 5000), 0);
 }
+
+/* ---- exit without close ---------------------------------------------------- */
+
+/* Run tests/hosts/exit_host on a file sink; the lines the file got. */
+static size_t lines_after_host(const char *mode, const char *runtime_keys,
+                               int count)
+{
+    const char *host = getenv("SLUICE_EXIT_HOST");
+    cr_assert_not_null(host, "SLUICE_EXIT_HOST is not set");
+    char *dir = tmpdir_make();
+    char ini[1024], path[600];
+    snprintf(ini, sizeof ini,
+             "[runtime]\n%s\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[logger.app]\nsinks = f\nqueue_capacity = 4096\n",
+             runtime_keys, dir);
+    snprintf(path, sizeof path, "%s/app.ini", dir);
+    write_text(path, ini);
+    /* the host leaves without close on purpose: no leak report */
+    int rc = sh(NULL, "ASAN_OPTIONS=detect_leaks=0 %s %s %d %s", host, path,
+                count, mode);
+    cr_assert_eq(rc, 0, "exit_host %s exited %d", mode, rc);
+    snprintf(path, sizeof path, "%s/out.log", dir);
+    char *text = read_file(path, NULL);
+    size_t n = count_lines(text);
+    free(text);
+    tmpdir_remove(dir);
+    return n;
+}
+
+Test(lifecycle, returning_from_main_without_close_drains_the_queues)
+{
+    cr_assert_eq(lines_after_host("return", "", 1001), 1001);
+}
+
+Test(lifecycle, exit_from_a_thread_without_close_drains_the_queues)
+{
+    cr_assert_eq(lines_after_host("exit", "flush_on_exit_ms = 5000", 1001), 1001);
+}
+
+Test(lifecycle, close_then_exit_is_the_control)
+{
+    cr_assert_eq(lines_after_host("close", "flush_on_exit_ms = 0", 1001), 1001);
+}
+
+/* ---- the queue memory limit ----------------------------------------------- */
+
+Test(lifecycle, a_queue_larger_than_max_queue_memory_is_refused_with_its_line)
+{
+    char *msg = start_ini_fails(
+        "[runtime]\nmax_queue_memory = 64M\n"
+        "[sink.c]\nplugin = capture\n"
+        "[logger.app]\nsinks = c\nqueue_capacity = 1048576\nworkers = 2\n");
+    cr_assert(strstr(msg, "<string>:7: [logger.app]: its queues take 256.0 MiB"),
+              "%s", msg);
+    cr_assert(strstr(msg, "max_queue_memory = 64.0 MiB"), "%s", msg);
+    free(msg);
+    /* the default is 1 GiB */
+    msg = start_ini_fails("[sink.c]\nplugin = capture\n"
+                          "[logger.app]\nsinks = c\nqueue_capacity = 16777216\n");
+    cr_assert(strstr(msg, "<string>:5: [logger.app]: its queues take 2.0 GiB"), "%s", msg);
+    cr_assert(strstr(msg, "1.0 GiB (the default)"), "%s", msg);
+    free(msg);
+    msg = start_ini_fails("[runtime]\nmax_queue_memory = 010M\n"
+                          "[sink.c]\nplugin = capture\n[logger.app]\nsinks = c\n");
+    cr_assert(strstr(msg, "<string>:2: [runtime] max_queue_memory: '010M' is not a size"),
+              "%s", msg);
+    free(msg);
+}

@@ -1,0 +1,71 @@
+/*
+ * exit_host.c -- a host that leaves without sluice_close, for the exit and
+ * crash tests: it opens INI_FILE, logs COUNT numbered records through the
+ * logger "app", then ends as MODE says:
+ *   return   returns from main
+ *   exit     calls exit(0) from a thread of its own
+ *   close    closes properly (the control)
+ *   fork     forks; the child calls exit(0) (its exit flush must not wait
+ *            for the parent's queues); the parent waits up to 20 s for it,
+ *            says how it ended, and closes
+ * Usage: exit_host INI_FILE COUNT MODE
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sluice/sluice.h>
+
+static void *exit_now(void *arg)
+{
+    (void)arg;
+    exit(0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: exit_host INI_FILE COUNT MODE\n");
+        return 2;
+    }
+    sluice_runtime *rt;
+    sluice_error err;
+    if (sluice_open(argv[1], &rt, &err) != 0) {
+        fprintf(stderr, "%s\n", err.message);
+        return 1;
+    }
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    long count = strtol(argv[2], NULL, 10);
+    for (long i = 0; i < count; i++)
+        SLUICE_INFO(lg, "record %ld", i);
+    if (strcmp(argv[3], "exit") == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, exit_now, NULL);
+        pthread_join(t, NULL);
+    } else if (strcmp(argv[3], "fork") == 0) {
+        pid_t pid = fork();
+        if (pid == 0)
+            exit(0);
+        int st = 0;
+        struct timespec nap = {0, 10000000};
+        int i = 0;
+        for (; i < 2000 && waitpid(pid, &st, WNOHANG) != pid; i++)
+            nanosleep(&nap, NULL);
+        if (i == 2000) {
+            kill(pid, SIGKILL);
+            printf("child hung\n");
+        } else {
+            printf("child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        }
+        sluice_close(rt, 0);
+        return 0;
+    } else if (strcmp(argv[3], "close") == 0) {
+        return sluice_close(rt, 5000) == 0 ? 0 : 1;
+    }
+    return 0; /* without close */
+}
