@@ -6,12 +6,15 @@
  * a JSON document stays valid UTF-8: C0 controls, DEL, C1 controls
  * (U+0080..U+009F), U+2028, U+2029 and invalid UTF-8 are escaped in every
  * format (docs/configuration.md lists the forms); valid UTF-8 passes as it
- * is. Plain ASCII is scanned eight bytes at a time.
+ * is. Plain ASCII is scanned eight bytes at a time. A field can neither
+ * pass for one of the record's own members (its key gets a '_' in front)
+ * nor appear twice (a later one with the same key replaces it).
  * Knows nothing of queues, workers or sinks.
  */
 #include "format_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -400,17 +403,27 @@ void sluice_escape_logfmt(sluice_buf *out, const char *s, size_t n)
 
 /* ---- field keys ----------------------------------------------------------
  *
- * A text or logfmt key is written bare, with '_' for each character that
+ * Two keys are the same key when they are rendered the same: a JSON reader
+ * sees the code points of the escaped key (an invalid byte becomes U+FFFD);
+ * a text or logfmt key is written bare, with '_' for each character that
  * cannot stand in it (white space, '=', '"', controls, invalid bytes) and
- * "_" for the empty key. */
+ * "_" for the empty key. key_unit() yields those rendered characters one
+ * at a time, so rendering, comparing and hashing keys agree by
+ * construction. */
 
-/* The next character of key[*pos..n) as written bare, advancing *pos. */
-static uint32_t bare_key_unit(const unsigned char *key, size_t n, size_t *pos)
+typedef enum key_style {
+    KEY_JSON,
+    KEY_BARE                   /* text and logfmt */
+} key_style;
+
+/* The next rendered character of key[*pos..n), advancing *pos. */
+static uint32_t key_unit(const unsigned char *key, size_t n, size_t *pos,
+                         key_style style)
 {
     unsigned char c = key[*pos];
     if (c < 0x80) {
         (*pos)++;
-        if (c <= ' ' || c == '=' || c == '"' || c == 0x7f)
+        if (style == KEY_BARE && (c <= ' ' || c == '=' || c == '"' || c == 0x7f))
             return '_';
         return c;
     }
@@ -418,12 +431,71 @@ static uint32_t bare_key_unit(const unsigned char *key, size_t n, size_t *pos)
     size_t seq = utf8_decode(key + *pos, n - *pos, &cp);
     if (!seq) {
         (*pos)++;
-        return '_';
+        return style == KEY_JSON ? 0xfffd : '_';
     }
     *pos += seq;
-    if (escaped_code_point(cp))
+    if (style == KEY_BARE && escaped_code_point(cp))
         return '_';
     return cp;
+}
+
+static const unsigned char empty_bare_key[] = "_";
+
+static void key_bytes(const sluice_field *f, key_style style,
+                      const unsigned char **key, size_t *len)
+{
+    *key = (const unsigned char *)f->key;
+    *len = f->key_len;
+    if (style == KEY_BARE && *len == 0) {
+        *key = empty_bare_key;
+        *len = 1;
+    }
+}
+
+/* A byte that every style renders as itself. */
+static inline int plain_key_byte(unsigned char c)
+{
+    return c > ' ' && c < 0x7f && c != '=' && c != '"';
+}
+
+/* Character by character, as rendered. */
+static __attribute__((noinline)) int keys_render_same(const sluice_field *a,
+                                                      const sluice_field *b,
+                                                      key_style style)
+{
+    const unsigned char *x, *y;
+    size_t xn, yn, i = 0, j = 0;
+    key_bytes(a, style, &x, &xn);
+    key_bytes(b, style, &y, &yn);
+    while (i < xn && j < yn)
+        if (key_unit(x, xn, &i, style) != key_unit(y, yn, &j, style))
+            return 0;
+    return i == xn && j == yn;
+}
+
+static inline int keys_same(const sluice_field *a, const sluice_field *b,
+                            key_style style)
+{
+    if (a->key_len && b->key_len && a->key[0] != b->key[0] &&
+        plain_key_byte((unsigned char)a->key[0]) &&
+        plain_key_byte((unsigned char)b->key[0]))
+        return 0; /* most different keys differ from their first byte */
+    if (a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0)
+        return 1;
+    return keys_render_same(a, b, style);
+}
+
+static uint64_t key_hash(const sluice_field *f, key_style style)
+{
+    const unsigned char *key;
+    size_t n, pos = 0;
+    key_bytes(f, style, &key, &n);
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a over the rendered characters */
+    while (pos < n) {
+        h ^= key_unit(key, n, &pos, style);
+        h *= 0x100000001b3ULL;
+    }
+    return h;
 }
 
 /* A bare key that needs characters replaced, or the empty key. */
@@ -439,7 +511,7 @@ static __attribute__((noinline)) void put_bare_key_replaced(sluice_buf *out,
     size_t pos = 0;
     while (pos < n) {
         size_t start = pos;
-        uint32_t unit = bare_key_unit(key, n, &pos);
+        uint32_t unit = key_unit(key, n, &pos, KEY_BARE);
         if (unit < 0x80)
             sluice_buf_putc(out, (char)unit);
         else
@@ -457,16 +529,184 @@ put_bare_key(sluice_buf *out, const char *k, size_t n)
         put_bare_key_replaced(out, k, n);
 }
 
-/* " key=value" for each field: text's %f, and logfmt. */
-static void put_fields_bare(sluice_buf *out, const sluice_record *r)
+/* The record's own members in each format. A field whose rendered key is
+ * one of them, after any number of leading '_', is written with one more
+ * '_' in front ("level" as "_level", "_level" as "__level"): no field can
+ * stand for a member of the record, and no two keys become one. */
+static const char *const json_members[] = {"time", "level", "logger", "message",
+                                           "thread", "file", "line", "function",
+                                           NULL};
+static const char *const logfmt_members[] = {"time", "level", "logger", "msg",
+                                             NULL};
+
+/* After any leading '_' (as rendered), the key is one of members. */
+static __attribute__((noinline)) int is_member_after_underscores(
+    const sluice_field *f, key_style style, const char *const *members)
 {
-    for (size_t i = 0; i < r->field_count; i++) {
-        const sluice_field *f = &r->fields[i];
-        sluice_buf_putc(out, ' ');
-        put_bare_key(out, f->key, f->key_len);
-        sluice_buf_putc(out, '=');
-        sluice_escape_logfmt(out, f->value, f->value_len);
+    const unsigned char *key = (const unsigned char *)f->key;
+    size_t n = f->key_len, pos = 0;
+    while (pos < n) {
+        size_t before = pos;
+        if (key_unit(key, n, &pos, style) != '_') {
+            pos = before;
+            break;
+        }
     }
+    /* member names are letters, and only a letter renders as that letter */
+    for (const char *const *m = members; *m; m++)
+        if (strlen(*m) == n - pos && memcmp(key + pos, *m, n - pos) == 0)
+            return 1;
+    return 0;
+}
+
+static inline __attribute__((always_inline)) int
+is_member_name(const sluice_field *f, key_style style, const char *const *members)
+{
+    if (f->key_len == 0)
+        return 0;
+    /* most keys start with a letter or digit no member starts with */
+    unsigned char first = (unsigned char)f->key[0], folded = first | 0x20;
+    if (((folded >= 'a' && folded <= 'z') || (first >= '0' && first <= '9')) &&
+        first != 't' && first != 'l' && first != 'm' && first != 'f')
+        return 0;
+    return is_member_after_underscores(f, style, members);
+}
+
+/* ---- repeated keys ------------------------------------------------------
+ *
+ * Fields come in merge order (base fields, then the call's); a later field
+ * with the same key replaces an earlier one, as a dictionary update would:
+ * the key stays where it first appeared, with the last value. */
+
+#define FIELDS_COMPARED_PAIRWISE 16
+#define FIELD_REPLACED SIZE_MAX
+
+typedef struct field_plan {
+    size_t *value_of;          /* per position: whose value, or FIELD_REPLACED;
+                                  NULL: every field as it is */
+    size_t small[FIELDS_COMPARED_PAIRWISE];
+    size_t *heap;
+} field_plan;
+
+/* No two of the fields can have the same key: each key starts with a byte
+ * that renders as itself, and no two with the same one (nor with two that
+ * share their low six bits: a cheap test that may say no for nothing).
+ * The usual case, found in one pass. */
+static inline int keys_surely_distinct(const sluice_field *fields, size_t n)
+{
+    uint64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].key_len == 0)
+            return 0;
+        unsigned char first = (unsigned char)fields[i].key[0];
+        uint64_t bit = 1ULL << (first & 63);
+        if (!plain_key_byte(first) || (seen & bit))
+            return 0;
+        seen |= bit;
+    }
+    return 1;
+}
+
+static void plan_fields(field_plan *plan, const sluice_field *fields, size_t n,
+                        key_style style)
+{
+    plan->value_of = NULL;
+    plan->heap = NULL;
+    if (n < 2)
+        return;
+    if (n <= FIELDS_COMPARED_PAIRWISE) {
+        size_t *value_of = plan->small;
+        for (size_t i = 0; i < n; i++) {
+            value_of[i] = i;
+            for (size_t j = 0; j < i; j++) {
+                if (value_of[j] != FIELD_REPLACED &&
+                    keys_same(&fields[j], &fields[i], style)) {
+                    value_of[j] = i;
+                    value_of[i] = FIELD_REPLACED;
+                    break;
+                }
+            }
+        }
+        plan->value_of = value_of;
+        return;
+    }
+    /* many fields: an open-addressing table of first positions */
+    size_t buckets = 64;
+    while (buckets < 2 * n && buckets < SIZE_MAX / 4 / sizeof(size_t))
+        buckets *= 2;
+    if (buckets < 2 * n)
+        return;
+    size_t *heap = malloc((n + buckets) * sizeof *heap);
+    if (!heap)
+        return; /* out of memory: every field, repeats included */
+    size_t *value_of = heap, *table = heap + n;
+    for (size_t b = 0; b < buckets; b++)
+        table[b] = FIELD_REPLACED;
+    for (size_t i = 0; i < n; i++) {
+        size_t b = (size_t)key_hash(&fields[i], style) & (buckets - 1);
+        value_of[i] = i;
+        for (; table[b] != FIELD_REPLACED; b = (b + 1) & (buckets - 1)) {
+            size_t first = table[b];
+            if (keys_same(&fields[first], &fields[i], style)) {
+                value_of[first] = i;
+                value_of[i] = FIELD_REPLACED;
+                break;
+            }
+        }
+        if (value_of[i] != FIELD_REPLACED)
+            table[b] = i;
+    }
+    plan->value_of = value_of;
+    plan->heap = heap;
+}
+
+static inline size_t plan_value(const field_plan *plan, size_t i)
+{
+    return plan->value_of ? plan->value_of[i] : i;
+}
+
+static inline int fields_may_repeat(const sluice_record *r)
+{
+    return r->field_count >= 2 &&
+           (r->field_count > 64 || !keys_surely_distinct(r->fields, r->field_count));
+}
+
+/* " key=value" for one field of text's %f or logfmt (members renamed). */
+static inline __attribute__((always_inline)) void
+put_bare_field(sluice_buf *out, const sluice_field *key,
+               const sluice_field *value, const char *const *members)
+{
+    sluice_buf_putc(out, ' ');
+    if (members && is_member_name(key, KEY_BARE, members))
+        sluice_buf_putc(out, '_');
+    put_bare_key(out, key->key, key->key_len);
+    sluice_buf_putc(out, '=');
+    sluice_escape_logfmt(out, value->value, value->value_len);
+}
+
+static __attribute__((noinline)) void
+put_bare_fields_merged(sluice_buf *out, const sluice_record *r,
+                       const char *const *members)
+{
+    field_plan plan;
+    plan_fields(&plan, r->fields, r->field_count, KEY_BARE);
+    for (size_t i = 0; i < r->field_count; i++) {
+        size_t v = plan_value(&plan, i);
+        if (v != FIELD_REPLACED)
+            put_bare_field(out, &r->fields[i], &r->fields[v], members);
+    }
+    free(plan.heap);
+}
+
+static void put_bare_fields(sluice_buf *out, const sluice_record *r,
+                            const char *const *members)
+{
+    if (fields_may_repeat(r)) {
+        put_bare_fields_merged(out, r, members);
+        return;
+    }
+    for (size_t i = 0; i < r->field_count; i++)
+        put_bare_field(out, &r->fields[i], &r->fields[i], members);
 }
 
 static void put_level_upper(sluice_buf *out, sluice_level l)
@@ -491,7 +731,7 @@ static void render_pattern(sluice_buf *out, const sluice_format *f,
         case 'm': sluice_escape_text(out, r->message, r->message_len); break;
         case 'f':
             if (r->field_count)
-                put_fields_bare(out, r);
+                put_bare_fields(out, r, NULL);
             break;
         case 's':
             if (r->file) {
@@ -531,6 +771,31 @@ static void json_string(sluice_buf *out, const char *s, size_t n)
     sluice_buf_putc(out, '"');
 }
 
+static inline __attribute__((always_inline)) void
+put_json_field(sluice_buf *out, const sluice_field *key,
+               const sluice_field *value)
+{
+    sluice_buf_append(out, ",\"", 2);
+    if (is_member_name(key, KEY_JSON, json_members))
+        sluice_buf_putc(out, '_');
+    sluice_escape_json(out, key->key, key->key_len);
+    sluice_buf_append(out, "\":", 2);
+    json_string(out, value->value, value->value_len);
+}
+
+static __attribute__((noinline)) void
+put_json_fields_merged(sluice_buf *out, const sluice_record *r)
+{
+    field_plan plan;
+    plan_fields(&plan, r->fields, r->field_count, KEY_JSON);
+    for (size_t i = 0; i < r->field_count; i++) {
+        size_t v = plan_value(&plan, i);
+        if (v != FIELD_REPLACED)
+            put_json_field(out, &r->fields[i], &r->fields[v]);
+    }
+    free(plan.heap);
+}
+
 static void render_json(sluice_buf *out, const sluice_record *r,
                         sluice_time_cache *tc)
 {
@@ -557,12 +822,11 @@ static void render_json(sluice_buf *out, const sluice_record *r,
         json_key(out, "function", 0);
         json_string(out, r->function, strlen(r->function));
     }
-    for (size_t i = 0; i < r->field_count; i++) {
-        const sluice_field *f = &r->fields[i];
-        sluice_buf_putc(out, ',');
-        json_string(out, f->key, f->key_len);
-        sluice_buf_putc(out, ':');
-        json_string(out, f->value, f->value_len);
+    if (fields_may_repeat(r)) {
+        put_json_fields_merged(out, r);
+    } else {
+        for (size_t i = 0; i < r->field_count; i++)
+            put_json_field(out, &r->fields[i], &r->fields[i]);
     }
     sluice_buf_append(out, "}\n", 2);
 }
@@ -579,7 +843,7 @@ static void render_logfmt(sluice_buf *out, const sluice_record *r,
     sluice_buf_puts(out, " msg=");
     sluice_escape_logfmt(out, r->message, r->message_len);
     if (r->field_count)
-        put_fields_bare(out, r);
+        put_bare_fields(out, r, logfmt_members);
     sluice_buf_putc(out, '\n');
 }
 

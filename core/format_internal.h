@@ -1,8 +1,9 @@
 /*
  * format_internal.h -- renders a decoded record as one line of text, JSON
  * or logfmt, escaping controls (C0, DEL, C1, U+2028/2029) and invalid UTF-8
- * so that no record can forge a second line or break a JSON document.
- * Knows nothing of queues or sinks.
+ * so that no record can forge a second line or break a JSON document, and
+ * merging fields so that none can pass for one of the record's members or
+ * appear twice. Knows nothing of queues or sinks.
  */
 #ifndef SLUICE_FORMAT_INTERNAL_H
 #define SLUICE_FORMAT_INTERNAL_H

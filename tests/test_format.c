@@ -1,8 +1,10 @@
 /*
  * test_format.c -- the renderers (core/format.c) on records built by hand:
- * what each class of hostile text is escaped as in text, logfmt and JSON,
- * and a property test over random byte strings, judged by a validator
- * written here and by python3's json module. The seed is printed in every failure message; set
+ * what each class of hostile text is escaped as in text, logfmt and JSON;
+ * that a field can never pass for one of the record's own members; that a
+ * later field with the same key replaces an earlier one; and a property
+ * test over random byte strings, judged by a validator written here and by
+ * python3's json module. The seed is printed in every failure message; set
  * SLUICE_TEST_SEED to replay one.
  */
 #include <criterion/criterion.h>
@@ -71,6 +73,8 @@ static sluice_record record(const char *message, const sluice_field *fields,
     return r;
 }
 
+#define FIELD(k, v) {(k), sizeof(k) - 1, (v), sizeof(v) - 1}
+
 /* ---- python3's json module as the judge -------------------------------- */
 
 /* Run a python3 script over a file; 0 when it exits 0. */
@@ -104,6 +108,23 @@ static int python(const char *script, const char *data, size_t len, char *why,
     unlink(out_path);
     rmdir(dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* The JSON line must parse, and `expr` (over the object d) hold. */
+static void json_holds(const char *line, const char *expr)
+{
+    char script[2048], why[4096];
+    snprintf(script, sizeof script,
+             "import json, sys\n"
+             "line = open(sys.argv[1], encoding='utf-8').read()\n"
+             "pairs = json.loads(line, object_pairs_hook=lambda p: p)\n"
+             "keys = [k for k, v in pairs]\n"
+             "assert len(keys) == len(set(keys)), 'repeated key in %%r' %% keys\n"
+             "d = dict(pairs)\n"
+             "assert %s, d\n",
+             expr);
+    int rc = python(script, line, strlen(line), why, sizeof why);
+    cr_assert_eq(rc, 0, "python3 says no to (%s) for:\n%s\n%s", expr, line, why);
 }
 
 /* ---- each class of text, in each format --------------------------------- */
@@ -229,6 +250,137 @@ Test(format, every_prefix_of_a_hostile_string_stays_safe)
     }
 }
 
+/* ---- the record's own members -------------------------------------------- */
+
+Test(format, json_fields_cannot_pass_for_the_records_members)
+{
+    sluice_field fields[] = {
+        FIELD("level", "fatal"),   FIELD("message", "forged message"),
+        FIELD("time", "1970"),     FIELD("logger", "root"),
+        FIELD("thread", "1"),      FIELD("file", "x.c"),
+        FIELD("line", "9"),        FIELD("function", "evil"),
+        FIELD("_level", "one"),    FIELD("__level", "two"),
+        FIELD("msg", "not a json member"), FIELD("levels", "as is"),
+    };
+    sluice_record r = record("the real message", fields, sizeof fields / sizeof fields[0]);
+    r.file = "app.c";
+    r.source_line = 12;
+    r.function = "main";
+    char *line = render(SLUICE_FORMAT_JSON, NULL, &r);
+    json_holds(line, "d['level'] == 'info' and d['message'] == 'the real message' and "
+                     "d['logger'] == 'app' and d['thread'] == 42 and "
+                     "d['file'] == 'app.c' and d['line'] == 12 and d['function'] == 'main' and "
+                     "d['time'].startswith('2026-') and "
+                     "d['_level'] == 'fatal' and d['_message'] == 'forged message' and "
+                     "d['_time'] == '1970' and d['_logger'] == 'root' and "
+                     "d['_thread'] == '1' and d['_file'] == 'x.c' and d['_line'] == '9' and "
+                     "d['_function'] == 'evil' and d['__level'] == 'one' and "
+                     "d['___level'] == 'two' and d['msg'] == 'not a json member' and "
+                     "d['levels'] == 'as is'");
+    free(line);
+    /* a record without a call site still keeps those names for itself */
+    r.file = NULL;
+    r.function = NULL;
+    line = render(SLUICE_FORMAT_JSON, NULL, &r);
+    json_holds(line, "'file' not in d and 'line' not in d and d['_file'] == 'x.c' and "
+                     "d['_line'] == '9'");
+    free(line);
+}
+
+Test(format, logfmt_fields_cannot_pass_for_the_records_keys)
+{
+    sluice_field fields[] = {
+        FIELD("level", "fatal"), FIELD("msg", "forged"), FIELD("time", "0"),
+        FIELD("logger", "root"), FIELD("_msg", "a"), FIELD("\x01level", "b"),
+        FIELD("message", "as is"),
+    };
+    sluice_record r = record("real", fields, sizeof fields / sizeof fields[0]);
+    char *line = render(SLUICE_FORMAT_LOGFMT, NULL, &r);
+    const char *tail = strstr(line, " msg=real ");
+    cr_assert_not_null(tail, "%s", line);
+    cr_assert_str_eq(tail, " msg=real _level=fatal _msg=forged _time=0 _logger=root "
+                           "__msg=a __level=b message=\"as is\"\n");
+    cr_assert_eq(strncmp(line, "time=2026-", 10), 0, "%s", line);
+    cr_assert(strstr(line, " level=info logger=app msg=real "), "%s", line);
+    free(line);
+}
+
+/* ---- repeated keys ------------------------------------------------------ */
+
+Test(format, a_later_field_replaces_an_earlier_one_in_every_format)
+{
+    /* base fields, then the call's: the key stays where it first was */
+    sluice_field fields[] = {
+        FIELD("service", "billing"), FIELD("region", "eu"),
+        FIELD("user", "ann"),        FIELD("service", "override"),
+        FIELD("user", "bob"),        FIELD("user", "cy"),
+    };
+    sluice_record r = record("hi", fields, sizeof fields / sizeof fields[0]);
+    char *text = render(SLUICE_FORMAT_TEXT, "%m%f", &r);
+    cr_assert_str_eq(text, "hi service=override region=eu user=cy\n");
+    char *logfmt = render(SLUICE_FORMAT_LOGFMT, NULL, &r);
+    cr_assert(strstr(logfmt, " msg=hi service=override region=eu user=cy\n"), "%s", logfmt);
+    char *json = render(SLUICE_FORMAT_JSON, NULL, &r);
+    cr_assert(strstr(json, "\"service\":\"override\",\"region\":\"eu\",\"user\":\"cy\"}\n"),
+              "%s", json);
+    json_holds(json, "d['service'] == 'override' and d['user'] == 'cy'");
+    free(text);
+    free(logfmt);
+    free(json);
+}
+
+Test(format, keys_that_render_the_same_are_the_same_key)
+{
+    /* logfmt: ' ' and '_' render alike, and so do "" and "_"; JSON: an
+     * invalid byte reads as U+FFFD, like U+FFFD itself */
+    sluice_field bare[] = {
+        FIELD("a b", "1"), FIELD("a_b", "2"), FIELD("", "3"), FIELD("_", "4"),
+        FIELD("k\xc2\x85", "5"), FIELD("k\xff", "6"), FIELD("k_", "7"),
+    };
+    sluice_record r = record("hi", bare, sizeof bare / sizeof bare[0]);
+    char *text = render(SLUICE_FORMAT_TEXT, "%m%f", &r);
+    cr_assert_str_eq(text, "hi a_b=2 _=4 k_=7\n");
+    free(text);
+    sluice_field json_keys[] = {
+        FIELD("k\xff", "1"), FIELD("k\xfe", "2"), FIELD("k\xef\xbf\xbd", "3"),
+        FIELD("a b", "4"), FIELD("a_b", "5"),
+    };
+    r = record("hi", json_keys, sizeof json_keys / sizeof json_keys[0]);
+    char *json = render(SLUICE_FORMAT_JSON, NULL, &r);
+    json_holds(json, "d['k\\ufffd'] == '3' and d['a b'] == '4' and d['a_b'] == '5'");
+    free(json);
+}
+
+Test(format, many_fields_with_repeats_keep_first_places_and_last_values)
+{
+    /* more fields than are compared pairwise: the table path */
+    enum { KEYS = 60, ROUNDS = 3 };
+    static char keys[KEYS][8], values[KEYS * ROUNDS][16];
+    sluice_field fields[KEYS * ROUNDS];
+    size_t n = 0;
+    for (int round = 0; round < ROUNDS; round++)
+        for (int k = 0; k < KEYS; k++) {
+            snprintf(keys[k], sizeof keys[k], "k%d", k);
+            snprintf(values[n], sizeof values[n], "r%dk%d", round, k);
+            fields[n] = (sluice_field){keys[k], strlen(keys[k]), values[n], strlen(values[n])};
+            n++;
+        }
+    sluice_record r = record("hi", fields, n);
+    char *text = render(SLUICE_FORMAT_TEXT, "%m%f", &r);
+    char want[4096] = "hi";
+    for (int k = 0; k < KEYS; k++) {
+        char one[32];
+        snprintf(one, sizeof one, " k%d=r%dk%d", k, ROUNDS - 1, k);
+        strcat(want, one);
+    }
+    strcat(want, "\n");
+    cr_assert_str_eq(text, want);
+    free(text);
+    char *json = render(SLUICE_FORMAT_JSON, NULL, &r);
+    json_holds(json, "all(d['k%d' % k] == 'r2k%d' % k for k in range(60))");
+    free(json);
+}
+
 /* ---- property: random bytes never break a line or a document ------------ */
 
 static uint64_t seed_used, rng_state;
@@ -325,9 +477,11 @@ static void hex(char *out, const char *s, size_t n)
 /* For each data line "MSG KEY VALUE<tab>JSON<tab>LOGFMT" (hex bytes): the
  * JSON line parses, and reads back as the bytes with each invalid byte as
  * U+FFFD (surrogateescape decodes byte by byte, independently of the C
- * code); the logfmt msg and value unquote back to the very bytes. */
+ * code), the key with a '_' more when it names a member; the logfmt msg
+ * and value unquote back to the very bytes. */
 static const char property_script[] =
     "import json, sys\n"
+    "MEMBERS = {'time', 'level', 'logger', 'message', 'thread', 'file', 'line', 'function'}\n"
     "def as_json_reads(b):\n"
     "    s = b.decode('utf-8', 'surrogateescape')\n"
     "    return ''.join('\\ufffd' if 0xdc80 <= ord(c) <= 0xdcff else c for c in s)\n"
@@ -356,6 +510,8 @@ static const char property_script[] =
     "    msg, key, value = (bytes.fromhex(x.decode()) for x in inputs.split(b' '))\n"
     "    d = json.loads(jline.decode('utf-8'))\n"
     "    want_key = as_json_reads(key)\n"
+    "    if want_key.lstrip('_') in MEMBERS:\n"
+    "        want_key = '_' + want_key\n"
     "    assert d['message'] == as_json_reads(msg), (n, jline, msg)\n"
     "    assert d[want_key] == as_json_reads(value), (n, jline, key, value)\n"
     "    at = lline.index(b' msg=') + 5\n"

@@ -145,6 +145,96 @@ Test(records, hostile_text_cannot_break_a_line_or_a_json_document)
     }
 }
 
+/* python3 reads the JSON line as an object d for which expr holds, and
+ * finds no key in it twice. */
+static void assert_json_holds(const char *line, const char *expr)
+{
+    char *dir = tmpdir_make();
+    char path[512], script[512], cmd[1200];
+    snprintf(path, sizeof path, "%s/line.json", dir);
+    snprintf(script, sizeof script, "%s/check.py", dir);
+    FILE *f = fopen(path, "w");
+    fputs(line, f);
+    fclose(f);
+    f = fopen(script, "w");
+    fprintf(f,
+            "import json, sys\n"
+            "pairs = json.loads(open(sys.argv[1], encoding='utf-8').read(),\n"
+            "                   object_pairs_hook=lambda p: p)\n"
+            "keys = [k for k, v in pairs]\n"
+            "assert len(keys) == len(set(keys)), keys\n"
+            "d = dict(pairs)\n"
+            "assert %s, d\n",
+            expr);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "python3 %s %s", script, path);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "python3 says no to (%s) for:\n%s",
+              expr, line);
+    tmpdir_remove(dir);
+}
+
+Test(records, fields_cannot_forge_the_records_level_or_message)
+{
+    const char *formats[] = {"json", "logfmt"};
+    for (int i = 0; i < 2; i++) {
+        capture_reset();
+        char ini[512];
+        snprintf(ini, sizeof ini,
+                 "[sink.c]\nplugin = capture\nformat = %s\n"
+                 "[logger.app]\nsinks = c\nfield.message = base forged\nfield.time = 0\n",
+                 formats[i]);
+        sluice_runtime *rt = start_ini(ini);
+        sluice_logger *lg = sluice_logger_get(rt, "app");
+        SLUICE_INFO_KV(lg, SLUICE_KV({"level", "fatal"}, {"message", "forged message"},
+                                     {"msg", "forged msg"}, {"logger", "root"}),
+                       "real %s", "message");
+        cr_assert_eq(sluice_close(rt, 5000), 0);
+        const char *l = only_line();
+        if (i == 0) {
+            assert_json_holds(l, "d['level'] == 'info' and d['message'] == 'real message' and "
+                                 "d['logger'] == 'app' and d['_level'] == 'fatal' and "
+                                 "d['_message'] == 'forged message' and d['_time'] == '0' and "
+                                 "d['_logger'] == 'root' and d['msg'] == 'forged msg'");
+        } else {
+            cr_assert(strstr(l, " level=info logger=app msg=\"real message\" "
+                                "message=\"forged message\" _time=0 _level=fatal "
+                                "_msg=\"forged msg\" _logger=root\n"),
+                      "%s", l);
+            cr_assert_eq(strncmp(l, "time=2", 6), 0, "%s", l);
+        }
+    }
+}
+
+Test(records, a_call_field_replaces_a_base_field_of_the_same_key)
+{
+    /* base fields first, then the call's: the later key wins, in the place
+     * where the key first appeared */
+    const char *formats[] = {"text", "logfmt", "json"};
+    for (int i = 0; i < 3; i++) {
+        capture_reset();
+        char ini[512];
+        snprintf(ini, sizeof ini,
+                 "[sink.c]\nplugin = capture\nformat = %s\npattern = %%m%%f\n"
+                 "[logger.app]\nsinks = c\nfield.service = billing\nfield.region = eu\n",
+                 formats[i]);
+        sluice_runtime *rt = start_ini(ini);
+        sluice_logger *lg = sluice_logger_get(rt, "app");
+        SLUICE_INFO_KV(lg, SLUICE_KV({"user", "ann"}, {"service", "payments"}, {"user", "bob"}),
+                       "paid");
+        cr_assert_eq(sluice_close(rt, 5000), 0);
+        const char *l = only_line();
+        if (i == 0)
+            cr_assert_str_eq(l, "paid service=payments region=eu user=bob\n");
+        else if (i == 1)
+            cr_assert(strstr(l, " msg=paid service=payments region=eu user=bob\n"), "%s", l);
+        else
+            assert_json_holds(l, "d['service'] == 'payments' and d['region'] == 'eu' and "
+                                 "d['user'] == 'bob' and list(d)[-3:] == "
+                                 "['service', 'region', 'user']");
+    }
+}
+
 static bool reject_debug(void *user, sluice_hook_record *r)
 {
     atomic_fetch_add((atomic_int *)user, 1);
