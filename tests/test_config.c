@@ -179,7 +179,7 @@ Test(config, a_100_character_section_name_works)
     cr_assert_str_eq(capture_sink.lines[0], want);
 }
 
-/* The kafka plugin's path from SLUICE_PLUGIN_PATH, or NULL. */
+/* The path of plugin NAME.so on SLUICE_PLUGIN_PATH, or NULL. */
 static char *find_plugin(const char *name)
 {
     const char *path = getenv("SLUICE_PLUGIN_PATH");
