@@ -1,17 +1,16 @@
 /*
- * config.c -- reads an INI file with inih and feeds every section and
- * key = value to the builder, with its line number.
+ * config.c -- reads an INI file and feeds every section and key = value to
+ * the builder, with its line number.
  *
- * inih is handed lines by our own reader, which counts them (Debian's inih
- * does not pass line numbers to the handler), notes section headers (so an
- * empty [sink.x] is still seen, with its line), refuses lines longer than
- * inih's buffer (Debian's inih would silently split such a line in two) and
- * refuses indented lines, which inih would take as the continuation of the
- * previous value. Knows nothing of plugins, queues or threads.
+ * The reader is our own, over the whole text in memory, so no line, key,
+ * value or section name is ever cut, whatever its length. It reads the
+ * syntax inih reads with Debian's default settings (docs/configuration.md
+ * has the rules; docs/design.md says why inih itself cannot be used safely
+ * inside a host). Every line it cannot read is reported with its number and
+ * skipped, and the lines around it are read as if it were not there, so one
+ * mistake gives one error. Knows nothing of plugins, queues or threads.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -20,89 +19,167 @@
 
 #include "config_internal.h"
 
+#define UTF8_BOM "\xef\xbb\xbf"
+
 typedef struct reader {
-    const char *text;          /* whole file */
-    size_t len;
-    size_t pos;
-    int line;                  /* number of the line last handed to inih */
-    int stopped;               /* we refused a line: stop parsing */
-    sluice_builder *b;
+    sluice_builder *builder;
+    char *section;             /* the current section's name; NULL before one */
+    size_t section_cap;
+    int skip_keys;             /* the last header named nothing: skip its keys */
+    char *scratch;             /* key '\0' value '\0' of the line being read */
+    size_t scratch_cap;
 } reader;
 
-/* inih's fgets-style callback: hand over one line. */
-static char *read_line(char *str, int num, void *stream)
+/* isspace() in the C locale, whatever locale the host has set (in some,
+ * bytes of UTF-8 text such as 0xa0 would count as white space). */
+static int is_space(char c)
 {
-    reader *r = stream;
-    if (r->stopped || r->pos >= r->len)
-        return NULL;
-    const char *start = r->text + r->pos;
-    const char *nl = memchr(start, '\n', r->len - r->pos);
-    size_t n = nl ? (size_t)(nl - start) + 1 : r->len - r->pos;
-    r->pos += n;
-    r->line++;
-    /* inih needs room for '\r', '\n' and '\0' besides the text */
-    size_t text = n - (nl ? 1 : 0);
-    if (text && start[text - 1] == '\r')
-        text--;
-    if (num < 4 || text > (size_t)num - 3) {
-        sluice_builder_error_(r->b, r->line,
-                              "line is %zu characters long; at most %d are "
-                              "supported",
-                              text, num > 3 ? num - 3 : 0);
-        r->stopped = 1;
-        return NULL;
-    }
-    if (memchr(start, '\0', text)) {
-        sluice_builder_error_(r->b, r->line, "line contains a NUL byte");
-        r->stopped = 1;
-        return NULL;
-    }
-    /* an indented non-comment line would be taken as a continuation */
-    if (text && (start[0] == ' ' || start[0] == '\t')) {
-        size_t i = 0;
-        while (i < text && (start[i] == ' ' || start[i] == '\t'))
-            i++;
-        if (i < text && start[i] != ';' && start[i] != '#') {
-            sluice_builder_error_(r->b, r->line,
-                                  "line starts with white space (indented "
-                                  "lines and continuation values are not "
-                                  "supported)");
-            r->stopped = 1;
-            return NULL;
-        }
-    }
-    /* a section header: declare it here, where we know its line */
-    size_t i = 0;
-    while (i < text && isspace((unsigned char)start[i]))
-        i++;
-    if (i < text && start[i] == '[') {
-        const char *close = memchr(start + i, ']', text - i);
-        if (close) {
-            char name[256];
-            size_t len = (size_t)(close - start - i - 1);
-            if (len >= sizeof name)
-                len = sizeof name - 1;
-            memcpy(name, start + i + 1, len);
-            name[len] = '\0';
-            sluice_builder_section(r->b, name, r->line, NULL);
-        }
-    }
-    memcpy(str, start, n);
-    str[n] = '\0';
-    return str;
+    return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-static int handle(void *user, const char *section, const char *name,
-                  const char *value)
+/* Make *buf hold at least need bytes. 0, or -1 when out of memory. */
+static int reserve(char **buf, size_t *cap, size_t need)
 {
-    reader *r = user;
-    if (!section || !section[0]) {
-        sluice_builder_error_(r->b, r->line,
-                              "key '%s' outside any section", name);
-        return 1;
+    if (need <= *cap)
+        return 0;
+    size_t grown_cap = *cap ? *cap : 256;
+    while (grown_cap < need)
+        grown_cap *= 2;
+    char *grown = realloc(*buf, grown_cap);
+    if (!grown)
+        return -1;
+    *buf = grown;
+    *cap = grown_cap;
+    return 0;
+}
+
+/* The first of s[0..n) that is one of stops (none if stops is NULL) or
+ * starts an inline comment (';' right after white space); n if none. */
+static size_t find_stop(const char *s, size_t n, const char *stops)
+{
+    int was_space = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (stops && strchr(stops, s[i]))
+            return i;
+        if (was_space && s[i] == ';')
+            return i;
+        was_space = is_space(s[i]);
     }
-    sluice_builder_set(r->b, section, name, value, r->line, NULL);
-    return 1; /* errors are collected; keep parsing to report them all */
+    return n;
+}
+
+static size_t trim_end(const char *s, size_t n)
+{
+    while (n && is_space(s[n - 1]))
+        n--;
+    return n;
+}
+
+static void declare_section(reader *r, const char *name, size_t len, int number)
+{
+    if (reserve(&r->section, &r->section_cap, len + 1) != 0) {
+        sluice_builder_error_(r->builder, number, "out of memory");
+        r->skip_keys = 1;
+        return;
+    }
+    memcpy(r->section, name, len);
+    r->section[len] = '\0';
+    r->skip_keys = 0;
+    sluice_builder_section(r->builder, r->section, number, NULL);
+}
+
+/* "[name]", then nothing but white space or a comment. */
+static void read_section(reader *r, const char *line, size_t len, int number)
+{
+    size_t close = 1 + find_stop(line + 1, len - 1, "]");
+    if (close < len && line[close] == ']') {
+        size_t rest = close + 1;
+        while (rest < len && is_space(line[rest]))
+            rest++;
+        if (rest < len && line[rest] != ';' && line[rest] != '#')
+            sluice_builder_error_(r->builder, number,
+                                  "unexpected text after ']' (only a comment "
+                                  "starting with ; or # may follow)");
+        declare_section(r, line + 1, close - 1, number);
+        return;
+    }
+    sluice_builder_error_(r->builder, number,
+                          "missing ']' after the section name");
+    /* Read the keys below as the section that was meant, so that they do
+     * not each cause an error of their own. */
+    size_t name_len = trim_end(line + 1, close - 1);
+    if (name_len)
+        declare_section(r, line + 1, name_len, number);
+    else
+        r->skip_keys = 1;
+}
+
+/* "key = value" (or "key: value"), the value ending before an inline
+ * comment; white space around both is not part of them. */
+static void read_pair(reader *r, const char *line, size_t len, int number)
+{
+    size_t sep = find_stop(line, len, "=:");
+    if (sep == len || (line[sep] != '=' && line[sep] != ':')) {
+        sluice_builder_error_(r->builder, number,
+                              "cannot parse this line (expected [section], "
+                              "key = value, or a comment starting with ; or #)");
+        return;
+    }
+    size_t key_len = trim_end(line, sep);
+    if (key_len == 0) {
+        sluice_builder_error_(r->builder, number, "missing key before '%c'",
+                              line[sep]);
+        return;
+    }
+    size_t value_at = sep + 1;
+    size_t value_end = value_at + find_stop(line + value_at, len - value_at, NULL);
+    while (value_at < value_end && is_space(line[value_at]))
+        value_at++;
+    size_t value_len = trim_end(line + value_at, value_end - value_at);
+    if (reserve(&r->scratch, &r->scratch_cap, key_len + value_len + 2) != 0) {
+        sluice_builder_error_(r->builder, number, "out of memory");
+        return;
+    }
+    char *key = r->scratch;
+    char *value = key + key_len + 1;
+    memcpy(key, line, key_len);
+    key[key_len] = '\0';
+    memcpy(value, line + value_at, value_len);
+    value[value_len] = '\0';
+    if (r->skip_keys)
+        return; /* the header above was reported */
+    if (!r->section) {
+        sluice_builder_error_(r->builder, number,
+                              "key '%s' outside any section", key);
+        return;
+    }
+    /* errors are collected in the builder; reading goes on to find them all */
+    sluice_builder_set(r->builder, r->section, key, value, number, NULL);
+}
+
+static void read_line(reader *r, const char *line, size_t len, int number)
+{
+    if (memchr(line, '\0', len)) {
+        sluice_builder_error_(r->builder, number, "line contains a NUL byte");
+        return;
+    }
+    size_t start = 0;
+    while (start < len && is_space(line[start]))
+        start++;
+    if (start == len || line[start] == ';' || line[start] == '#')
+        return; /* blank, or a comment */
+    if (start > 0) {
+        /* inih and Python read it as the continuation of the previous
+         * value; refused rather than read in a way of our own */
+        sluice_builder_error_(r->builder, number,
+                              "line starts with white space (indented lines "
+                              "and continuation values are not supported)");
+        return;
+    }
+    if (line[0] == '[')
+        read_section(r, line, len, number);
+    else
+        read_pair(r, line, len, number);
 }
 
 static sluice_builder *load_text(const char *text, size_t len,
@@ -113,14 +190,27 @@ static sluice_builder *load_text(const char *text, size_t len,
         sluice_error_set(err, "out of memory");
         return NULL;
     }
-    reader r = {text, len, 0, 0, 0, b};
-    int rc = ini_parse_stream(read_line, &r, handle, &r);
-    if (rc > 0 && !r.stopped)
-        sluice_builder_error_(b, rc,
-                              "cannot parse this line (expected [section], "
-                              "key = value, or a comment starting with ; or #)");
-    else if (rc == -2)
-        sluice_builder_error_(b, 0, "out of memory while parsing");
+    reader r = {.builder = b};
+    size_t pos = 0;
+    if (len >= 3 && memcmp(text, UTF8_BOM, 3) == 0)
+        pos = 3;
+    int number = 0;
+    while (pos < len) {
+        if (number == INT_MAX) {
+            sluice_builder_error_(b, number, "more than %d lines", INT_MAX);
+            break;
+        }
+        number++;
+        const char *line = text + pos;
+        const char *newline = memchr(line, '\n', len - pos);
+        size_t line_len = newline ? (size_t)(newline - line) : len - pos;
+        pos += line_len + (newline ? 1 : 0);
+        if (line_len && line[line_len - 1] == '\r')
+            line_len--;
+        read_line(&r, line, line_len, number);
+    }
+    free(r.section);
+    free(r.scratch);
     return b;
 }
 

@@ -1,7 +1,9 @@
 /*
  * format_internal.h -- renders a decoded record as one line of text, JSON
- * or logfmt, escaping control characters so that no record can forge a
- * second line or break a JSON document. Knows nothing of queues or sinks.
+ * or logfmt, escaping controls (C0, DEL, C1, U+2028/2029) and invalid UTF-8
+ * so that no record can forge a second line or break a JSON document, and
+ * merging fields so that none can pass for one of the record's members or
+ * appear twice. Knows nothing of queues or sinks.
  */
 #ifndef SLUICE_FORMAT_INTERNAL_H
 #define SLUICE_FORMAT_INTERNAL_H
@@ -56,7 +58,9 @@ int sluice_pattern_check(const char *pattern, sluice_error *err);
 void sluice_format_render(sluice_buf *out, const sluice_format *f,
                           const sluice_record *r, sluice_time_cache *tc);
 
-/* Escapers, shared with anyone who writes untrusted text. */
+/* Escapers, shared with anyone who writes untrusted text (the forms are in
+ * docs/configuration.md). text: for a line of text; logfmt: a value, quoted
+ * when it must be; json: the inside of a JSON string, always valid UTF-8. */
 void sluice_escape_text(sluice_buf *out, const char *s, size_t n);
 void sluice_escape_json(sluice_buf *out, const char *s, size_t n);
 void sluice_escape_logfmt(sluice_buf *out, const char *s, size_t n);

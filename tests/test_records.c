@@ -79,32 +79,159 @@ static void assert_valid_json_lines(const char *text)
     tmpdir_remove(dir);
 }
 
+/* NULL when line is valid UTF-8 ending in its only '\n', with no C0, DEL,
+ * C1 control, U+2028 or U+2029 in it; else what is wrong. */
+static const char *unsafe_in_line(const char *line)
+{
+    const unsigned char *s = (const unsigned char *)line;
+    size_t n = strlen(line);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c == '\n')
+            return i == n - 1 ? NULL : "a newline before the end";
+        if (c < 0x20 || c == 0x7f)
+            return "a raw C0 control or DEL";
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (c < 0xc2 || c > 0xf4 || i + len > n)
+            return "invalid UTF-8";
+        uint32_t cp = c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return "invalid UTF-8";
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return "invalid UTF-8";
+        if (cp <= 0x9f || cp == 0x2028 || cp == 0x2029)
+            return "a raw C1 control, U+2028 or U+2029";
+        i += len;
+    }
+    return "no newline at the end";
+}
+
 Test(records, hostile_text_cannot_break_a_line_or_a_json_document)
 {
-    static const char hostile[] = "a\nfake 2026 INFO [app] forged\r\t\"q\" \\ \x01\x7f \xff\xfe end";
+    static const char hostile[] = "a\nfake 2026 INFO [app] forged\r\t\"q\" \\ \x01\x7f \xff\xfe "
+                                  "nel\xc2\x85" "csi\x9b[2J c1\xc2\x9b[2J ls\xe2\x80\xa8ps\xe2\x80\xa9 "
+                                  "over\xc0\xaf sur\xed\xa0\x80 cut\xe2\x82 "
+                                  "caf\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x98\x80 end";
     const char *formats[] = {"text", "json", "logfmt"};
     for (int i = 0; i < 3; i++) {
         capture_reset();
         sluice_runtime *rt = one(formats[i]);
         sluice_logger *lg = sluice_logger_get(rt, "app");
-        SLUICE_INFO_KV(lg, SLUICE_KV({"k\n=\"", hostile}), "%s", hostile);
+        SLUICE_INFO_KV(lg, SLUICE_KV({"k\n=\"\xc2\x85\xe2\x80\xa8\x9b", hostile}), "%s", hostile);
         sluice_log_str(lg, SLUICE_LEVEL_INFO, hostile, sizeof hostile - 1);
         cr_assert_eq(sluice_close(rt, 5000), 0);
         cr_assert_eq(capture_count(), 2);
         for (size_t k = 0; k < 2; k++) {
             const char *l = capture_sink.lines[k];
-            cr_assert_eq(count_lines(l), 1, "%s: a record became several lines: %s",
-                         formats[i], l);
-            for (const char *p = l; *p; p++)
-                cr_assert(*p == '\n' ? p[1] == '\0' : ((unsigned char)*p >= 0x20 && *p != 0x7f),
-                          "%s: raw control character 0x%02x in %s", formats[i],
-                          (unsigned char)*p, l);
+            const char *wrong = unsafe_in_line(l);
+            cr_assert_null(wrong, "%s: %s in %s", formats[i], wrong, l);
+            /* valid text passes through as it is */
+            cr_assert(strstr(l, "caf\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x98\x80 end"), "%s: %s",
+                      formats[i], l);
         }
         if (i == 1) {
             char both[8192];
             snprintf(both, sizeof both, "%s%s", capture_sink.lines[0], capture_sink.lines[1]);
             assert_valid_json_lines(both);
         }
+    }
+}
+
+/* python3 reads the JSON line as an object d for which expr holds, and
+ * finds no key in it twice. */
+static void assert_json_holds(const char *line, const char *expr)
+{
+    char *dir = tmpdir_make();
+    char path[512], script[512], cmd[1200];
+    snprintf(path, sizeof path, "%s/line.json", dir);
+    snprintf(script, sizeof script, "%s/check.py", dir);
+    FILE *f = fopen(path, "w");
+    fputs(line, f);
+    fclose(f);
+    f = fopen(script, "w");
+    fprintf(f,
+            "import json, sys\n"
+            "pairs = json.loads(open(sys.argv[1], encoding='utf-8').read(),\n"
+            "                   object_pairs_hook=lambda p: p)\n"
+            "keys = [k for k, v in pairs]\n"
+            "assert len(keys) == len(set(keys)), keys\n"
+            "d = dict(pairs)\n"
+            "assert %s, d\n",
+            expr);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "python3 %s %s", script, path);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "python3 says no to (%s) for:\n%s",
+              expr, line);
+    tmpdir_remove(dir);
+}
+
+Test(records, fields_cannot_forge_the_records_level_or_message)
+{
+    const char *formats[] = {"json", "logfmt"};
+    for (int i = 0; i < 2; i++) {
+        capture_reset();
+        char ini[512];
+        snprintf(ini, sizeof ini,
+                 "[sink.c]\nplugin = capture\nformat = %s\n"
+                 "[logger.app]\nsinks = c\nfield.message = base forged\nfield.time = 0\n",
+                 formats[i]);
+        sluice_runtime *rt = start_ini(ini);
+        sluice_logger *lg = sluice_logger_get(rt, "app");
+        SLUICE_INFO_KV(lg, SLUICE_KV({"level", "fatal"}, {"message", "forged message"},
+                                     {"msg", "forged msg"}, {"logger", "root"}),
+                       "real %s", "message");
+        cr_assert_eq(sluice_close(rt, 5000), 0);
+        const char *l = only_line();
+        if (i == 0) {
+            assert_json_holds(l, "d['level'] == 'info' and d['message'] == 'real message' and "
+                                 "d['logger'] == 'app' and d['_level'] == 'fatal' and "
+                                 "d['_message'] == 'forged message' and d['_time'] == '0' and "
+                                 "d['_logger'] == 'root' and d['msg'] == 'forged msg'");
+        } else {
+            cr_assert(strstr(l, " level=info logger=app msg=\"real message\" "
+                                "message=\"forged message\" _time=0 _level=fatal "
+                                "_msg=\"forged msg\" _logger=root\n"),
+                      "%s", l);
+            cr_assert_eq(strncmp(l, "time=2", 6), 0, "%s", l);
+        }
+    }
+}
+
+Test(records, a_call_field_replaces_a_base_field_of_the_same_key)
+{
+    /* base fields first, then the call's: the later key wins, in the place
+     * where the key first appeared */
+    const char *formats[] = {"text", "logfmt", "json"};
+    for (int i = 0; i < 3; i++) {
+        capture_reset();
+        char ini[512];
+        snprintf(ini, sizeof ini,
+                 "[sink.c]\nplugin = capture\nformat = %s\npattern = %%m%%f\n"
+                 "[logger.app]\nsinks = c\nfield.service = billing\nfield.region = eu\n",
+                 formats[i]);
+        sluice_runtime *rt = start_ini(ini);
+        sluice_logger *lg = sluice_logger_get(rt, "app");
+        SLUICE_INFO_KV(lg, SLUICE_KV({"user", "ann"}, {"service", "payments"}, {"user", "bob"}),
+                       "paid");
+        cr_assert_eq(sluice_close(rt, 5000), 0);
+        const char *l = only_line();
+        if (i == 0)
+            cr_assert_str_eq(l, "paid service=payments region=eu user=bob\n");
+        else if (i == 1)
+            cr_assert(strstr(l, " msg=paid service=payments region=eu user=bob\n"), "%s", l);
+        else
+            assert_json_holds(l, "d['service'] == 'payments' and d['region'] == 'eu' and "
+                                 "d['user'] == 'bob' and list(d)[-3:] == "
+                                 "['service', 'region', 'user']");
     }
 }
 
