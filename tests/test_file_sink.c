@@ -861,3 +861,252 @@ Test(file_sink, a_failed_reopen_is_reported_and_recovers)
     cr_assert_str_eq(got, "one\n");
     free(got);
 }
+
+/* ---- FIFOs: a reader that leaves --------------------------------------- */
+
+/* Open a reader of fifo (so the sink can open it), blocking from then on. */
+static int fifo_reader(const char *fifo)
+{
+    int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    cr_assert(fd >= 0, "open %s: %s", fifo, strerror(errno));
+    int fl = fcntl(fd, F_GETFL);
+    cr_assert_eq(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK), 0);
+    return fd;
+}
+
+/* A reader thread: reads up to limit bytes (0: until end of file), then
+ * closes its end, leaving whatever else is in the pipe. */
+typedef struct fifo_take {
+    int fd;
+    size_t limit;
+    char *got;
+    size_t len;
+} fifo_take;
+
+static void *take_then_leave(void *arg)
+{
+    fifo_take *t = arg;
+    size_t cap = 1 << 16;
+    t->got = malloc(cap + 1);
+    t->len = 0;
+    for (;;) {
+        size_t want = cap - t->len;
+        if (t->limit && t->limit - t->len < want)
+            want = t->limit - t->len;
+        if (want == 0) {
+            if (t->limit)
+                break;
+            cap *= 2;
+            t->got = realloc(t->got, cap + 1);
+            continue;
+        }
+        ssize_t r = read(t->fd, t->got + t->len, want);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        t->len += (size_t)r;
+    }
+    t->got[t->len] = '\0';
+    close(t->fd);
+    return NULL;
+}
+
+/* One write() of the sink, and what it said. */
+typedef struct sink_call {
+    void *st;
+    const sluice_record *const *batch;
+    size_t n, written;
+    int rc;
+    sluice_error err;
+} sink_call;
+
+static void *call_write(void *arg)
+{
+    sink_call *c = arg;
+    c->rc = api()->write(c->st, c->batch, c->n, &c->written, &c->err);
+    return NULL;
+}
+
+Test(file_sink, a_fifo_whose_reader_left_fails_the_write_and_the_process_lives)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE the sink let through kills us */
+    const char *fifo = in_tmp("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int reader = fifo_reader(fifo);
+    void *st;
+    sluice_error err;
+    cr_assert_eq(open_kv(&st, &err, "path", fifo, NULL), 0, "%s", err.message);
+    close(reader); /* the reader leaves */
+
+    sluice_record *rs[3] = {rec(0, "one\n"), rec(0, "two\n"), rec(0, "three\n")};
+    size_t w = 99;
+    cr_assert_neq(api()->write(st, (const sluice_record *const *)rs, 3, &w,
+                               &err),
+                  0, "a write into a FIFO without a reader succeeded");
+    cr_assert_eq(w, 0);
+    cr_assert(strstr(err.message, fifo) && strstr(err.message, strerror(EPIPE)),
+              "%s", err.message);
+
+    /* a reader again: the records offered again arrive, whole and once */
+    reader = fifo_reader(fifo);
+    write_ok(st, rs, 3);
+    api()->close(st);
+    fifo_take all = {reader, 0, NULL, 0};
+    take_then_leave(&all);
+    cr_assert_str_eq(all.got, "one\ntwo\nthree\n");
+    free(all.got);
+    free_recs(rs, 3);
+}
+
+Test(file_sink, what_a_departing_reader_left_in_the_fifo_reaches_the_next_once)
+{
+    signal(SIGPIPE, SIG_DFL);
+    const char *fifo = in_tmp("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int reader = fifo_reader(fifo);
+    void *st;
+    sluice_error err;
+    cr_assert_eq(open_kv(&st, &err, "path", fifo, NULL), 0, "%s", err.message);
+    sluice_record *a[2] = {rec(0, "a1\n"), rec(0, "a2\n")};
+    write_ok(st, a, 2); /* in the pipe: counted as written */
+    close(reader);      /* ... and its reader leaves without reading them */
+
+    sluice_record *b = rec(0, "b1\n");
+    size_t w = 99;
+    cr_assert_neq(api()->write(st, (const sluice_record *const *)&b, 1, &w,
+                               &err),
+                  0);
+    cr_assert_eq(w, 0);
+    /* SIGHUP while nobody reads: the FIFO is kept, and with it the pipe's
+     * contents (closing the last writer would throw a1 and a2 away) */
+    cr_assert_eq(api()->reopen(st, &err), 0, "reopen: %s", err.message);
+
+    reader = fifo_reader(fifo);
+    write_ok(st, &b, 1);
+    api()->close(st);
+    fifo_take all = {reader, 0, NULL, 0};
+    take_then_leave(&all);
+    cr_assert_str_eq(all.got, "a1\na2\nb1\n");
+    free(all.got);
+    free_recs(a, 2);
+    free_recs(&b, 1);
+}
+
+/* The pipe of fifo (through a descriptor of it) holds one page only. */
+static void shrink_pipe(int fd)
+{
+    cr_assert_eq(fcntl(fd, F_SETPIPE_SZ, 4096), 4096, "F_SETPIPE_SZ: %s",
+                 strerror(errno));
+}
+
+Test(file_sink, records_up_to_pipe_buf_are_never_torn_by_a_departing_reader)
+{
+    signal(SIGPIPE, SIG_DFL);
+    const char *fifo = in_tmp("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int reader = fifo_reader(fifo);
+    shrink_pipe(reader);
+    void *st;
+    sluice_error err;
+    cr_assert_eq(open_kv(&st, &err, "path", fifo, NULL), 0, "%s", err.message);
+
+    /* 100 records of 100 bytes; the reader takes 50 and leaves while the
+     * other 50 cannot all be in the one-page pipe: the write fails */
+    enum { N = 100 };
+    sluice_record *rs[N];
+    char expect[N * 100 + 1] = "";
+    for (int i = 0; i < N; i++) {
+        rs[i] = rec(0, "record %03d %088d\n", i, 0);
+        cr_assert_eq(rs[i]->line_len, 100);
+        strcat(expect, rs[i]->line);
+    }
+    fifo_take first = {reader, 50 * 100, NULL, 0};
+    pthread_t leaver;
+    cr_assert_eq(pthread_create(&leaver, NULL, take_then_leave, &first), 0);
+    sink_call call = {st, (const sluice_record *const *)rs, N, 99, 0, {{0}}};
+    call_write(&call);
+    pthread_join(leaver, NULL);
+    cr_assert_neq(call.rc, 0, "the reader left, yet all %d were written", N);
+    cr_assert(strstr(call.err.message, strerror(EPIPE)), "%s",
+              call.err.message);
+    cr_assert_lt(call.written, N);
+
+    /* the next reader gets what the kernel took, then the retry */
+    fifo_take rest = {fifo_reader(fifo), 0, NULL, 0};
+    pthread_t drainer;
+    cr_assert_eq(pthread_create(&drainer, NULL, take_then_leave, &rest), 0);
+    write_ok(st, rs + call.written, N - call.written);
+    api()->close(st); /* end of file for the reader */
+    pthread_join(drainer, NULL);
+
+    /* every record exactly once, each on a line of its own: none was cut
+     * (a count beyond what the kernel took would lose records, one short
+     * of it would repeat them) */
+    size_t total = first.len + rest.len;
+    char *both = malloc(total + 1);
+    memcpy(both, first.got, first.len);
+    memcpy(both + first.len, rest.got, rest.len + 1);
+    cr_assert_str_eq(both, expect);
+    free(both);
+    free(first.got);
+    free(rest.got);
+    free_recs(rs, N);
+}
+
+Test(file_sink, a_record_torn_by_a_departing_reader_is_ended_and_written_whole)
+{
+    signal(SIGPIPE, SIG_DFL);
+    const char *fifo = in_tmp("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int reader = fifo_reader(fifo);
+    shrink_pipe(reader);
+    void *st;
+    sluice_error err;
+    cr_assert_eq(open_kv(&st, &err, "path", fifo, NULL), 0, "%s", err.message);
+
+    /* A record larger than PIPE_BUF cannot be written atomically: the
+     * reader leaves after 5000 bytes, when at most 5000 + 4096 of its
+     * 12289 can have gone in. */
+    enum { BIG = 3 * 4096 };
+    static char body[BIG + 1];
+    memset(body, 'x', BIG);
+    sluice_record *rs[2] = {rec(0, "small\n"), rec(0, "%s\n", body)};
+    fifo_take first = {reader, 5000, NULL, 0};
+    pthread_t leaver;
+    cr_assert_eq(pthread_create(&leaver, NULL, take_then_leave, &first), 0);
+    sink_call call = {st, (const sluice_record *const *)rs, 2, 99, 0, {{0}}};
+    call_write(&call);
+    pthread_join(leaver, NULL);
+    cr_assert_neq(call.rc, 0);
+    cr_assert_eq(call.written, 1, "the torn record was counted as written");
+    cr_assert(strstr(call.err.message, strerror(EPIPE)), "%s",
+              call.err.message);
+
+    fifo_take rest = {fifo_reader(fifo), 0, NULL, 0};
+    pthread_t drainer;
+    cr_assert_eq(pthread_create(&drainer, NULL, take_then_leave, &rest), 0);
+    write_ok(st, rs + 1, 1); /* offered again, whole */
+    api()->close(st);
+    pthread_join(drainer, NULL);
+
+    /* "small", the torn part ended by a newline, then the record whole on
+     * its own line (before: the retry was glued to the torn part) */
+    size_t total = first.len + rest.len;
+    char *both = malloc(total + 1);
+    memcpy(both, first.got, first.len);
+    memcpy(both + first.len, rest.got, rest.len + 1);
+    cr_assert(strncmp(both, "small\n", 6) == 0, "%.20s", both);
+    size_t torn = strspn(both + 6, "x");
+    cr_assert(torn > 0 && torn < BIG, "torn part of %zu bytes", torn);
+    cr_assert_eq(both[6 + torn], '\n', "the torn part's line is not ended");
+    const char *whole = both + 6 + torn + 1;
+    cr_assert_eq(strlen(whole), (size_t)BIG + 1, "after the torn part: %zu "
+                 "bytes, want the record's %d", strlen(whole), BIG + 1);
+    cr_assert_eq(strspn(whole, "x"), (size_t)BIG);
+    cr_assert_eq(whole[BIG], '\n');
+    free(both);
+    free(first.got);
+    free(rest.got);
+    free_recs(rs, 2);
+}

@@ -3,8 +3,9 @@
  * talking to a datagram socket this test owns in place of journald. The
  * test parses the journal's native protocol itself (both the KEY=value and
  * the length-prefixed binary form) and checks each field, the memfd path
- * for entries too large for a datagram, and that a missing socket is a
- * write error the runtime can retry, not a crash.
+ * for entries too large for a datagram, and that a missing socket, or a
+ * journal that went away, is a write error the runtime can retry, not a
+ * crash and not a SIGPIPE.
  */
 #include <criterion/criterion.h>
 
@@ -15,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,6 +429,32 @@ Test(journald, missing_socket_is_a_write_error_then_recovers)
     rx = saved;
     close(later);
     unlink(gone);
+    api->close(st);
+}
+
+Test(journald, a_journal_that_went_away_is_a_write_error_not_death)
+{
+    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE the sink let through kills us */
+    char path[160];
+    snprintf(path, sizeof path, "%s/going", dir);
+    int journal = bind_socket(path);
+    optset os;
+    optset_init(&os, "jd");
+    optset_add(&os, "socket", path);
+    void *st = open_sink(&os);
+    sluice_record r = make_record(SLUICE_LEVEL_INFO, "one");
+    const sluice_record *b[] = {&r};
+    write_ok(st, b, 1);
+    close(journal); /* journald stops; its socket file stays */
+
+    size_t written = 99;
+    sluice_error err = {{0}};
+    cr_assert_neq(api->write(st, b, 1, &written, &err), 0);
+    cr_assert_eq(written, 0);
+    cr_assert(strstr(err.message, path) &&
+                  strstr(err.message, strerror(ECONNREFUSED)),
+              "%s", err.message);
+    unlink(path);
     api->close(st);
 }
 

@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ static void quiet_log(const rd_kafka_t *rk, int level, const char *fac,
 
 static void setup(void)
 {
+    /* SIGPIPE's default action is death: a broker that goes down must be
+     * a failed write, never a signal that ends the host */
+    signal(SIGPIPE, SIG_DFL);
     api = plugin_load(KAFKA_PLUGIN, "kafka", &handle);
 
     char errstr[256];

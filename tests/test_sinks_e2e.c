@@ -3,7 +3,8 @@
  * reports bad option values with file and line (each plugin's check()),
  * and records go through the whole runtime (producers, lanes, workers, the
  * supervisor's retries) into a rotating file, a file renamed away by
- * logrotate, a real rsyslogd over RELP that is killed mid-stream, a kafka
+ * logrotate, a FIFO whose reader leaves (with SIGPIPE's default action in
+ * force), a real rsyslogd over RELP that is killed mid-stream, a kafka
  * mock cluster whose broker goes down mid-stream, and the console.
  *
  * Built with:
@@ -15,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pty.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -399,6 +401,64 @@ Test(sinks_e2e, logrotate_rename_and_reopen_loses_and_repeats_nothing)
     assert_all_seen(seen, THREADS, E2E_PER_THREAD);
     free(a);
     free(b);
+    tmpdir_remove(dir);
+}
+
+/* ---- file: a FIFO whose reader leaves ------------------------------------ */
+
+Test(sinks_e2e, file_sink_on_a_fifo_whose_reader_left_fails_and_the_host_lives)
+{
+    /* SIGPIPE has its default action here (suite_init): before, the
+     * worker's write into the FIFO killed the whole host with it */
+    char *dir = tmpdir_make();
+    char ini[2048], fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int reader = open(fifo, O_RDONLY | O_NONBLOCK); /* so the sink opens */
+    cr_assert(reader >= 0);
+    snprintf(ini, sizeof ini,
+             "[runtime]\nrestart_backoff_ms = 10..100\n"
+             "restart_intensity = unlimited\n"
+             "[sink.pipe]\nplugin = file\npath = %s\npattern = %%m\n"
+             "[logger.fifo]\nsinks = pipe\n",
+             fifo);
+    sluice_runtime *rt = NULL;
+    sluice_error err = {""};
+    cr_assert_eq(sluice_open_string(ini, &rt, &err), 0, "%s", err.message);
+    sluice_logger *lg = sluice_logger_get(rt, "fifo");
+    cr_assert_not_null(lg);
+    close(reader); /* the reader leaves */
+    SLUICE_INFO(lg, "record %d", 1);
+
+    /* the binding fails with the reason, again at each retry */
+    sluice_binding_stats st;
+    double until = now_s() + 60;
+    for (;;) {
+        st = stats_of(lg, 0);
+        if (st.has_failed && st.last_error[0])
+            break;
+        cr_assert_lt(now_s(), until, "no failure recorded");
+        sleep_ms(5);
+    }
+    cr_assert(strstr(st.last_error, fifo) &&
+                  strstr(st.last_error, strerror(EPIPE)),
+              "%s", st.last_error);
+    cr_assert_eq(st.written, 0);
+
+    /* a reader comes back: the supervisor's retry delivers it, once */
+    reader = open(fifo, O_RDONLY | O_NONBLOCK);
+    cr_assert(reader >= 0);
+    while ((st = stats_of(lg, 0)).written < 1) {
+        cr_assert_lt(now_s(), until, "not delivered after the reader came "
+                     "back: %s", st.last_error);
+        sleep_ms(5);
+    }
+    cr_assert_eq(sluice_close(rt, 10000), 0);
+    char got[64] = "";
+    ssize_t n = read(reader, got, sizeof got - 1);
+    cr_assert_eq(n, (ssize_t)strlen("record 1\n"), "read %zd", n);
+    cr_assert_str_eq(got, "record 1\n");
+    close(reader);
     tmpdir_remove(dir);
 }
 

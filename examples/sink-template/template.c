@@ -49,19 +49,27 @@ static int template_open(const sluice_options *opts, void **state,
 }
 
 /* Write what you can; say how many records are done. The rest stay queued
- * and are offered again after the supervisor's backoff. */
+ * and are offered again after the supervisor's backoff. `path` may be a
+ * FIFO whose reader leaves: SIGPIPE is blocked for the batch (and one it
+ * raised taken back), so that is an EPIPE error, never the host's death. */
 static int template_write(void *state, const sluice_record *const *batch,
                           size_t n, size_t *written, sluice_error *err)
 {
     template_sink *s = state;
     size_t plen = strlen(s->prefix);
+    int rc = 0;
+    sluice_sigpipe_guard guard;
+    sluice_sigpipe_block(&guard);
     for (*written = 0; *written < n; (*written)++) {
         const sluice_record *r = batch[*written];
         if ((plen && write(s->fd, s->prefix, plen) != (ssize_t)plen) ||
-            write(s->fd, r->line, r->line_len) != (ssize_t)r->line_len)
-            return sluice_error_set(err, "template: write: %s", strerror(errno));
+            write(s->fd, r->line, r->line_len) != (ssize_t)r->line_len) {
+            rc = sluice_error_set(err, "template: write: %s", strerror(errno));
+            break;
+        }
     }
-    return 0;
+    sluice_sigpipe_unblock(&guard);
+    return rc;
 }
 
 static int template_flush(void *state, sluice_error *err)

@@ -1,7 +1,9 @@
 /*
  * console.c -- the console sink: writes each record's rendered line to
  * stdout or stderr. Colours the level only when the stream is a terminal and
- * NO_COLOR is unset (https://no-color.org). Knows nothing of queues.
+ * NO_COLOR is unset (https://no-color.org). A stream that is a pipe whose
+ * reader has gone (`prog | head`) fails the write with EPIPE and never
+ * raises SIGPIPE. Knows nothing of queues.
  */
 #include <sluice/sink.h>
 
@@ -86,11 +88,13 @@ static const char *level_color(sluice_level l)
     }
 }
 
-/* Write all iov entries, resuming after short writes. */
+/* Write all iov entries, resuming after short writes. The stream may be a
+ * pipe: the write never raises SIGPIPE. */
 static int write_all(int fd, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
-        ssize_t w = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        ssize_t w = sluice_writev_nosigpipe(fd, iov,
+                                            cnt > IOV_MAX ? IOV_MAX : cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -137,8 +141,17 @@ static int console_write(void *state, const sluice_record *const *batch,
                 iov[cnt++] = (struct iovec){(void *)r->line, r->line_len};
             }
         }
-        if (write_all(s->fd, iov, cnt) != 0)
-            return sluice_error_set(err, "console: write: %s", strerror(errno));
+        if (write_all(s->fd, iov, cnt) != 0) {
+            const char *stream =
+                s->fd == STDOUT_FILENO ? "stdout" : "stderr";
+            if (errno == EPIPE)
+                return sluice_error_set(err,
+                                        "console: write to %s: %s (the "
+                                        "reader of the pipe has gone)",
+                                        stream, strerror(EPIPE));
+            return sluice_error_set(err, "console: write to %s: %s", stream,
+                                    strerror(errno));
+        }
         *written += take;
     }
     return 0;

@@ -6,7 +6,10 @@
  * half-written record back with ftruncate so a line is never split or
  * duplicated, size rotation (app.log -> app.log.1 ...), time rotation into
  * dated files (app.log -> app.2026-11-23.log) with pruning beyond `keep`,
- * reopen() for logrotate, and fdatasync on a schedule.
+ * reopen() for logrotate, and fdatasync on a schedule. On a FIFO or a
+ * device: writes that never raise SIGPIPE (EPIPE is an error), records
+ * grouped in writes of at most PIPE_BUF bytes (atomic), and a record torn
+ * by a departing reader ended with a newline before it is written again.
  * Must not know about: queues, formats, threads (the runtime serialises
  * every call on one instance).
  */
@@ -40,6 +43,12 @@ typedef struct file_state {
     long long fsync_ms;  /* 0: never fdatasync */
     int64_t last_sync;   /* monotonic ns of the last fdatasync */
     int dirty;           /* written since the last fdatasync */
+    int regular;         /* a regular file: cannot raise SIGPIPE */
+    int fifo;            /* a FIFO: write whole records, PIPE_BUF at most */
+    int torn;            /* part of a record is left at the end of the
+                            destination: end it with '\n' before more */
+    dev_t dev;           /* the destination open now (or last) */
+    ino_t ino;
     long long rotate_bytes; /* size rotation; 0: off */
     long long keep;      /* old files kept beside the live one */
     int rotate;          /* enum rotate_kind */
@@ -139,8 +148,58 @@ static int open_file(file_state *s, const char *name, sluice_error *err)
         close(fd);
         return sluice_error_set(err, "file: '%s' is not a regular file", name);
     }
+    if (st.st_dev != s->dev || st.st_ino != s->ino)
+        s->torn = 0; /* a torn line stays behind in the file it is in */
     s->fd = fd;
-    s->size = S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+    s->regular = S_ISREG(st.st_mode);
+    s->fifo = S_ISFIFO(st.st_mode);
+    s->size = s->regular ? (int64_t)st.st_size : 0;
+    return 0;
+}
+
+/* writev to the destination. Only a pipe (a FIFO) can raise SIGPIPE, but a
+ * character device is no regular file either: both go through the guard. */
+static ssize_t put(const file_state *s, const struct iovec *iov, int cnt)
+{
+    if (s->regular)
+        return writev(s->fd, iov, cnt);
+    return sluice_writev_nosigpipe(s->fd, iov, cnt);
+}
+
+/* The reason of a failed write, with what EPIPE means here. */
+static int write_error(const file_state *s, int e, const char *note,
+                       sluice_error *err)
+{
+    if (e == EPIPE)
+        return sluice_error_set(err,
+                                "file: write '%s': %s (the reader of the "
+                                "FIFO has gone; the records stay queued "
+                                "until one opens it again)%s",
+                                s->live, strerror(e), note);
+    return sluice_error_set(err, "file: write '%s': %s%s", s->live,
+                            strerror(e), note);
+}
+
+/* A torn record is left at the end of the destination (a FIFO cannot take
+ * bytes back): end its line, so the record written again whole starts on a
+ * line of its own. */
+static int end_torn_line(file_state *s, sluice_error *err)
+{
+    static const struct iovec newline = {(void *)"\n", 1};
+    while (s->torn) {
+        ssize_t w = put(s, &newline, 1);
+        if (w == 1) {
+            s->torn = 0;
+            s->size += 1;
+            s->dirty = 1;
+        } else if (w < 0 && errno != EINTR) {
+            return write_error(s, errno, "", err);
+        } else if (w == 0) {
+            return write_error(s, EIO, "", err);
+        }
+    }
     return 0;
 }
 
@@ -535,7 +594,9 @@ enum { CHUNK = 256 }; /* records per writev; 2 iovecs each at most */
 
 /* Write batch[0..n) (n <= CHUNK) to the open file. Sets *done to the records
  * completely written. A record cut by a failing write is cut off again with
- * ftruncate, so the file only ever holds whole records. */
+ * ftruncate, so a regular file only ever holds whole records; where that
+ * cannot be done (a FIFO), the cut record is not counted and its line is
+ * ended before anything else is written (end_torn_line). */
 static int write_chunk(file_state *s, const sluice_record *const *batch,
                        size_t n, size_t *done, sluice_error *err)
 {
@@ -561,7 +622,7 @@ static int write_chunk(file_state *s, const sluice_record *const *batch,
     int e = 0;
     struct iovec *v = iov;
     while (off < total) {
-        ssize_t w = writev(s->fd, v, cnt > IOV_MAX ? IOV_MAX : cnt);
+        ssize_t w = put(s, v, cnt > IOV_MAX ? IOV_MAX : cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -596,23 +657,30 @@ static int write_chunk(file_state *s, const sluice_record *const *batch,
 
     /* Cut a partly written record off, so that offering it again later
      * cannot leave half a line in the file. We are the only appender; if
-     * the file is not the size we expect, leave it alone. */
+     * the file is not the size we expect, or is no regular file, the part
+     * stays and its line is ended before the next write. */
     size_t whole = k ? end[k - 1] : 0;
     size_t partial = off - whole;
     const char *note = "";
     if (partial > 0) {
         struct stat st;
         int64_t expect = s->size + (int64_t)off;
-        if (fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        if (s->regular && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) &&
             (int64_t)st.st_size == expect &&
-            ftruncate(s->fd, (off_t)(expect - (int64_t)partial)) == 0)
+            ftruncate(s->fd, (off_t)(expect - (int64_t)partial)) == 0) {
             off = whole;
-        else
-            note = " (a partly written line is left in the file)";
+        } else {
+            s->torn = 1;
+            note = s->fifo ? " (part of a record went into the FIFO: its "
+                             "line is ended and the record written again "
+                             "whole)"
+                           : " (a partly written line is left in the file: "
+                             "it is ended and the record written again "
+                             "whole)";
+        }
     }
     s->size += (int64_t)off;
-    return sluice_error_set(err, "file: write '%s': %s%s", s->live,
-                            strerror(e), note);
+    return write_error(s, e, note, err);
 }
 
 static int maybe_sync(file_state *s, sluice_error *err)
@@ -665,11 +733,16 @@ static int file_write(void *state, const sluice_record *const *batch,
             s->size = (int64_t)st.st_size;
     }
     while (*written < n) {
-        if (prepare(s, batch[*written], err))
+        if (prepare(s, batch[*written], err) || end_torn_line(s, err))
             return -1;
-        /* take the records that belong in the live file as it is now */
+        /* take the records that belong in the live file as it is now; on a
+         * FIFO, no more than PIPE_BUF bytes, so that each write is atomic
+         * (all or nothing: a departing reader cannot tear it, and another
+         * writer's lines cannot land inside it). A record larger than that
+         * goes alone. */
         size_t take = 1;
-        int64_t size = s->size + (int64_t)rec_bytes(batch[*written]);
+        size_t bytes = rec_bytes(batch[*written]);
+        int64_t size = s->size + (int64_t)bytes;
         while (take < CHUNK && *written + take < n) {
             const sluice_record *r = batch[*written + take];
             if (s->rotate != ROTATE_NONE &&
@@ -678,7 +751,10 @@ static int file_write(void *state, const sluice_record *const *batch,
             if (s->rotate_bytes > 0 &&
                 size + (int64_t)rec_bytes(r) > s->rotate_bytes)
                 break;
+            if (s->fifo && bytes + rec_bytes(r) > PIPE_BUF)
+                break;
             size += (int64_t)rec_bytes(r);
+            bytes += rec_bytes(r);
             take++;
         }
         size_t done = 0;
@@ -699,10 +775,17 @@ static int file_flush(void *state, sluice_error *err)
 }
 
 
-/* For logrotate (rename, then SIGHUP): write to a fresh file at the name. */
+/* For logrotate (rename, then SIGHUP): write to a fresh file at the name.
+ * A FIFO that is still the one at the name is kept open: closing it would
+ * throw away what the pipe holds for its next reader (records already
+ * counted as written) when no reader is there. */
 static int file_reopen(void *state, sluice_error *err)
 {
     file_state *s = state;
+    struct stat st;
+    if (s->fd >= 0 && s->fifo && stat(s->live, &st) == 0 &&
+        S_ISFIFO(st.st_mode) && st.st_dev == s->dev && st.st_ino == s->ino)
+        return 0;
     close_file(s);
     if (s->rotate != ROTATE_NONE && s->period == NO_PERIOD)
         return 0; /* nothing open yet: the first record opens its file */

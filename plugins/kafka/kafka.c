@@ -13,6 +13,13 @@
  * a failed one that were delivered are remembered, and not produced again
  * when the very next write offers them again.
  *
+ * SIGPIPE: librdkafka (2.0) sends on its sockets with MSG_NOSIGNAL and
+ * blocks every signal in the threads it starts; what it does in the calling
+ * thread (produce, poll, purge, destroy) includes waking its threads
+ * through pipes. So that no SIGPIPE can come of it whatever its version
+ * does, every call into librdkafka here runs inside sluice_sigpipe_block() /
+ * sluice_sigpipe_unblock(), once per write(), flush(), open() and close().
+ *
  * Knows nothing of queues, formats or the runtime beyond sink.h.
  */
 #include <sluice/sink.h>
@@ -162,9 +169,12 @@ static void producer_destroy(kafka_state *s)
 {
     if (!s->rk)
         return;
+    sluice_sigpipe_guard guard;
+    sluice_sigpipe_block(&guard);
     rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(s->rk, 0);
     rd_kafka_destroy(s->rk);
+    sluice_sigpipe_unblock(&guard);
     s->rk = NULL;
     free_orphans(s, 1); /* no report can arrive any more */
 }
@@ -176,7 +186,10 @@ static int producer_new(kafka_state *s, char *errstr, size_t errlen)
         snprintf(errstr, errlen, "out of memory");
         return -1;
     }
+    sluice_sigpipe_guard guard;
+    sluice_sigpipe_block(&guard);
     s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errlen);
+    sluice_sigpipe_unblock(&guard);
     if (!s->rk) {
         rd_kafka_conf_destroy(conf);
         return -1;
@@ -428,10 +441,9 @@ static void remember_ahead(kafka_state *s, const sluice_record *const *batch,
     s->ahead_n = last - from;
 }
 
-static int kafka_write(void *state, const sluice_record *const *batch,
+static int write_batch(kafka_state *s, const sluice_record *const *batch,
                        size_t n, size_t *written, sluice_error *err)
 {
-    kafka_state *s = state;
     *written = 0;
     free_orphans(s, 0);
     if (n == 0)
@@ -547,12 +559,26 @@ static int kafka_write(void *state, const sluice_record *const *batch,
     return -1;
 }
 
+static int kafka_write(void *state, const sluice_record *const *batch,
+                       size_t n, size_t *written, sluice_error *err)
+{
+    sluice_sigpipe_guard guard;
+    sluice_sigpipe_block(&guard);
+    int rc = write_batch(state, batch, n, written, err);
+    sluice_sigpipe_unblock(&guard);
+    return rc;
+}
+
 static int kafka_flush(void *state, sluice_error *err)
 {
     (void)err;
     kafka_state *s = state;
-    if (s->rk)
+    if (s->rk) {
+        sluice_sigpipe_guard guard;
+        sluice_sigpipe_block(&guard);
         rd_kafka_poll(s->rk, 0);
+        sluice_sigpipe_unblock(&guard);
+    }
     free_orphans(s, 0);
     return 0;
 }

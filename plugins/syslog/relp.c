@@ -14,8 +14,13 @@
  * on a healthy session) sends "close" and waits for its rsp, which the
  * collector sends after all earlier ones, i.e. after every frame is acked.
  *
- * librelp calls send() without MSG_NOSIGNAL, so every call into it runs with
- * SIGPIPE blocked (syslog_pipe_block). Knows nothing of record formatting.
+ * librelp (1.11, and its master today: tcp.c relpTcpSend) calls
+ * send(sock, buf, len, 0), without MSG_NOSIGNAL, and installs no handler,
+ * so a collector that closed or reset the session would raise SIGPIPE in
+ * our thread: every call into librelp runs inside sluice_sigpipe_block() /
+ * sluice_sigpipe_unblock() (sluice/sink.h), which also takes back a SIGPIPE
+ * it raised; for syslog_relp_send() the caller holds the guard, once per
+ * batch. Knows nothing of record formatting.
  */
 #include "syslog_internal.h"
 
@@ -68,8 +73,8 @@ int syslog_relp_new(syslog_relp **out, const char *host, const char *port,
         return sluice_error_set(err, "syslog: out of memory");
     }
     relpRetVal rc;
-    syslog_pipe_guard g;
-    syslog_pipe_block(&g);
+    sluice_sigpipe_guard g;
+    sluice_sigpipe_block(&g);
     if ((rc = relpEngineConstruct(&r->engine)) != RELP_RET_OK)
         goto failed;
     relpEngineSetDbgprint(r->engine, quiet);
@@ -84,11 +89,11 @@ int syslog_relp_new(syslog_relp **out, const char *host, const char *port,
             RELP_RET_OK ||
         (rc = relpCltSetWindowSize(r->clt, window)) != RELP_RET_OK)
         goto failed;
-    syslog_pipe_restore(&g);
+    sluice_sigpipe_unblock(&g);
     *out = r;
     return 0;
 failed:
-    syslog_pipe_restore(&g);
+    sluice_sigpipe_unblock(&g);
     fail(r, err, "setup", rc);
     syslog_relp_free(r);
     return -1;
@@ -114,11 +119,10 @@ static int ensure(syslog_relp *r, sluice_error *err)
     return 0;
 }
 
+/* The caller holds a SIGPIPE guard (syslog.c takes one per batch). */
 int syslog_relp_send(syslog_relp *r, const char *msg, size_t len,
                      sluice_error *err)
 {
-    syslog_pipe_guard g;
-    syslog_pipe_block(&g);
     int rv = ensure(r, err);
     if (rv == 0) {
         relpRetVal rc = relpCltSendSyslog(r->clt, (unsigned char *)msg, len);
@@ -127,7 +131,6 @@ int syslog_relp_send(syslog_relp *r, const char *msg, size_t len,
             rv = fail(r, err, "send", rc);
         }
     }
-    syslog_pipe_restore(&g);
     return rv;
 }
 
@@ -135,10 +138,10 @@ int syslog_relp_flush(syslog_relp *r, sluice_error *err)
 {
     if (!r->connected || !r->broken)
         return 0;
-    syslog_pipe_guard g;
-    syslog_pipe_block(&g);
+    sluice_sigpipe_guard g;
+    sluice_sigpipe_block(&g);
     int rv = ensure(r, err);
-    syslog_pipe_restore(&g);
+    sluice_sigpipe_unblock(&g);
     return rv;
 }
 
@@ -146,8 +149,8 @@ void syslog_relp_free(syslog_relp *r)
 {
     if (!r)
         return;
-    syslog_pipe_guard g;
-    syslog_pipe_block(&g);
+    sluice_sigpipe_guard g;
+    sluice_sigpipe_block(&g);
     if (r->clt) {
         /* one last chance to resend what is unacknowledged, then a graceful
          * close that waits for every ack */
@@ -157,7 +160,7 @@ void syslog_relp_free(syslog_relp *r)
     }
     if (r->engine)
         relpEngineDestruct(&r->engine);
-    syslog_pipe_restore(&g);
+    sluice_sigpipe_unblock(&g);
     free(r->host);
     free(r->port);
     free(r);

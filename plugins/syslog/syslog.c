@@ -8,7 +8,9 @@
  * is down does not stop the runtime from starting; after a failure the
  * connection is dropped and made again on the next write. What counts as
  * written: udp/unix, the datagram was accepted by the kernel; tcp, every byte
- * of the frame was accepted by the kernel; relp, see relp.c.
+ * of the frame was accepted by the kernel; relp, see relp.c. Sockets are
+ * written with MSG_NOSIGNAL: a collector that closed or reset the connection
+ * is a failed write (EPIPE, ECONNRESET), never a SIGPIPE.
  * Knows nothing of queues, workers or retries: the runtime re-offers what
  * write() did not count.
  */
@@ -20,8 +22,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,40 +52,6 @@ typedef struct syslog_state {
     size_t *ends;         /* tcp: end offset of each frame in buf */
     size_t ends_cap;
 } syslog_state;
-
-/* ------------------------------------------------------------------ */
-/* SIGPIPE guard (used around librelp)                                  */
-
-void syslog_pipe_block(syslog_pipe_guard *g)
-{
-    sigset_t set, pend;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigemptyset(&pend);
-    sigpending(&pend);
-    g->pending_before = sigismember(&pend, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &set, &g->old);
-}
-
-void syslog_pipe_restore(syslog_pipe_guard *g)
-{
-    int saved = errno;
-    if (!g->pending_before) {
-        sigset_t set, pend;
-        sigemptyset(&set);
-        sigaddset(&set, SIGPIPE);
-        sigemptyset(&pend);
-        sigpending(&pend);
-        if (sigismember(&pend, SIGPIPE) == 1) {
-            /* ours: consume it before unblocking */
-            struct timespec zero = {0, 0};
-            while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-                ;
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-    errno = saved;
-}
 
 /* ------------------------------------------------------------------ */
 /* options                                                              */
@@ -547,10 +513,14 @@ static int write_tcp(syslog_state *s, const sluice_record *const *batch,
                 *written = i + done;
                 /* a frame may be cut: the stream cannot be resumed */
                 drop(s);
-                return sluice_error_set(err, "syslog: send to %s:%s: %s",
+                return sluice_error_set(err, "syslog: send to %s:%s: %s%s",
                                         s->host, s->port,
                                         e == EAGAIN ? "timed out"
-                                                    : strerror(e));
+                                                    : strerror(e),
+                                        e == EPIPE || e == ECONNRESET
+                                            ? " (the collector closed the "
+                                              "connection)"
+                                            : "");
             }
             off += (size_t)w;
         }
@@ -569,15 +539,21 @@ static int syslog_write(void *state, const sluice_record *const *batch,
         return 0;
 #ifdef SYSLOG_HAVE_RELP
     if (s->transport == T_RELP) {
-        for (size_t i = 0; i < n; i++) {
+        /* librelp sends without MSG_NOSIGNAL: one guard for the batch */
+        int rc = 0;
+        sluice_sigpipe_guard guard;
+        sluice_sigpipe_block(&guard);
+        for (size_t i = 0; i < n && rc == 0; i++) {
             s->buf.len = 0;
             if (syslog_format(&s->fmt, batch[i], &s->buf))
-                return sluice_error_set(err, "syslog: out of memory");
-            if (syslog_relp_send(s->relp, s->buf.p, s->buf.len, err))
-                return -1;
-            *written = i + 1;
+                rc = sluice_error_set(err, "syslog: out of memory");
+            else if (syslog_relp_send(s->relp, s->buf.p, s->buf.len, err))
+                rc = -1;
+            else
+                *written = i + 1;
         }
-        return 0;
+        sluice_sigpipe_unblock(&guard);
+        return rc;
     }
 #endif
     if (ensure_connected(s, err))

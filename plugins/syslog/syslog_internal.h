@@ -8,7 +8,6 @@
 
 #include <sluice/sink.h>
 
-#include <signal.h>
 #include <stddef.h>
 
 /* A growable byte buffer; len bytes used, never NUL-terminated by contract. */
@@ -40,22 +39,15 @@ int syslog_severity(sluice_level l);
 /* Append one message for r to out. Returns 0, or -1 when out of memory. */
 int syslog_format(const syslog_fmt *f, const sluice_record *r, sl_buf *out);
 
-/* Block SIGPIPE in this thread around calls into code that may send() without
- * MSG_NOSIGNAL (librelp does), and consume a SIGPIPE raised meanwhile. */
-typedef struct syslog_pipe_guard {
-    int pending_before;
-    sigset_t old;
-} syslog_pipe_guard;
-void syslog_pipe_block(syslog_pipe_guard *g);
-void syslog_pipe_restore(syslog_pipe_guard *g);
-
 /* RELP transport (relp.c). */
 typedef struct syslog_relp syslog_relp;
 int syslog_relp_new(syslog_relp **out, const char *host, const char *port,
                     int connect_timeout_ms, int timeout_ms, int window,
                     sluice_error *err);
 /* Send one message; 0 once librelp has sent the whole frame and holds it in
- * its retransmission list until the collector acknowledges it. */
+ * its retransmission list until the collector acknowledges it. Call it
+ * inside sluice_sigpipe_block() / sluice_sigpipe_unblock(): librelp sends
+ * without MSG_NOSIGNAL. The other calls guard themselves. */
 int syslog_relp_send(syslog_relp *r, const char *msg, size_t len,
                      sluice_error *err);
 /* Re-establish a broken session (which resends the unacknowledged frames). */
