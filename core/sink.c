@@ -48,40 +48,24 @@ void sluice_sink_thread_init_(void)
         tls_sigpipe_blocked = true;
 }
 
+/* Around each call from a thread that is not the runtime's: the helper
+ * plugins use too (sink.h), so there is one way to do it. */
 typedef struct pipe_guard {
-    sigset_t old;
-    bool active;               /* we blocked it: restore on leave */
-    bool was_pending;          /* a SIGPIPE that is not ours: leave it */
+    sluice_sigpipe_guard guard;
+    bool active;
 } pipe_guard;
 
 static void guard_enter(pipe_guard *g)
 {
-    g->active = false;
-    if (tls_sigpipe_blocked)
-        return;
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    if (pthread_sigmask(SIG_BLOCK, &set, &g->old) != 0)
-        return;
-    g->active = true;
-    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    g->active = !tls_sigpipe_blocked;
+    if (g->active)
+        sluice_sigpipe_block(&g->guard);
 }
 
 static void guard_leave(pipe_guard *g)
 {
-    if (!g->active)
-        return;
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    if (!g->was_pending && sigpending(&pending) == 0 &&
-        sigismember(&pending, SIGPIPE)) {
-        const struct timespec zero = {0, 0};
-        while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+    if (g->active)
+        sluice_sigpipe_unblock(&g->guard);
 }
 
 /* ---- the table ----------------------------------------------------------- */

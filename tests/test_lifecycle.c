@@ -8,8 +8,10 @@
  * touching freed memory fails it.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
@@ -580,4 +582,95 @@ Test(lifecycle, a_queue_larger_than_max_queue_memory_is_refused_with_its_line)
     cr_assert(strstr(msg, "<string>:2: [runtime] max_queue_memory: '010M' is not a size"),
               "%s", msg);
     free(msg);
+}
+
+/* ---- the doorway keeps a careless plugin's SIGPIPE from the host -------- */
+
+/* A third-party sink that writes with plain write(2), no guard of its own. */
+static int careless_fd = -1;
+
+static int careless_write(void *state, const sluice_record *const *batch,
+                          size_t n, size_t *written, sluice_error *e)
+{
+    (void)state;
+    *written = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (write(careless_fd, batch[i]->line, batch[i]->line_len) < 0)
+            return sluice_error_set(e, "careless: write: %s", strerror(errno));
+        (*written)++;
+    }
+    return 0;
+}
+
+static int careless_flush(void *state, sluice_error *e)
+{
+    (void)state;
+    if (write(careless_fd, "\n", 1) < 0)
+        return sluice_error_set(e, "careless: flush: %s", strerror(errno));
+    return 0;
+}
+
+static const sluice_sink_api careless_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "careless",
+    .description = "writes to a pipe without guarding SIGPIPE",
+    .option_names = capture_options,
+    .open = short_open,
+    .write = careless_write,
+    .flush = careless_flush,
+    .close = short_close,
+};
+
+static sluice_runtime *careless_runtime(const char *autostart)
+{
+    char ini[256];
+    snprintf(ini, sizeof ini,
+             "[sink.s]\nplugin = careless\n"
+             "[logger.app]\nsinks = s\nautostart = %s\n",
+             autostart);
+    sluice_error err;
+    sluice_builder *b = sluice_builder_from_string(ini, &err);
+    cr_assert_not_null(b, "%s", err.message);
+    cr_assert_eq(sluice_builder_add_sink_api(b, &careless_api, &err), 0);
+    sluice_runtime *rt;
+    cr_assert_eq(sluice_builder_start(b, &rt, &err), 0, "%s", err.message);
+    return rt;
+}
+
+Test(lifecycle, a_plugin_writing_to_a_closed_pipe_cannot_kill_the_host)
+{
+    signal(SIGPIPE, SIG_DFL);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    close(p[0]); /* the reader has gone */
+    careless_fd = p[1];
+    /* on the host's own thread: a run loop the host drives, and a flush */
+    sluice_runtime *rt = careless_runtime("false");
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    SLUICE_INFO(lg, "into a broken pipe %d", 1);
+    sluice_error err;
+    cr_assert_eq(sluice_binding_run(sluice_logger_binding(lg, 0), &err), -1);
+    cr_assert(strstr(err.message, "Broken pipe"), "%s", err.message);
+    cr_assert_eq(sluice_logger_flush(lg, 0), -1, "the flush fails, the host lives");
+    cr_assert_eq(sluice_close(rt, 100), 1);
+    /* on the runtime's worker thread */
+    rt = careless_runtime("true");
+    lg = sluice_logger_get(rt, "app");
+    SLUICE_INFO(lg, "into a broken pipe %d", 2);
+    sluice_binding *b = sluice_logger_binding(lg, 0);
+    for (;;) {
+        sluice_binding_stats st;
+        sluice_binding_stats_get(b, &st);
+        if (st.failures > 0) {
+            cr_assert(strstr(st.last_error, "Broken pipe"), "%s", st.last_error);
+            break;
+        }
+        nap_us(1000);
+    }
+    cr_assert_eq(sluice_close(rt, 100), 1);
+    close(p[1]);
+    sigset_t pending;
+    sigpending(&pending);
+    cr_assert_not(sigismember(&pending, SIGPIPE), "no SIGPIPE left pending");
 }
