@@ -8,7 +8,9 @@
  * has the rules; docs/design.md says why inih itself cannot be used safely
  * inside a host). Every line it cannot read is reported with its number and
  * skipped, and the lines around it are read as if it were not there, so one
- * mistake gives one error. Knows nothing of plugins, queues or threads.
+ * mistake gives one error. sluice_open and sluice_builder_from_file are
+ * here too: an INI file into a builder, then (open) started.
+ * Knows nothing of plugins, queues or threads.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -262,4 +264,35 @@ sluice_builder *sluice_config_load_file(const char *path, sluice_error *err)
         sluice_builder_set_base_dir_(b, dirname(copy));
     }
     return b;
+}
+
+/* ---- opening from INI ----------------------------------------------------- */
+
+int sluice_open(const char *ini_path, sluice_runtime **rt, sluice_error *err)
+{
+    *rt = NULL;
+    sluice_builder *b = sluice_config_load_file(ini_path, err);
+    if (!b)
+        return -1;
+    return sluice_builder_start(b, rt, err);
+}
+
+int sluice_open_string(const char *ini_text, sluice_runtime **rt,
+                       sluice_error *err)
+{
+    *rt = NULL;
+    sluice_builder *b = sluice_config_load_string(ini_text, err);
+    if (!b)
+        return -1;
+    return sluice_builder_start(b, rt, err);
+}
+
+sluice_builder *sluice_builder_from_file(const char *ini_path, sluice_error *err)
+{
+    return sluice_config_load_file(ini_path, err);
+}
+
+sluice_builder *sluice_builder_from_string(const char *ini_text, sluice_error *err)
+{
+    return sluice_config_load_string(ini_text, err);
 }

@@ -43,7 +43,6 @@
 
 #include "builder_internal.h"
 #include "clock_internal.h"
-#include "config_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
@@ -144,37 +143,6 @@ void sluice_runtime_unref_(sluice_runtime *rt)
 {
     if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) == 1)
         destroy(rt);
-}
-
-/* ---- opening --------------------------------------------------------------- */
-
-int sluice_open(const char *ini_path, sluice_runtime **rt, sluice_error *err)
-{
-    *rt = NULL;
-    sluice_builder *b = sluice_config_load_file(ini_path, err);
-    if (!b)
-        return -1;
-    return sluice_builder_start(b, rt, err);
-}
-
-int sluice_open_string(const char *ini_text, sluice_runtime **rt,
-                       sluice_error *err)
-{
-    *rt = NULL;
-    sluice_builder *b = sluice_config_load_string(ini_text, err);
-    if (!b)
-        return -1;
-    return sluice_builder_start(b, rt, err);
-}
-
-sluice_builder *sluice_builder_from_file(const char *ini_path, sluice_error *err)
-{
-    return sluice_config_load_file(ini_path, err);
-}
-
-sluice_builder *sluice_builder_from_string(const char *ini_text, sluice_error *err)
-{
-    return sluice_config_load_string(ini_text, err);
 }
 
 /* ---- stopping ---------------------------------------------------------- */
@@ -531,4 +499,36 @@ long sluice_close(sluice_runtime *rt, int timeout_ms)
     /* frees now, or when the last run loop stuck in a sink comes back */
     finish_close(rt, deadline);
     return undelivered;
+}
+
+/* ---- a run loop the host drives ------------------------------------------ */
+
+/* The host's way into a binding's run loop: it holds a reference while it
+ * runs, taken inside the guard, so close cannot free the runtime under a
+ * run loop that is just coming in; once close returned it is over at
+ * once (0). */
+int sluice_binding_run(sluice_binding *b, sluice_error *err)
+{
+    if (!b)
+        return sluice_error_set(err, "run(): no binding");
+    sluice_logger *lg = b->logger;
+    /* inside the guard until the reference is taken: close cannot free
+     * the runtime under a run loop that is just coming in */
+    const void *saved = sluice_guard_enter_(lg);
+    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
+    if (slow & (SLUICE_SLOW_CLOSED | SLUICE_SLOW_FORKED)) {
+        sluice_guard_leave_(saved);
+        if (slow & SLUICE_SLOW_FORKED)
+            return sluice_error_set(err, "run(): the runtime belongs to the "
+                                         "parent of this forked process");
+        return 0; /* closed: what was left is counted by close */
+    }
+    sluice_runtime *rt = lg->rt;
+    sluice_runtime_ref_(rt);
+    sluice_guard_leave_(saved);
+    int rc = sluice_worker_run_(b, err);
+    if (rc != 0 && atomic_load(&rt->cancelled))
+        rc = 0; /* over for good: close counts what was left undelivered */
+    sluice_runtime_unref_(rt);
+    return rc;
 }

@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include "clock_internal.h"
-#include "guard_internal.h"
 #include "printf_internal.h"
 #include "runtime_internal.h"
 
@@ -357,31 +356,5 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     free(sc->pool);
     free(sc);
     atomic_store(&b->in_run, 0);
-    return rc;
-}
-
-int sluice_binding_run(sluice_binding *b, sluice_error *err)
-{
-    if (!b)
-        return sluice_error_set(err, "run(): no binding");
-    sluice_logger *lg = b->logger;
-    /* inside the guard until the reference is taken: close cannot free
-     * the runtime under a run loop that is just coming in */
-    const void *saved = sluice_guard_enter_(lg);
-    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_seq_cst);
-    if (slow & (SLUICE_SLOW_CLOSED | SLUICE_SLOW_FORKED)) {
-        sluice_guard_leave_(saved);
-        if (slow & SLUICE_SLOW_FORKED)
-            return sluice_error_set(err, "run(): the runtime belongs to the "
-                                         "parent of this forked process");
-        return 0; /* closed: what was left is counted by close */
-    }
-    sluice_runtime *rt = lg->rt;
-    sluice_runtime_ref_(rt);
-    sluice_guard_leave_(saved);
-    int rc = sluice_worker_run_(b, err);
-    if (rc != 0 && atomic_load(&rt->cancelled))
-        rc = 0; /* over for good: close counts what was left undelivered */
-    sluice_runtime_unref_(rt);
     return rc;
 }
