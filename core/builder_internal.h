@@ -3,6 +3,8 @@
  *   builder.c   the key store (sections of key = value with their lines),
  *               the collected errors and the public builder calls;
  *   values.c    parsers of single values (integers, ranges, lists, levels);
+ *   options.c   a plugin's typed options (its sluice_option_spec table)
+ *               parsed and checked, every mistake reported;
  *   plan.c      validation: every section checked into plans, every error
  *               collected with its line, nothing opened;
  *   assemble.c  plans into a runtime: sinks opened, loggers and queues made,
@@ -19,6 +21,7 @@
 
 #include "config_internal.h"
 #include "format_internal.h"
+#include "options_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
 #include "runtime_internal.h"
@@ -64,8 +67,13 @@ int sluice_builder_report_(sluice_builder *b, sluice_error *err);
 
 /* ---- single values (values.c) ------------------------------------------ */
 
-/* A decimal integer, nothing else. 0, or -1. */
+/* A decimal integer, nothing else (sluice_int_parse: no leading zero, no
+ * '+', no spaces). 0, or -1. */
 int sluice_value_ll_(const char *v, long long *out);
+/* Bytes: N, or N with K, M, G, T (powers of 1024; also KB, KiB, any case). */
+int sluice_value_size_(const char *v, long long *out);
+/* Milliseconds: N (ms), or N with ms, s, m, h, d. */
+int sluice_value_duration_(const char *v, long long *ms);
 /* An integer key of s in [min, max]; def when absent. -1 with an error
  * collected in b. */
 int sluice_value_int_key_(sluice_builder *b, const bsection *s,
@@ -100,8 +108,10 @@ typedef struct sink_plan {
     sluice_plugin *plugin;
     sluice_format format;
     const char *pattern;
-    sluice_option *options;    /* the keys the plugin sees */
+    sluice_option *options;    /* the keys the plugin sees, as written */
     size_t option_count;
+    const sluice_option_spec *specs; /* version 2's option table, or NULL */
+    sluice_parsed_options parsed;    /* their values (with specs) */
     bool used;
 } sink_plan;
 
@@ -126,8 +136,9 @@ typedef struct sluice_plan {
     size_t logger_count;
 } sluice_plan;
 
-/* Validate every section into plan (plugins loaded, option names checked;
- * with run_check, the plugins' own check() too). Returns the number of
+/* Validate every section into plan (plugins loaded, option names checked,
+ * typed options parsed; the plugins' own check() for version-2 plugins,
+ * and with run_check for every plugin). Returns the number of
  * errors collected in b; the plan is filled as far as it could be and must
  * be freed with sluice_plan_free_ in every case. */
 size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check);

@@ -26,7 +26,7 @@ Test(cli, help_and_version)
               strstr(out, "plugins"), "%s", out);
     free(out);
     cr_assert_eq(sh(&out, "%s --version", cli()), 0);
-    cr_assert(strstr(out, "sluice " SLUICE_VERSION " (plugin ABI 1)"), "%s", out);
+    cr_assert(strstr(out, "sluice " SLUICE_VERSION " (plugin ABI 2)"), "%s", out);
     free(out);
     cr_assert_eq(sh(&out, "%s frobnicate", cli()), 2);
     cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);

@@ -9,6 +9,8 @@
 
 #include <criterion/criterion.h>
 
+#include "plugin_fixture.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -98,10 +100,13 @@ static int open_kv(void **st, sluice_error *err, ...)
         n++;
     }
     va_end(ap);
-    sluice_options o = {"f", "test.ini", items, n};
-    memset(err, 0, sizeof *err);
-    *st = NULL;
-    return api()->open(&o, st, err);
+    sluice_options o = {0};
+    o.sink_name = "f";
+    o.source = "test.ini";
+    o.items = items;
+    o.count = n;
+    o.line = 1;
+    return plugin_call_open(api(), &o, st, err);
 }
 
 /* A record whose line is printf(fmt, ...) and whose time is t (ns). */
@@ -455,13 +460,13 @@ Test(file_sink, bad_options_are_refused_with_file_and_line)
         {"mode", "0999", "octal"},
         {"mode", "017777", "octal"},
         {"mode", "-0640", "octal"},
-        {"rotate_bytes", "10MB", "not an integer"},
+        {"rotate_bytes", "0xA00000", "not a decimal integer"},
         {"rotate_bytes", "-1", "out of range"},
-        {"keep", "five", "not an integer"},
+        {"keep", "five", "not a decimal integer"},
         {"keep", "-1", "out of range"},
         {"rotate", "weekly", "none, daily or hourly"},
         {"fsync_interval_ms", "-5", "out of range"},
-        {"fsync_interval_ms", "", "not an integer"},
+        {"fsync_interval_ms", "", "not a decimal integer"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         void *st;

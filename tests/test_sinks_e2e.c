@@ -191,7 +191,7 @@ Test(sinks_e2e, check_reports_every_bad_sink_and_opens_nothing)
     char *out;
     cr_assert_eq(sh(&out, "%s check -c %s", cli(), conf), 1, "%s", out);
     char want[700];
-    snprintf(want, sizeof want, "%s:4: sink 'f': option 'keep': 'lots' is not an integer", conf);
+    snprintf(want, sizeof want, "%s:4: sink 'f': option 'keep': 'lots' is not a decimal integer", conf);
     cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);
     snprintf(want, sizeof want, "%s:8: sink 's': option 'port': 70000 is out of range", conf);
     cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);

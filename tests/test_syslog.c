@@ -34,6 +34,7 @@
 #error "SYSLOG_PLUGIN must name the built syslog.so"
 #endif
 
+#include "plugin_fixture.h"
 #include "rsyslog_fixture.h"
 
 /* ------------------------------------------------------------------ */
@@ -69,7 +70,13 @@ static sluice_options make_opts(const char *const *kv)
         *eq = '\0';
         opt_items[n] = (sluice_option){store[n], eq + 1, (int)n + 2};
     }
-    return (sluice_options){"collector", "test.ini", opt_items, n};
+    sluice_options o = {0};
+    o.sink_name = "collector";
+    o.source = "test.ini";
+    o.items = opt_items;
+    o.count = n;
+    o.line = 1;
+    return o;
 }
 
 static sluice_record make_rec(sluice_level lvl, const char *msg,
@@ -198,7 +205,8 @@ static void *open_sink(const char *const *kv)
     sluice_options o = make_opts(kv);
     void *st = NULL;
     sluice_error err = {""};
-    cr_assert_eq(api->open(&o, &st, &err), 0, "open: %s", err.message);
+    cr_assert_eq(plugin_call_open(api, &o, &st, &err), 0, "open: %s",
+                 err.message);
     return st;
 }
 
@@ -208,7 +216,8 @@ static const char *open_error(const char *const *kv)
     sluice_options o = make_opts(kv);
     void *st = NULL;
     err.message[0] = '\0';
-    cr_assert_neq(api->open(&o, &st, &err), 0, "open accepted bad options");
+    cr_assert_neq(plugin_call_open(api, &o, &st, &err), 0,
+                  "open accepted bad options");
     return err.message;
 }
 
