@@ -92,6 +92,10 @@ const sluice_option_spec *sluice_option_spec_find_(const sluice_option_spec *spe
 static void amount(const sluice_option_spec *spec, long long v, char *out,
                    size_t cap)
 {
+    if (v == 0) {
+        snprintf(out, cap, "0");
+        return;
+    }
     if (spec->type == SLUICE_OPTION_SIZE && v > 0) {
         static const char units[] = "KMGT";
         int unit = -1;
@@ -120,7 +124,7 @@ static void amount(const sluice_option_spec *spec, long long v, char *out,
         snprintf(out, cap, "%lldms", v);
         return;
     } else if (spec->flags & SLUICE_OPTION_OCTAL) {
-        snprintf(out, cap, "%04llo", v);
+        snprintf(out, cap, v ? "0%llo" : "0", v);
         return;
     }
     snprintf(out, cap, "%lld", v);

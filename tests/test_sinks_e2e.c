@@ -104,7 +104,7 @@ Test(sinks_e2e, check_reports_bad_file_values)
     snprintf(ini, sizeof ini,
              "[sink.f]\nplugin = file\npath = %s/app.log\nrotate_bytes = -5\n"
              "[logger.a]\nsinks = f\n", dir);
-    check_refuses(dir, "rotate", ini, 4, "f", "rotate_bytes", "-5 is out of range");
+    check_refuses(dir, "rotate", ini, 4, "f", "rotate_bytes", "'-5' is not a size");
     snprintf(ini, sizeof ini,
              "[sink.f]\nplugin = file\npath = %s/app.log\nmode = 0999\n"
              "[logger.a]\nsinks = f\n", dir);
