@@ -40,9 +40,13 @@ static inline const sluice_sink_api *plugin_load(const char *path,
 /* The mistakes of one plugin_call_open, as the runtime would list them. */
 typedef struct fixture_errors {
     const sluice_options *raw;
-    char text[SLUICE_ERROR_MAX];
+    char text[8192];
     size_t count;
 } fixture_errors;
+
+/* Every mistake of the last plugin_call_open, one per line, uncut (err
+ * holds as much as fits in SLUICE_ERROR_MAX). */
+static char plugin_errors[8192];
 
 static inline void fixture_add(fixture_errors *fe, int line, const char *key,
                                const char *message)
@@ -90,6 +94,7 @@ static inline int plugin_call_open(const sluice_sink_api *api,
     memset(&fe, 0, sizeof fe);
     fe.raw = raw;
     memset(err, 0, sizeof *err);
+    plugin_errors[0] = '\0';
     *state = NULL;
     sluice_parsed_options_free_(&fixture_parsed);
     sluice_options o = *raw;
@@ -108,11 +113,13 @@ static inline int plugin_call_open(const sluice_sink_api *api,
         if (api->check(&o, &e) != 0 && fe.count == 0) {
             if (e.message[0]) { /* a whole message, FILE:LINE and all */
                 *err = e;
+                snprintf(plugin_errors, sizeof plugin_errors, "%s", e.message);
                 return -1;
             }
             fixture_add(&fe, 0, NULL, "check failed");
         }
     }
+    snprintf(plugin_errors, sizeof plugin_errors, "%s", fe.text);
     if (fe.count) {
         snprintf(err->message, sizeof err->message, "%s", fe.text);
         return -1;

@@ -423,7 +423,7 @@ Test(sinks_e2e, relp_collector_killed_and_restarted_supervisor_retries)
              "[runtime]\nrestart_backoff_ms = 50..500\nrestart_intensity = unlimited\n"
              "[sink.s]\nplugin = syslog\ntransport = relp\nhost = 127.0.0.1\n"
              "port = %d\nconnect_timeout_ms = 1000\ntimeout_ms = 3000\n"
-             "app_name = e2e\npattern = %%m\n"
+             "app_name = e2e\n"
              "[logger.relp]\nsinks = s\nqueue_capacity = 16384\noverflow = block\n",
              c.relp_port);
     sluice_runtime *rt = start_ini(ini);
