@@ -266,3 +266,68 @@ Test(cli, sigusr1_resumes_a_given_up_sink)
     free(text);
     tmpdir_remove(dir);
 }
+
+Test(cli, plugins_name_prints_the_options_with_types_defaults_and_ranges)
+{
+    char *out;
+    cr_assert_eq(sh(&out, "%s plugins file", cli()), 0, "%s", out);
+    cr_assert(strstr(out, "file: append to a file"), "%s", out);
+    cr_assert(strstr(out, "ABI:  2"), "%s", out);
+    /* name, type with range, default, description on one line */
+    const char *rows[] = {"path ", "required", "mode ", "octal int 0..07777",
+                          "0640", "keep ", "int 0..100000", "rotate ",
+                          "one of none, daily, hourly", "fsync_interval_ms",
+                          "duration 0..1d", "rotate_bytes", "size 0..1024T"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        cr_assert(strstr(out, rows[i]), "missing '%s' in:\n%s", rows[i], out);
+    free(out);
+    cr_assert_eq(sh(&out, "%s plugins --markdown console", cli()), 0, "%s", out);
+    cr_assert(strstr(out, "| `stream` | one of `stdout`, `stderr` | `stderr` | "),
+              "%s", out);
+    free(out);
+    cr_assert_eq(sh(&out, "%s plugins syslog", cli()), 0, "%s", out);
+    cr_assert(strstr(out, "line: none (the plugin builds its own messages)"),
+              "%s", out);
+    free(out);
+    cr_assert_eq(sh(&out, "%s plugins no-such-plugin", cli()), 1, "%s", out);
+    cr_assert(strstr(out, "plugin 'no-such-plugin' not found"), "%s", out);
+    free(out);
+}
+
+/* The acceptance case: five different mistakes across two sinks, five
+ * FILE:LINE errors in one `sluice check`. */
+Test(cli, check_prints_every_mistake_of_two_sinks_with_its_line)
+{
+    char *dir = tmpdir_make();
+    char conf[512], ini[1024];
+    snprintf(conf, sizeof conf, "%s/five.ini", dir);
+    snprintf(ini, sizeof ini,
+             "[sink.f]\n"              /* 1 */
+             "plugin = file\n"         /* 2: path is missing */
+             "keep = 010\n"            /* 3 */
+             "rotate = weekly\n"       /* 4 */
+             "[sink.c]\n"              /* 5 */
+             "plugin = console\n"      /* 6 */
+             "stream = stdin\n"        /* 7 */
+             "colour = red\n"          /* 8 */
+             "[logger.a]\nsinks = f, c\n");
+    write_text(conf, ini);
+    char *out;
+    cr_assert_eq(sh(&out, "%s check -c %s", cli(), conf), 1, "%s", out);
+    char want[5][1200];
+    snprintf(want[0], sizeof want[0], "%s:3: sink 'f': option 'keep': '010' "
+             "is not a decimal integer: leading zeros are not allowed", conf);
+    snprintf(want[1], sizeof want[1], "%s:4: sink 'f': option 'rotate': "
+             "'weekly' is not one of none, daily, hourly", conf);
+    snprintf(want[2], sizeof want[2], "%s:1: sink 'f': option 'path': is "
+             "required", conf);
+    snprintf(want[3], sizeof want[3], "%s:7: sink 'c': option 'stream': "
+             "'stdin' is not one of stdout, stderr", conf);
+    snprintf(want[4], sizeof want[4], "%s:8: [sink.c]: unknown key 'colour' "
+             "for plugin 'console'", conf);
+    for (int i = 0; i < 5; i++)
+        cr_assert(strstr(out, want[i]), "missing '%s' in:\n%s", want[i], out);
+    cr_assert_eq(count_lines(out), 5, "five errors, no more:\n%s", out);
+    free(out);
+    tmpdir_remove(dir);
+}

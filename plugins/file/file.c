@@ -33,8 +33,8 @@ enum rotate_kind { ROTATE_NONE, ROTATE_DAILY, ROTATE_HOURLY };
 static const sluice_option_spec file_options[] = {
     {.name = "path", .type = SLUICE_OPTION_PATH,
      .flags = SLUICE_OPTION_REQUIRED | SLUICE_OPTION_WRITABLE_DIR,
-     .description = "the file to append to; its folder must exist and be "
-                    "writable (it is not created)"},
+     .description = "the file to append to (its folder is not created for "
+                    "you)"},
     {.name = "mode", .type = SLUICE_OPTION_INT, .default_value = "0640",
      .min = 0, .max = 07777, .flags = SLUICE_OPTION_OCTAL,
      .description = "permissions of a file the sink creates, exactly (the "
