@@ -48,6 +48,7 @@ struct sluice_builder {
     size_t nsections, cap;
     const sluice_sink_api **apis;
     size_t napis;
+    bool host_sinks_only;      /* load no plugin file (the fuzzer) */
     char **errors;
     size_t nerrors;
 };

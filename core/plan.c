@@ -140,6 +140,12 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
         return;
     }
     p->api = sluice_builder_host_api_(b, pk->value);
+    if (!p->api && b->host_sinks_only) {
+        sluice_builder_error_(b, pk->line, "[%s]: no sink '%s' is registered "
+                              "(plugin files are not loaded here)", s->name,
+                              pk->value);
+        return;
+    }
     if (!p->api) {
         sluice_error e;
         if (sluice_plugin_load(pk->value, ro->plugin_path, b->base_dir,
