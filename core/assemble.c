@@ -102,7 +102,7 @@ oom:
 
 /* The sinks some logger uses, unopened, in file order; by_plan maps each
  * plan to its instance (NULL for an unused sink). */
-static int make_sinks(sluice_runtime *rt, sluice_plan *plan,
+static int make_sinks(sluice_builder *b, sluice_runtime *rt, sluice_plan *plan,
                       sluice_sink_instance **by_plan, sluice_error *err)
 {
     rt->sinks = calloc(plan->sink_count ? plan->sink_count : 1, sizeof *rt->sinks);
@@ -113,7 +113,8 @@ static int make_sinks(sluice_runtime *rt, sluice_plan *plan,
         if (!p->used)
             continue;
         /* the instance owns the plugin from now on */
-        sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin);
+        sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin,
+                                                   b->base_dir);
         p->plugin = NULL;
         if (!s)
             return sluice_error_set(err, "out of memory");
@@ -139,7 +140,11 @@ static int open_sinks(sluice_builder *b, sluice_plan *plan,
         sink_plan *p = &plan->sinks[i];
         if (!by_plan[i])
             continue;
-        sluice_options o = {p->name, b->source, p->options, p->option_count};
+        sluice_options o = {p->name,         b->source,
+                            p->options,      p->option_count,
+                            p->specs,        p->parsed.values,
+                            NULL /* the doorway sets the instance's */,
+                            p->section->line};
         if (sluice_sink_open_(by_plan[i], &o, p->section->line, err) != 0)
             return -1;
     }
@@ -174,7 +179,7 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     rt->crash_flush = plan.runtime.crash_flush;
     rt->event_fn = b->event_fn;
     rt->event_user = b->event_user;
-    if (make_sinks(rt, &plan, by_plan, err) != 0)
+    if (make_sinks(b, rt, &plan, by_plan, err) != 0)
         goto fail;
     rt->loggers = calloc(plan.logger_count, sizeof *rt->loggers);
     if (!rt->loggers) {

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include <sluice/sluice.h>
 
 #include "config_internal.h"
+#include "options_internal.h"
 #include "plugin_internal.h"
 #include "sink_internal.h"
 
@@ -41,9 +43,11 @@ static void usage(FILE *out)
             "  check -c FILE\n"
             "        validate a configuration: exit 0, or 1 printing every\n"
             "        error as FILE:LINE: message\n"
-            "  plugins [-c FILE]\n"
+            "  plugins [-c FILE] [--markdown] [NAME]\n"
             "        list the plugins found on the plugin path: name, ABI\n"
-            "        version, description, path\n"
+            "        version, description, path. With NAME: that plugin's\n"
+            "        options, with their types, defaults, ranges and\n"
+            "        descriptions (--markdown: as the documentation's table)\n"
             "\n"
             "  -h, --help      this text\n"
             "  -V, --version   the version\n"
@@ -78,45 +82,171 @@ static int cmd_check(const char *path)
 
 /* ---- plugins ---------------------------------------------------------- */
 
+/* [runtime] plugin_path of config (only it matters here) into *search,
+ * and config's folder into base. 0, or 1 when config cannot be read. */
+static int plugin_search(const char *config, char **search, char *base,
+                         size_t cap)
+{
+    *search = NULL;
+    snprintf(base, cap, ".");
+    if (!config)
+        return 0;
+    FILE *f = fopen(config, "re");
+    if (!f) {
+        fprintf(stderr, "%s: %s\n", config, strerror(errno));
+        return 1;
+    }
+    char line[1024];
+    int in_runtime = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '[')
+            in_runtime = strncmp(p, "[runtime]", 9) == 0;
+        else if (in_runtime && strncmp(p, "plugin_path", 11) == 0) {
+            char *eq = strchr(p, '=');
+            if (eq) {
+                eq++;
+                while (*eq == ' ')
+                    eq++;
+                eq[strcspn(eq, " ;#\r\n")] = '\0';
+                free(*search);
+                *search = strdup(eq);
+            }
+        }
+    }
+    fclose(f);
+    snprintf(base, cap, "%s", config);
+    char *slash = strrchr(base, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(base, cap, ".");
+    return 0;
+}
+
+/* A description cell of a markdown table: '|' escaped. */
+static void put_cell(const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '|')
+            fputs("\\|", stdout);
+        else
+            putchar(*p);
+    }
+}
+
+static void describe_markdown(const sluice_plugin *p)
+{
+    const sluice_option_spec *specs = sluice_sink_api_options_(p->api);
+    size_t n = sluice_option_spec_count_(specs);
+    if (!specs) {
+        printf("(a version-1 plugin: its options are not declared as data)\n");
+        return;
+    }
+    if (n == 0) {
+        printf("No options.\n");
+        return;
+    }
+    printf("| option | type | default | description |\n|---|---|---|---|\n");
+    for (size_t i = 0; i < n; i++) {
+        const sluice_option_spec *spec = &specs[i];
+        char type[600], def[256];
+        sluice_option_describe_type_(spec, type, sizeof type, true);
+        sluice_option_describe_default_(spec, def, sizeof def);
+        size_t len = strlen(spec->name);
+        if (len >= 2 && strcmp(spec->name + len - 2, ".*") == 0)
+            printf("| `%.*sNAME` | ", (int)(len - 1), spec->name);
+        else
+            printf("| `%s` | ", spec->name);
+        put_cell(type);
+        if (spec->flags & SLUICE_OPTION_REQUIRED)
+            printf(" | required | ");
+        else if (def[0]) {
+            printf(" | `");
+            put_cell(def);
+            printf("` | ");
+        } else {
+            printf(" | | ");
+        }
+        put_cell(spec->description ? spec->description : "");
+        if (spec->flags & SLUICE_OPTION_WRITABLE_DIR)
+            printf("; its folder must exist and be writable (`sluice check` "
+                   "looks)");
+        printf(" |\n");
+    }
+}
+
+static void describe_text(const sluice_plugin *p)
+{
+    const sluice_sink_api *api = p->api;
+    printf("%s: %s\n", sluice_sink_api_name_(api),
+           sluice_sink_api_description_(api));
+    printf("  file: %s\n  ABI:  %d\n", p->path, sluice_sink_api_version_(api));
+    static const char *const formats[] = {"text", "json", "logfmt"};
+    if (sluice_sink_api_needs_line_(api))
+        printf("  line: rendered as %s unless the section says format =\n",
+               formats[sluice_sink_api_default_format_(api)]);
+    else
+        printf("  line: none (the plugin builds its own messages)\n");
+    const sluice_option_spec *specs = sluice_sink_api_options_(api);
+    if (!specs) {
+        printf("\nOPTIONS (a version-1 plugin: names only, parsed by the "
+               "plugin)\n");
+        for (const char *const *k = sluice_sink_api_option_names_(api); k && *k;
+             k++)
+            printf("  %s\n", *k);
+        return;
+    }
+    size_t n = sluice_option_spec_count_(specs);
+    printf("\n%-20s %-30s %-14s %s\n", "OPTION", "TYPE", "DEFAULT",
+           "DESCRIPTION");
+    for (size_t i = 0; i < n; i++) {
+        const sluice_option_spec *spec = &specs[i];
+        char type[600], def[256];
+        sluice_option_describe_type_(spec, type, sizeof type, false);
+        sluice_option_describe_default_(spec, def, sizeof def);
+        printf("%-20s %-30s %-14s %s\n", spec->name, type, def[0] ? def : "-",
+               spec->description ? spec->description : "");
+    }
+    if (n == 0)
+        printf("(none)\n");
+    printf("\nand the runtime's keys: plugin%s\n",
+           sluice_sink_api_needs_line_(api) ? ", format, pattern" : "");
+}
+
+/* `sluice plugins NAME`: one plugin's options (as `fluent-bit -o NAME -h`
+ * prints them), in text or as the documentation's markdown table. */
+static int cmd_plugin_options(const char *config, const char *name,
+                              bool markdown)
+{
+    char *search;
+    char base[4096];
+    if (plugin_search(config, &search, base, sizeof base) != 0)
+        return 1;
+    sluice_plugin *p;
+    sluice_error err;
+    int rc = sluice_plugin_load(name, search, base, &p, &err);
+    free(search);
+    if (rc != 0) {
+        fprintf(stderr, "sluice: %s\n", err.message);
+        return 1;
+    }
+    if (markdown)
+        describe_markdown(p);
+    else
+        describe_text(p);
+    sluice_plugin_unload(p);
+    return 0;
+}
+
 static int cmd_plugins(const char *config)
 {
     char *search = NULL;
-    char base[4096] = ".";
-    if (config) {
-        /* only [runtime] plugin_path matters here */
-        FILE *f = fopen(config, "re");
-        if (!f) {
-            fprintf(stderr, "%s: %s\n", config, strerror(errno));
-            return 1;
-        }
-        char line[1024];
-        int in_runtime = 0;
-        while (fgets(line, sizeof line, f)) {
-            char *p = line;
-            while (*p == ' ' || *p == '\t')
-                p++;
-            if (*p == '[')
-                in_runtime = strncmp(p, "[runtime]", 9) == 0;
-            else if (in_runtime && strncmp(p, "plugin_path", 11) == 0) {
-                char *eq = strchr(p, '=');
-                if (eq) {
-                    eq++;
-                    while (*eq == ' ')
-                        eq++;
-                    eq[strcspn(eq, " ;#\r\n")] = '\0';
-                    free(search);
-                    search = strdup(eq);
-                }
-            }
-        }
-        fclose(f);
-        snprintf(base, sizeof base, "%s", config);
-        char *slash = strrchr(base, '/');
-        if (slash)
-            *slash = '\0';
-        else
-            snprintf(base, sizeof base, ".");
-    }
+    char base[4096];
+    if (plugin_search(config, &search, base, sizeof base) != 0)
+        return 1;
     char *dirs = sluice_plugin_search_path(search, base);
     free(search);
     if (!dirs)
@@ -358,10 +488,12 @@ int main(int argc, char **argv)
         {"logger", required_argument, NULL, 'l'},
         {"level", required_argument, NULL, 'L'},
         {"timeout", required_argument, NULL, 't'},
+        {"markdown", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *config = NULL, *logger = NULL, *level = NULL;
     int close_ms = 5000;
+    bool markdown = false;
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "c:l:L:t:h", longopts, NULL)) != -1) {
@@ -370,12 +502,20 @@ int main(int argc, char **argv)
         case 'l': logger = optarg; break;
         case 'L': level = optarg; break;
         case 't': close_ms = atoi(optarg); break;
+        case 'M': markdown = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
+    const char *name = NULL;
+    if (strcmp(cmd, "plugins") == 0 && optind < argc)
+        name = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, "sluice: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (markdown && !name) {
+        fprintf(stderr, "sluice: --markdown goes with `sluice plugins NAME`\n");
         return 2;
     }
     if (strcmp(cmd, "run") == 0)
@@ -388,7 +528,8 @@ int main(int argc, char **argv)
         return cmd_check(config);
     }
     if (strcmp(cmd, "plugins") == 0)
-        return cmd_plugins(config);
+        return name ? cmd_plugin_options(config, name, markdown)
+                    : cmd_plugins(config);
     fprintf(stderr, "sluice: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -100,7 +100,8 @@ static size_t decode_fields(const unsigned char *p, size_t len, size_t count,
 }
 
 /* Render records [first, first+n) for sink s into sc: decode them (the
- * deferred formatting happens here), run the post-hooks, render lines. */
+ * deferred formatting happens here), run the post-hooks, render lines
+ * (unless the sink declared that it never reads them). */
 static void render_batch(sluice_binding *b, sluice_sink_instance *s,
                          scratch *sc, uint64_t first, size_t n)
 {
@@ -180,12 +181,13 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         for (unsigned h = 0; h < hooks; h++)
             ((sluice_post_hook_fn)lg->post_hooks[h].fn)(lg->post_hooks[h].user, r);
         sc->line_off[i] = sc->lines.len;
-        sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
+        if (s->needs_line) /* not for a sink that builds its own message */
+            sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
         sc->line_len[i] = sc->lines.len - sc->line_off[i];
     }
     for (size_t i = 0; i < n; i++) {
         sluice_record *r = &sc->recs[i];
-        r->line = sc->lines.data + sc->line_off[i];
+        r->line = s->needs_line ? sc->lines.data + sc->line_off[i] : NULL;
         r->line_len = sc->line_len[i];
         sc->ptrs[i] = r;
     }
