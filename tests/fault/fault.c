@@ -9,6 +9,8 @@
  *   down_every_ms = E      an outage starts every E ms after open ...
  *   down_for_ms = D        ... and lasts D ms: every write() fails meanwhile
  *   hang_ms = H            each write() first sleeps H ms
+ *   open_delay_ms = O      open() sleeps O ms, after creating path (so a
+ *                          test can tell that open has begun)
  *   partial = honest|silent|none
  *                          on a failure, first write a prefix of the batch;
  *                          honest: report it in *written; silent: report 0
@@ -30,7 +32,7 @@
 static const char *const fault_options[] = {
     "path", "fail_every", "fail_percent", "seed", "fail_first_ms",
     "down_every_ms", "down_for_ms", "hang_ms", "partial", "silent_path",
-    "flush_count_path", NULL};
+    "flush_count_path", "open_delay_ms", NULL};
 
 typedef struct fault {
     int fd, silent_fd, flush_fd;
@@ -82,7 +84,7 @@ static int fault_open(const sluice_options *o, void **state, sluice_error *err)
     if (!f)
         return sluice_error_set(err, "fault: out of memory");
     f->fd = f->silent_fd = f->flush_fd = -1;
-    long long seed = 1;
+    long long seed = 1, open_delay_ms = 0;
     const char *partial = sluice_options_get(o, "partial", "none");
     if (sluice_options_int(o, "fail_every", 0, 0, 1000000, &f->fail_every, err) ||
         sluice_options_int(o, "fail_percent", 0, 0, 100, &f->fail_percent, err) ||
@@ -90,7 +92,8 @@ static int fault_open(const sluice_options *o, void **state, sluice_error *err)
         sluice_options_int(o, "fail_first_ms", 0, 0, 3600000, &f->fail_first_ms, err) ||
         sluice_options_int(o, "down_every_ms", 0, 0, 3600000, &f->down_every, err) ||
         sluice_options_int(o, "down_for_ms", 0, 0, 3600000, &f->down_for, err) ||
-        sluice_options_int(o, "hang_ms", 0, 0, 3600000, &f->hang_ms, err))
+        sluice_options_int(o, "hang_ms", 0, 0, 3600000, &f->hang_ms, err) ||
+        sluice_options_int(o, "open_delay_ms", 0, 0, 3600000, &open_delay_ms, err))
         goto bad;
     if (strcmp(partial, "none") == 0)
         f->partial = 0;
@@ -106,6 +109,11 @@ static int fault_open(const sluice_options *o, void **state, sluice_error *err)
     if (open_out(o, "path", &f->fd, err) || open_out(o, "silent_path", &f->silent_fd, err) ||
         open_out(o, "flush_count_path", &f->flush_fd, err))
         goto bad;
+    if (open_delay_ms) {
+        struct timespec ts = {open_delay_ms / 1000, (long)(open_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     f->seed = (unsigned)seed;
     f->opened_ms = now_ms();
     *state = f;
