@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -336,6 +337,23 @@ static int cmd_run(const char *config, const char *logger_name,
     return 0;
 }
 
+/* -t MS: an int, negative for no limit; anything else is refused. */
+static int parse_ms(const char *text, int *out)
+{
+    char *end;
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE || value < INT_MIN ||
+        value > INT_MAX) {
+        fprintf(stderr, "sluice: -t %s: not a number of milliseconds (an "
+                        "integer; negative: no limit)\n",
+                text);
+        return -1;
+    }
+    *out = (int)value;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -369,7 +387,10 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'l': logger = optarg; break;
         case 'L': level = optarg; break;
-        case 't': close_ms = atoi(optarg); break;
+        case 't':
+            if (parse_ms(optarg, &close_ms) != 0)
+                return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -236,3 +236,28 @@ Test(cli, sigusr1_resumes_a_given_up_sink)
     free(text);
     tmpdir_remove(dir);
 }
+
+Test(cli, a_bad_timeout_is_refused)
+{
+    char *dir = tmpdir_make();
+    char conf[512], log[512], ini[1024];
+    snprintf(conf, sizeof conf, "%s/app.ini", dir);
+    snprintf(log, sizeof log, "%s/out.log", dir);
+    snprintf(ini, sizeof ini, "[sink.f]\nplugin = file\npath = %s\n"
+                              "[logger.default]\nsinks = f\n", log);
+    write_text(conf, ini);
+    const char *bad[] = {"abc", "10x", "''", "99999999999", "1.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out;
+        int rc = sh(&out, "echo hi | %s run -c %s -t %s", cli(), conf, bad[i]);
+        cr_assert_eq(rc, 2, "-t %s: exit %d\n%s", bad[i], rc, out);
+        cr_assert(strstr(out, ": not a number of milliseconds"), "-t %s: %s", bad[i], out);
+        free(out);
+    }
+    struct stat st;
+    cr_assert_neq(stat(log, &st), 0, "nothing ran");
+    char *out;
+    cr_assert_eq(sh(&out, "echo hi | %s run -c %s -t -1", cli(), conf), 0, "%s", out);
+    free(out);
+    tmpdir_remove(dir);
+}
