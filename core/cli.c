@@ -3,7 +3,7 @@
  * configuration (check), list plugins (plugins). Only here does sluice print
  * on its own account.
  *
- * `run` has two threads of its own besides the runtime's:
+ * `run` has three threads of its own besides the runtime's:
  *   main     opens the runtime, reads standard input (poll + read, so that
  *            a stop wakes it), logs each line, closes with the -t timeout;
  *   signals  every signal `run` handles is blocked in every thread and
@@ -13,10 +13,15 @@
  *            queued after half of -t, stops the intake so that a logging
  *            call blocked on a full queue returns), a second one _exits at
  *            once, one during open _exits (nothing was read); SIGQUIT is
- *            reported and ignored; a private real-time signal ends it.
+ *            reported and ignored; a private real-time signal ends it;
+ *   ticker   writes the rate-limited event summaries that are due.
  * The signals thread touches the runtime only under run.lock and only while
  * main is reading (PHASE_READING); main leaves that phase under the lock
  * before it closes, so nothing uses the runtime once close has begun.
+ * The event callback runs on the runtime's threads, possibly after close
+ * returned (a run loop stuck in a sink): its state is static, never freed,
+ * and it never blocks (a line that stderr cannot take now is dropped and
+ * counted).
  * Knows the library only through sluice.h, plus the plugin loader and the
  * builder's checks for `plugins` and `check`.
  */
@@ -75,7 +80,8 @@ static void usage(FILE *out)
             "  run [-c FILE] [-l LOGGER] [-L LEVEL] [-t MS]\n"
             "        log every line of standard input through LOGGER (default:\n"
             "        'default', else the first logger). Without -c, uses\n"
-            "        " SLUICE_CONFDIR "/default.ini.\n"
+            "        " SLUICE_CONFDIR "/default.ini. Each sink's failures,\n"
+            "        restarts and recovery are reported on standard error.\n"
             "        -t: how long stopping may take (default 5000 ms;\n"
             "        negative: no limit).\n"
             "        SIGHUP reopens sinks, SIGUSR1 resumes given-up sinks,\n"
@@ -273,6 +279,17 @@ static void line_add(char *line, size_t *len, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Append text with its control characters escaped (one event, one line). */
+static void line_add_text(char *line, size_t *len, const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            line_add(line, len, "\\x%02x", *c);
+        else
+            line_add(line, len, "%c", *c);
+    }
+}
+
 /* "sluice: " + the message + "\n", written with a bounded wait. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
@@ -288,6 +305,237 @@ static void say(const char *fmt, ...)
     va_end(ap);
     line[len++] = '\n';
     stderr_write(line, len, SAY_WAIT_MS);
+}
+
+/* ---- run: the sinks' events, rate-limited ------------------------------ */
+
+/* Each binding gets at most one line per quiet period for its failures,
+ * restarts and recoveries; what comes meanwhile is held and summed into the
+ * next line ("failed 37 times in the last 5 s: ..."), which the ticker
+ * writes once the period is over even if nothing else happens. The period
+ * starts at 1 s and doubles (up to 60 s) while the trouble goes on, so a
+ * sink down for hours does not flood the journal. Giving up and diverting
+ * are rare and always shown at once. */
+#define NOTE_MAX 256 /* bindings with a note; later ones share the last */
+#define NOTE_NAME_MAX 128
+#define NOTE_ERROR_MAX 320
+#define QUIET_FIRST_NS 1000000000LL
+#define QUIET_LONGEST_NS 60000000000LL
+
+typedef struct sink_note {
+    char logger[NOTE_NAME_MAX], sink[NOTE_NAME_MAX];
+    unsigned lane;
+    int64_t shown_ns;       /* when a line about it was last shown; 0 never */
+    int64_t quiet_ns;       /* the next line may come this long after */
+    uint64_t held_failures; /* failures since that line, not shown yet */
+    bool held_recovered;    /* the latest held event: it writes again */
+    int64_t held_delay_ms;  /* the latest held event: a restart in this
+                                   long (-1: not a restart) */
+    uint64_t pending;       /* its backlog at the latest event */
+    char last_error[NOTE_ERROR_MAX];
+} sink_note;
+
+static struct {
+    pthread_mutex_t lock; /* notes, note_count */
+    sink_note notes[NOTE_MAX];
+    size_t note_count;
+    atomic_bool silent;   /* the run is over: no more lines */
+    atomic_ulong unshown; /* lines stderr could not take at once */
+} events = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void copy_name(char *to, const char *from)
+{
+    snprintf(to, NOTE_NAME_MAX, "%s", from ? from : "");
+}
+
+static sink_note *note_of(const sluice_event *ev)
+{
+    for (size_t i = 0; i < events.note_count; i++) {
+        sink_note *note = &events.notes[i];
+        if (note->lane == ev->lane &&
+            strncmp(note->sink, ev->sink, NOTE_NAME_MAX - 1) == 0 &&
+            strncmp(note->logger, ev->logger, NOTE_NAME_MAX - 1) == 0)
+            return note;
+    }
+    sink_note *note =
+        &events.notes[events.note_count < NOTE_MAX ? events.note_count++
+                                                   : NOTE_MAX - 1];
+    if (note->quiet_ns == 0) { /* new */
+        note->quiet_ns = QUIET_FIRST_NS;
+        note->held_delay_ms = -1;
+    }
+    /* the shared last note takes the latest binding's names */
+    copy_name(note->logger, ev->logger);
+    copy_name(note->sink, ev->sink);
+    note->lane = ev->lane;
+    return note;
+}
+
+static bool note_due(const sink_note *note, int64_t now)
+{
+    return note->shown_ns == 0 || now - note->shown_ns >= note->quiet_ns;
+}
+
+static void note_prefix(const sink_note *note, char *line, size_t *len)
+{
+    line_add(line, len, "sluice: sink '%s' (logger '%s'", note->sink,
+             note->logger);
+    if (note->lane > 0)
+        line_add(line, len, ", lane %u", note->lane);
+    line_add(line, len, "): ");
+}
+
+/* A line about what is held, if anything is; then the quiet period starts
+ * again, longer if the trouble went on through the last one. */
+static void note_render(sink_note *note, int64_t now, char *out,
+                        size_t *out_len)
+{
+    if (note->held_failures == 0 && !note->held_recovered)
+        return;
+    char line[REPORT_LINE_MAX];
+    size_t len = 0;
+    note_prefix(note, line, &len);
+    if (note->held_failures == 1) {
+        line_add(line, &len, "failed: ");
+        line_add_text(line, &len, note->last_error);
+    } else if (note->held_failures > 1) {
+        int64_t seconds = (now - note->shown_ns + 500000000) / 1000000000;
+        line_add(line, &len, "failed %llu times in the last %lld s: ",
+                 (unsigned long long)note->held_failures,
+                 (long long)(seconds > 0 ? seconds : 1));
+        line_add_text(line, &len, note->last_error);
+    }
+    if (note->held_recovered) {
+        line_add(line, &len, "%srecovered, writing again",
+                 note->held_failures ? "; then " : "");
+        if (note->pending)
+            line_add(line, &len, " (%llu pending)",
+                     (unsigned long long)note->pending);
+    } else if (note->held_delay_ms >= 0)
+        line_add(line, &len, "; restarting in %lld ms",
+                 (long long)note->held_delay_ms);
+    line[len++] = '\n';
+    if (*out_len + len <= 2 * REPORT_LINE_MAX) {
+        memcpy(out + *out_len, line, len);
+        *out_len += len;
+    }
+    if (note->shown_ns != 0 && now - note->shown_ns < 2 * note->quiet_ns)
+        note->quiet_ns = note->quiet_ns * 2 < QUIET_LONGEST_NS
+                             ? note->quiet_ns * 2
+                             : QUIET_LONGEST_NS;
+    else
+        note->quiet_ns = QUIET_FIRST_NS;
+    note->shown_ns = now;
+    note->held_failures = 0;
+    note->held_recovered = false;
+    note->held_delay_ms = -1;
+}
+
+static void events_write(const char *text, size_t len)
+{
+    if (len && stderr_write(text, len, 0) != 0)
+        atomic_fetch_add(&events.unshown, 1);
+}
+
+/* The runtime's messages start "sink 'NAME': "; the line names it already. */
+static const char *without_sink_prefix(const char *message, const char *sink)
+{
+    size_t len = strlen(sink);
+    if (strncmp(message, "sink '", 6) == 0 &&
+        strncmp(message + 6, sink, len) == 0 &&
+        strncmp(message + 6 + len, "': ", 3) == 0)
+        return message + 6 + len + 3;
+    return message;
+}
+
+/* The event callback: on a worker or supervisor thread; never blocks. */
+static void on_event(void *user, const sluice_event *ev)
+{
+    (void)user;
+    if (atomic_load(&events.silent))
+        return;
+    char out[2 * REPORT_LINE_MAX];
+    size_t out_len = 0;
+    int64_t now = now_ns();
+    pthread_mutex_lock(&events.lock);
+    sink_note *note = note_of(ev);
+    note->pending = ev->pending;
+    switch (ev->kind) {
+    case SLUICE_EVENT_FAILED:
+        note->held_failures++;
+        note->held_recovered = false;
+        note->held_delay_ms = -1;
+        snprintf(note->last_error, sizeof note->last_error, "%s",
+                 without_sink_prefix(ev->message, ev->sink));
+        if (note_due(note, now))
+            note_render(note, now, out, &out_len);
+        break;
+    case SLUICE_EVENT_BACKOFF:
+        note->held_delay_ms = ev->delay_ms;
+        if (note_due(note, now))
+            note_render(note, now, out, &out_len);
+        break;
+    case SLUICE_EVENT_RECOVERED:
+        note->held_recovered = true;
+        if (note_due(note, now))
+            note_render(note, now, out, &out_len);
+        break;
+    case SLUICE_EVENT_GIVEN_UP:
+    case SLUICE_EVENT_DIVERTING: {
+        note_render(note, now, out, &out_len); /* what was held comes first */
+        char line[REPORT_LINE_MAX];
+        size_t len = 0;
+        note_prefix(note, line, &len);
+        if (ev->kind == SLUICE_EVENT_GIVEN_UP) {
+            line_add(line, &len,
+                     "given up after too many restarts "
+                     "(restart_intensity; SIGUSR1 resumes it), "
+                     "%llu pending: ",
+                     (unsigned long long)ev->pending);
+            line_add_text(line, &len,
+                          without_sink_prefix(ev->message, ev->sink));
+        } else {
+            line_add(line, &len,
+                     "diverting its %llu pending records to the "
+                     "logger's fallback sink",
+                     (unsigned long long)ev->pending);
+        }
+        line[len++] = '\n';
+        memcpy(out + out_len, line, len);
+        out_len += len;
+        note->shown_ns = now;
+        break;
+    }
+    default: break;
+    }
+    pthread_mutex_unlock(&events.lock);
+    events_write(out, out_len);
+}
+
+/* Write the summaries that are due (all of them when final). */
+static void events_flush(bool final)
+{
+    for (size_t i = 0; i < NOTE_MAX; i++) {
+        char out[2 * REPORT_LINE_MAX];
+        size_t out_len = 0;
+        int64_t now = now_ns();
+        pthread_mutex_lock(&events.lock);
+        bool more = i < events.note_count;
+        if (more && (final || note_due(&events.notes[i], now)))
+            note_render(&events.notes[i], now, out, &out_len);
+        pthread_mutex_unlock(&events.lock);
+        if (!more)
+            break;
+        if (final)
+            stderr_write(out, out_len, SAY_WAIT_MS);
+        else
+            events_write(out, out_len);
+    }
+    unsigned long unshown = atomic_exchange(&events.unshown, 0);
+    if (unshown)
+        say("%lu line(s) about sinks were not shown: standard error was not "
+            "taking them",
+            unshown);
 }
 
 /* ---- run: the state the threads share ---------------------------------- */
@@ -310,8 +558,13 @@ static struct {
     atomic_int stop_signal;     /* the first SIGINT/SIGTERM; 0 before */
     _Atomic int64_t stop_ns;    /* when it came */
     atomic_bool intake_stopped; /* set before sluice_runtime_stop_intake */
-    atomic_bool ending;         /* main is done: the signals thread ends */
-} run = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = {-1, -1}};
+    atomic_bool ending;         /* main is done: the helper threads end */
+    pthread_mutex_t tick_lock;  /* ticker_end, for tick_cond */
+    pthread_cond_t tick_cond;
+    bool ticker_end;
+} run = {.lock = PTHREAD_MUTEX_INITIALIZER,
+         .tick_lock = PTHREAD_MUTEX_INITIALIZER,
+         .wake = {-1, -1}};
 
 static const char *signal_name(int sig)
 {
@@ -446,6 +699,28 @@ static void *signal_thread(void *arg)
         default: break;
         }
     }
+}
+
+/* ---- run: the ticker thread -------------------------------------------- */
+
+#define TICK_NS 250000000LL /* how often due event summaries are looked for */
+
+static void *ticker_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&run.tick_lock);
+    while (!run.ticker_end) {
+        int64_t now = now_ns();
+        pthread_mutex_unlock(&run.tick_lock);
+        events_flush(false);
+        pthread_mutex_lock(&run.tick_lock);
+        int64_t wake = now + TICK_NS;
+        struct timespec until = {wake / 1000000000, (long)(wake % 1000000000)};
+        if (!run.ticker_end)
+            pthread_cond_timedwait(&run.tick_cond, &run.tick_lock, &until);
+    }
+    pthread_mutex_unlock(&run.tick_lock);
+    return NULL;
 }
 
 /* ---- run: reading standard input --------------------------------------- */
@@ -585,11 +860,21 @@ static size_t logger_names(const char *config, char names[][128], size_t max)
     return n;
 }
 
-/* Open the runtime; 0 or -1 (said). */
+/* Open the runtime with the event callback installed; 0 or -1 (said). */
 static int open_runtime(const char *config, sluice_runtime **rt)
 {
     sluice_error err;
-    if (sluice_open(config, rt, &err) != 0) {
+    sluice_builder *builder = sluice_builder_from_file(config, &err);
+    if (!builder) {
+        fprintf(stderr, "%s\n", err.message);
+        return -1;
+    }
+    if (sluice_builder_set_event_fn(builder, on_event, NULL, &err) != 0) {
+        sluice_builder_free(builder);
+        say("%s", err.message);
+        return -1;
+    }
+    if (sluice_builder_start(builder, rt, &err) != 0) {
         /* not through say(): the messages are the configuration's errors,
          * FILE:LINE first, as `check` prints them */
         fprintf(stderr, "%s\n", err.message);
@@ -650,18 +935,28 @@ static void report_losses(const line_feed *feed, const sluice_logger_stats *st,
     }
 }
 
-/* End the signals thread (main is done with the runtime). */
-static void stop_helpers(pthread_t signals)
+/* End the signals and ticker threads (main is done with the runtime). */
+static void stop_helpers(pthread_t signals, pthread_t ticker)
 {
     atomic_store(&run.ending, true);
     pthread_kill(signals, run.end_signal);
     pthread_join(signals, NULL);
+    pthread_mutex_lock(&run.tick_lock);
+    run.ticker_end = true;
+    pthread_cond_signal(&run.tick_cond);
+    pthread_mutex_unlock(&run.tick_lock);
+    pthread_join(ticker, NULL);
 }
 
-/* Start it; the signal mask it and the runtime's threads inherit sends
- * every signal of set to it only. */
-static int start_helpers(sigset_t *set, pthread_t *signals)
+/* Start them; the signal mask they and the runtime's threads inherit sends
+ * every signal of set to the signals thread only. */
+static int start_helpers(sigset_t *set, pthread_t *signals, pthread_t *ticker)
 {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&run.tick_cond, &attr);
+    pthread_condattr_destroy(&attr);
     if (pipe2(run.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         say("pipe: %s", strerror(errno));
         return -1;
@@ -669,6 +964,14 @@ static int start_helpers(sigset_t *set, pthread_t *signals)
     int rc = pthread_create(signals, NULL, signal_thread, set);
     if (rc != 0) {
         say("cannot start a thread: %s", strerror(rc));
+        return -1;
+    }
+    rc = pthread_create(ticker, NULL, ticker_thread, NULL);
+    if (rc != 0) {
+        say("cannot start a thread: %s", strerror(rc));
+        atomic_store(&run.ending, true);
+        pthread_kill(*signals, run.end_signal);
+        pthread_join(*signals, NULL);
         return -1;
     }
     return 0;
@@ -728,14 +1031,14 @@ static int cmd_run(const char *config, const char *logger_name,
     sigaddset(&set, run.end_signal);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    pthread_t signals;
-    if (start_helpers(&set, &signals) != 0)
+    pthread_t signals, ticker;
+    if (start_helpers(&set, &signals, &ticker) != 0)
         return EXIT_NOT_STARTED;
 
     /* a SIGINT/SIGTERM from here until PHASE_READING _exits */
     sluice_runtime *rt = NULL;
     if (open_runtime(config, &rt) != 0) {
-        stop_helpers(signals);
+        stop_helpers(signals, ticker);
         return EXIT_NOT_STARTED;
     }
     line_feed feed = {.level = level};
@@ -743,7 +1046,7 @@ static int cmd_run(const char *config, const char *logger_name,
                               name_count ? names[0] : NULL, &feed.logger_name);
     if (!feed.logger) {
         sluice_close(rt, close_ms);
-        stop_helpers(signals);
+        stop_helpers(signals, ticker);
         return EXIT_NOT_STARTED;
     }
     feed.logger_level = sluice_get_level(feed.logger);
@@ -764,7 +1067,9 @@ static int cmd_run(const char *config, const char *logger_name,
     long undelivered = sluice_close(rt, close_budget_ms());
     sluice_logger_stats st; /* the husk's: the counters as close left them */
     sluice_logger_stats_get(feed.logger, &st);
-    stop_helpers(signals);
+    stop_helpers(signals, ticker);
+    events_flush(true);
+    atomic_store(&events.silent, true);
 
     uint64_t logged = feed.lines_read - feed.below_level;
     uint64_t unlogged = logged > st.attempted ? logged - st.attempted : 0;

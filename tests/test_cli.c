@@ -509,6 +509,63 @@ Test(cli, sigterm_during_a_slow_open_ends_it_promptly)
     tmpdir_remove(dir);
 }
 
+/* The count an event line gives for failures: "failed: " is one, "failed N
+ * times" is N. */
+static unsigned long long failures_in(const char *line)
+{
+    unsigned long long n;
+    if (strncmp(line, "failed: ", 8) == 0)
+        return 1;
+    if (sscanf(line, "failed %llu times in the last", &n) == 1)
+        return n;
+    return 0;
+}
+
+Test(cli, a_failing_sink_is_reported_on_stderr_rate_limited_and_counted_in_full)
+{
+    char *dir = tmpdir_make();
+    char conf[512], ini[1024];
+    snprintf(conf, sizeof conf, "%s/app.ini", dir);
+    /* restarted every 1-2 ms, never given up: hundreds of failures a second */
+    snprintf(ini, sizeof ini, "[runtime]\nrestart_backoff_ms = 1..2\nrestart_intensity = unlimited\n"
+                              "[sink.dead]\nplugin = fault\nfail_every = 1\n"
+                              "[logger.default]\nsinks = dead\n");
+    write_text(conf, ini);
+    int64_t start = ms_now();
+    run_child ch;
+    run_start(&ch, dir, conf, "200");
+    run_feed(&ch, 1, 10);
+    /* a summary of held failures comes once the first quiet second is over */
+    cr_assert(wait_text(ch.err, "times in the last"), "no summary line");
+    cr_assert_eq(kill(ch.pid, SIGTERM), 0);
+    int status = run_wait(&ch, 10000, NULL);
+    int64_t seconds = (ms_now() - start) / 1000 + 1;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3, "status %#x", status);
+    char *err = read_file(ch.err, NULL);
+    const char *prefix = "sluice: sink 'dead' (logger 'default'): ";
+    unsigned long long lines = 0, counted = 0, total = 0;
+    for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, prefix, strlen(prefix)) != 0)
+            continue;
+        const char *rest = line + strlen(prefix);
+        unsigned long long n = failures_in(rest);
+        if (n) {
+            lines++;
+            counted += n;
+            cr_assert(strstr(rest, "fault: scripted failure at call "), "%s", line);
+        }
+        sscanf(rest, "0 written, 10 undelivered, %llu failures", &total);
+    }
+    cr_assert_gt(total, 0, "no per-sink totals on stderr");
+    cr_assert_eq(counted, total, "the event lines count %llu failures of %llu", counted, total);
+    /* one line per second at most, plus the first and the last one */
+    cr_assert_leq(lines, (unsigned long long)seconds + 2, "%llu lines in %lld s", lines,
+                  (long long)seconds);
+    cr_assert_gt(total, lines, "rate-limited: fewer lines than failures");
+    free(err);
+    tmpdir_remove(dir);
+}
+
 Test(cli, a_bad_timeout_is_refused)
 {
     char *dir = tmpdir_make();
