@@ -14,7 +14,8 @@
  *            call blocked on a full queue returns), a second one _exits at
  *            once, one during open _exits (nothing was read); SIGQUIT is
  *            reported and ignored; a private real-time signal ends it;
- *   ticker   writes the rate-limited event summaries that are due.
+ *   ticker   WATCHDOG=1 to systemd every WATCHDOG_USEC/2, and the
+ *            rate-limited event summaries that are due.
  * The signals thread touches the runtime only under run.lock and only while
  * main is reading (PHASE_READING); main leaves that phase under the lock
  * before it closes, so nothing uses the runtime once close has begun.
@@ -40,6 +41,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef SLUICE_HAVE_SD_NOTIFY
+#include <systemd/sd-daemon.h>
+#endif
 
 #include <sluice/sluice.h>
 
@@ -91,6 +96,8 @@ static void usage(FILE *out)
             "        start (configuration, open, logger); 2 usage; 3 lines\n"
             "        were dropped or left undelivered (counted on standard\n"
             "        error); 4 a second SIGINT/SIGTERM ended it at once.\n"
+            "        Tells systemd READY=1, STOPPING=1 and WATCHDOG=1 when\n"
+            "        NOTIFY_SOCKET and WATCHDOG_USEC ask for them%s.\n"
             "  check -c FILE\n"
             "        validate a configuration: exit 0, or 1 printing every\n"
             "        error as FILE:LINE: message\n"
@@ -101,7 +108,13 @@ static void usage(FILE *out)
             "  -h, --help      this text\n"
             "  -V, --version   the version\n"
             "\n"
-            "environment: SLUICE_PLUGIN_PATH (':'-separated plugin directories)\n");
+            "environment: SLUICE_PLUGIN_PATH (':'-separated plugin directories)\n",
+#ifdef SLUICE_HAVE_SD_NOTIFY
+            ""
+#else
+            " (not in\n        this build: it was built without libsystemd)"
+#endif
+    );
 }
 
 static const char *default_config(void)
@@ -305,6 +318,33 @@ static void say(const char *fmt, ...)
     va_end(ap);
     line[len++] = '\n';
     stderr_write(line, len, SAY_WAIT_MS);
+}
+
+/* ---- run: systemd's notification socket -------------------------------- */
+
+static void notify(const char *state)
+{
+#ifdef SLUICE_HAVE_SD_NOTIFY
+    sd_notify(0, state);
+#else
+    (void)state;
+#endif
+}
+
+/* The watchdog interval systemd asks for (half of WATCHDOG_USEC, for this
+ * process), in ns; 0 when none. */
+static int64_t watchdog_interval_ns(void)
+{
+#ifdef SLUICE_HAVE_SD_NOTIFY
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+        return (int64_t)(usec / 2) * 1000;
+#else
+    if (getenv("NOTIFY_SOCKET"))
+        say("NOTIFY_SOCKET is set, but this sluice was built without "
+            "libsystemd: it does not notify systemd (use Type=simple)");
+#endif
+    return 0;
 }
 
 /* ---- run: the sinks' events, rate-limited ------------------------------ */
@@ -559,9 +599,12 @@ static struct {
     _Atomic int64_t stop_ns;    /* when it came */
     atomic_bool intake_stopped; /* set before sluice_runtime_stop_intake */
     atomic_bool ending;         /* main is done: the helper threads end */
+    atomic_bool stopping_told;  /* STOPPING=1 sent */
+    atomic_bool ready;          /* READY=1 sent: the watchdog may ping */
     pthread_mutex_t tick_lock;  /* ticker_end, for tick_cond */
     pthread_cond_t tick_cond;
     bool ticker_end;
+    int64_t watchdog_ns; /* WATCHDOG=1 this often; 0: never */
 } run = {.lock = PTHREAD_MUTEX_INITIALIZER,
          .tick_lock = PTHREAD_MUTEX_INITIALIZER,
          .wake = {-1, -1}};
@@ -569,6 +612,12 @@ static struct {
 static const char *signal_name(int sig)
 {
     return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal";
+}
+
+static void tell_stopping(void)
+{
+    if (!atomic_exchange(&run.stopping_told, true))
+        notify("STOPPING=1\nSTATUS=stopping: draining the queues");
 }
 
 static void resume_all(sluice_runtime *rt, const char *const *names, size_t n)
@@ -626,6 +675,7 @@ static int64_t on_stop_signal(int sig)
     }
     int64_t now = now_ns();
     atomic_store(&run.stop_ns, now);
+    tell_stopping();
     if (phase == PHASE_CLOSING) {
         say("%s: already closing (input ended), within %d ms; %s again exits "
             "at once",
@@ -708,13 +758,21 @@ static void *signal_thread(void *arg)
 static void *ticker_thread(void *arg)
 {
     (void)arg;
+    int64_t next_ping = 0;
     pthread_mutex_lock(&run.tick_lock);
     while (!run.ticker_end) {
         int64_t now = now_ns();
+        bool pinging = run.watchdog_ns && atomic_load(&run.ready);
+        if (pinging && now >= next_ping) {
+            notify("WATCHDOG=1");
+            next_ping = now + run.watchdog_ns;
+        }
         pthread_mutex_unlock(&run.tick_lock);
         events_flush(false);
         pthread_mutex_lock(&run.tick_lock);
         int64_t wake = now + TICK_NS;
+        if (pinging && next_ping < wake)
+            wake = next_ping;
         struct timespec until = {wake / 1000000000, (long)(wake % 1000000000)};
         if (!run.ticker_end)
             pthread_cond_timedwait(&run.tick_cond, &run.tick_lock, &until);
@@ -1031,6 +1089,7 @@ static int cmd_run(const char *config, const char *logger_name,
     sigaddset(&set, run.end_signal);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    run.watchdog_ns = watchdog_interval_ns();
     pthread_t signals, ticker;
     if (start_helpers(&set, &signals, &ticker) != 0)
         return EXIT_NOT_STARTED;
@@ -1054,12 +1113,15 @@ static int cmd_run(const char *config, const char *logger_name,
     run.rt = rt;
     run.phase = PHASE_READING;
     pthread_mutex_unlock(&run.lock);
+    notify("READY=1\nSTATUS=logging standard input");
+    atomic_store(&run.ready, true);
 
     read_input(&feed);
     if (feed.len > 0) /* a last line without its newline: log it too */
         feed_line(&feed, feed.buffer, feed.len);
     free(feed.buffer);
 
+    tell_stopping();
     pthread_mutex_lock(&run.lock);
     run.phase = PHASE_CLOSING;
     run.rt = NULL;
