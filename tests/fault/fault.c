@@ -13,6 +13,8 @@
  *   down_every_ms = E      an outage starts every E ms after open ...
  *   down_for_ms = D        ... and lasts D ms: every write() fails meanwhile
  *   hang_ms = H            each write() first sleeps H ms
+ *   open_delay_ms = O      open() sleeps O ms, after creating path (so a
+ *                          test can tell that open has begun)
  *   partial = honest|silent|none
  *                          on a failure, first write a prefix of the batch;
  *                          honest: report it in *written; silent: report 0
@@ -63,6 +65,9 @@ static const sluice_option_spec fault_options[] = {
      .description = "append the lines written silently here"},
     {.name = "flush_count_path", .type = SLUICE_OPTION_PATH,
      .description = "each flush() appends one byte here"},
+    {.name = "open_delay_ms", .type = SLUICE_OPTION_DURATION, .default_value = "0",
+     .min = 0, .max = 3600000,
+     .description = "open() first sleeps this long (a slow start)"},
     {0}};
 
 typedef struct fault {
@@ -123,9 +128,15 @@ static int fault_open(const sluice_options *o, void **state, sluice_error *err)
     f->hang_ms = sluice_options_get_int(o, "hang_ms");
     f->partial = sluice_options_get_enum(o, "partial");
     long long seed = sluice_options_get_int(o, "seed");
+    long long open_delay_ms = sluice_options_get_int(o, "open_delay_ms");
     if (open_out(o, "path", &f->fd, err) || open_out(o, "silent_path", &f->silent_fd, err) ||
         open_out(o, "flush_count_path", &f->flush_fd, err))
         goto bad;
+    if (open_delay_ms) {
+        struct timespec ts = {open_delay_ms / 1000, (long)(open_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     f->seed = (unsigned)seed;
     f->opened_ms = now_ms();
     *state = f;
