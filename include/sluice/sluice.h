@@ -38,6 +38,9 @@
  *                      during close: as usual (get returns NULL and
  *                      metrics_write -1 once close is done); after close
  *                      returned: rt is freed, do not call them.
+ *   the metrics server ([runtime] metrics_listen) stops as close begins:
+ *                      a scrape being answered finishes first, then the
+ *                      port is closed.
  * In the child of a fork(): see sluice_close and docs/delivery.md.
  */
 #ifndef SLUICE_H
@@ -354,14 +357,14 @@ int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out);
 /* Every counter of rt's loggers, of their lanes' queues and of their
  * bindings -- what the stats calls above give -- in the Prometheus text
  * exposition format, version 0.0.4 (docs/metrics.md lists the metrics),
- * for a host that serves its own /metrics or feeds another exporter. Each
- * logger's counters are read once per call, so its families agree
- * (accepted is attempted less the dropped ones). *text gets a
- * NUL-terminated string of *len bytes (len may be NULL), allocated with
- * malloc: free() it. Returns 0, or -1 with err set and *text NULL: out of
- * memory, a runtime whose close has finished, or a forked child's copy of
- * its parent's runtime. Safe during close (see "During and after close"
- * above). */
+ * for a host that serves its own /metrics or feeds another exporter;
+ * [runtime] metrics_listen serves the same text over HTTP. Each logger's
+ * counters are read once per call, so its families agree (accepted is
+ * attempted less the dropped ones). *text gets a NUL-terminated string of
+ * *len bytes (len may be NULL), allocated with malloc: free() it. Returns
+ * 0, or -1 with err set and *text NULL: out of memory, a runtime whose
+ * close has finished, or a forked child's copy of its parent's runtime.
+ * Safe during close (see "During and after close" above). */
 int sluice_runtime_metrics_write(sluice_runtime *rt, char **text, size_t *len,
                                  sluice_error *err);
 
