@@ -177,6 +177,7 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     rt->intensity_period_ms = (int)plan.runtime.intensity_period;
     rt->flush_on_exit_ms = (int)plan.runtime.flush_on_exit_ms;
     rt->crash_flush = plan.runtime.crash_flush;
+    rt->metrics_listen = plan.runtime.metrics_listen;
     rt->event_fn = b->event_fn;
     rt->event_user = b->event_user;
     if (make_sinks(b, rt, &plan, by_plan, err) != 0)

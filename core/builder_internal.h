@@ -22,6 +22,7 @@
 #include "config_internal.h"
 #include "format_internal.h"
 #include "options_internal.h"
+#include "metrics_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
 #include "runtime_internal.h"
@@ -105,6 +106,7 @@ typedef struct runtime_options {
     const bkey *max_queue_memory_key;     /* its line, when set */
     long long flush_on_exit_ms;           /* 0: no flush at exit */
     bool crash_flush;                     /* write what is queued on a crash */
+    sluice_metrics_listen metrics_listen; /* family 0: no metrics server */
 } runtime_options;
 
 /* Everything a [sink.NAME] needs, resolved. */

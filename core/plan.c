@@ -18,7 +18,8 @@
 
 static const char *const runtime_keys[] = {
     "plugin_path", "restart_backoff_ms", "restart_intensity",
-    "max_queue_memory", "flush_on_exit_ms", "crash_flush", NULL};
+    "max_queue_memory", "flush_on_exit_ms", "crash_flush", "metrics_listen",
+    NULL};
 static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
 static const char *const logger_keys[] = {
     "sinks", "level", "queue_capacity", "overflow", "block_timeout_ms",
@@ -35,6 +36,7 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
     ro->max_queue_memory_key = NULL;
     ro->flush_on_exit_ms = 3000;
     ro->crash_flush = false;
+    memset(&ro->metrics_listen, 0, sizeof ro->metrics_listen);
     bsection *s = sluice_builder_find_section_(b, "runtime");
     if (!s)
         return;
@@ -69,6 +71,19 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
                                       "[runtime] crash_flush: '%s' is not true "
                                       "or false",
                                       k->value);
+        } else if (strcmp(k->key, "metrics_listen") == 0) {
+            char why[256];
+            if (sluice_metrics_listen_parse_(k->value, &ro->metrics_listen, why,
+                                             sizeof why) != 0)
+                sluice_builder_error_(b, k->line, "[runtime] metrics_listen: %s",
+                                      why);
+            /* FILE:LINE, for an error when the server starts */
+            char *where = ro->metrics_listen.where;
+            size_t where_cap = sizeof ro->metrics_listen.where;
+            if (k->line)
+                snprintf(where, where_cap, "%s:%d", b->source, k->line);
+            else
+                snprintf(where, where_cap, "%s", b->source);
         } else if (strcmp(k->key, "plugin_path") == 0) {
             ro->plugin_path = k->value;
         } else if (strcmp(k->key, "restart_backoff_ms") == 0) {
