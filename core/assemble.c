@@ -7,6 +7,7 @@
  * nothing started. Knows nothing of INI syntax, of how a queue works inside
  * or of the run loop.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,12 +72,14 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
     lg->bindings = calloc((size_t)lg->lanes * l->nsinks, sizeof *lg->bindings);
     if (!lg->name || !lg->queues || !lg->bindings)
         goto oom;
-    uint64_t cap = sluice_plan_capacity_(l);
+
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
-        lg->queues[lane] = sluice_queue_create(cap, (unsigned)l->nsinks);
+        lg->queues[lane] = sluice_queue_create((size_t)l->queue_bytes, l->rings,
+                                               (unsigned)l->nsinks);
         if (!lg->queues[lane]) {
-            sluice_error_set(err, "logger '%s': cannot map a queue of %llu slots",
-                             l->name, (unsigned long long)cap);
+            sluice_error_set(err, "logger '%s': cannot map a queue of %llu bytes: %s",
+                             l->name, (unsigned long long)l->queue_bytes,
+                             strerror(errno));
             sluice_logger_destroy_(lg);
             return NULL;
         }

@@ -131,7 +131,9 @@ typedef struct logger_plan {
     size_t nsinks;
     sink_plan *fallback;
     sluice_level level;
-    long long capacity, block_timeout, workers, flush_interval;
+    long long queue_bytes;     /* per lane */
+    unsigned rings;            /* producer rings per lane */
+    long long block_timeout, workers, flush_interval;
     sluice_overflow overflow;
     sluice_scheduler_kind scheduler;
     bool autostart;
@@ -152,9 +154,7 @@ typedef struct sluice_plan {
  * be freed with sluice_plan_free_ in every case. */
 size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check);
 void sluice_plan_free_(sluice_plan *plan);
-/* Records of each lane's queue (queue_capacity rounded up to a power of
- * two), and the bytes the logger's queues map, all lanes together. */
-uint64_t sluice_plan_capacity_(const logger_plan *l);
+/* The bytes the logger's queues map, all lanes together. */
 unsigned long long sluice_plan_queue_bytes_(const logger_plan *l);
 
 #endif

@@ -240,7 +240,7 @@ static bool host_binding_done(sluice_binding *b)
 {
     if (atomic_load(&b->in_run))
         return false;
-    if (sluice_queue_pending(b->queue, b->cursor) == 0)
+    if (sluice_queue_drained(b->queue, b->cursor))
         return true;
     pthread_mutex_lock(&b->mu);
     bool failed = b->has_failed;
@@ -248,7 +248,7 @@ static bool host_binding_done(sluice_binding *b)
     if (failed && b->logger->fallback) {
         sluice_error e;
         sluice_worker_run_(b, &e); /* diverts: it failed once close began */
-        return sluice_queue_pending(b->queue, b->cursor) == 0;
+        return sluice_queue_drained(b->queue, b->cursor);
     }
     return false; /* its run loop has yet to come (or come back) */
 }
@@ -407,7 +407,7 @@ static void drain_for_exit(sluice_runtime *rt, int64_t deadline)
                 bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
                                !atomic_load(&b->diverting);
                 pthread_mutex_unlock(&b->mu);
-                busy = !gave_up && sluice_queue_pending(b->queue, b->cursor) > 0;
+                busy = !gave_up && !sluice_queue_drained(b->queue, b->cursor);
             }
         }
         if (!busy || past(deadline))

@@ -22,8 +22,9 @@ static const char *const runtime_keys[] = {
     NULL};
 static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
 static const char *const logger_keys[] = {
-    "sinks", "level", "queue_capacity", "overflow", "block_timeout_ms",
-    "workers", "scheduler", "flush_interval_ms", "fallback", "autostart", NULL};
+    "sinks", "level", "queue_capacity", "queue_size", "producer_rings",
+    "overflow", "block_timeout_ms", "workers", "scheduler",
+    "flush_interval_ms", "fallback", "autostart", NULL};
 
 static void plan_runtime(sluice_builder *b, runtime_options *ro)
 {
@@ -282,19 +283,11 @@ static sink_plan *find_plan(sink_plan *plans, size_t n, const char *name)
 }
 
 
-/* Records of a lane's queue (a power of two) and the bytes a logger's
- * queues map, all lanes. */
-uint64_t sluice_plan_capacity_(const logger_plan *l)
-{
-    uint64_t p = 2;
-    while (p < (uint64_t)l->capacity)
-        p <<= 1;
-    return p;
-}
-
+/* The bytes a logger's queues map, all lanes. */
 unsigned long long sluice_plan_queue_bytes_(const logger_plan *l)
 {
-    return (unsigned long long)sluice_queue_region_size(sluice_plan_capacity_(l)) *
+    return (unsigned long long)sluice_queue_region_size(
+               (size_t)l->queue_bytes, l->rings, (unsigned)l->nsinks) *
            (unsigned long long)l->workers;
 }
 
@@ -317,18 +310,19 @@ static void check_queue_memory(sluice_builder *b, const runtime_options *ro,
     unsigned long long bytes = sluice_plan_queue_bytes_(l);
     if (bytes <= ro->max_queue_memory)
         return;
-    const bkey *k = sluice_section_key_(s, "queue_capacity");
+    const bkey *k = sluice_section_key_(s, "queue_size");
+    if (!k)
+        k = sluice_section_key_(s, "queue_capacity");
     if (!k)
         k = sluice_section_key_(s, "workers");
-    char need[32], max[32];
+    char need[32], max[32], each[32];
     human_size(need, sizeof need, bytes);
+    human_size(each, sizeof each, bytes / (unsigned long long)l->workers);
     human_size(max, sizeof max, ro->max_queue_memory);
     sluice_builder_error_(b, k ? k->line : s->line,
-                          "[%s]: its queues take %s (%llu records x %d bytes x "
-                          "%lld lanes), more than [runtime] max_queue_memory "
-                          "= %s%s",
-                          s->name, need, (unsigned long long)sluice_plan_capacity_(l),
-                          SLUICE_SLOT_SIZE, l->workers, max,
+                          "[%s]: its queues take %s (%lld lanes x %s), more "
+                          "than [runtime] max_queue_memory = %s%s",
+                          s->name, need, l->workers, each, max,
                           ro->max_queue_memory_key ? "" : " (the default)");
 }
 
@@ -419,7 +413,41 @@ static void plan_logger(sluice_builder *b, const runtime_options *ro,
         sluice_builder_error_(b, k->line,
                               "[%s] autostart: '%s' is not true or false",
                               s->name, k->value);
-    sluice_value_int_key_(b, s, "queue_capacity", 131072, 2, 1LL << 26, &l->capacity);
+    /* the queue: queue_size bytes, or queue_capacity records of the old
+     * 128 bytes each (the default: 131072 records, 16 MiB) */
+    long long capacity;
+    sluice_value_int_key_(b, s, "queue_capacity", 131072, 2, 1LL << 26, &capacity);
+    l->queue_bytes = capacity * 128;
+    if ((k = sluice_section_key_(s, "queue_size"))) {
+        long long bytes = 0;
+        if (sluice_section_key_(s, "queue_capacity"))
+            sluice_builder_error_(b, k->line,
+                                  "[%s] queue_size: give queue_size or "
+                                  "queue_capacity, not both",
+                                  s->name);
+        else if (sluice_value_size_(k->value, &bytes) != 0 ||
+                 bytes < (long long)SLUICE_RING_MIN_BYTES)
+            sluice_builder_error_(b, k->line,
+                                  "[%s] queue_size: '%s' is not a size of at "
+                                  "least 64K (like 16M, 1G)",
+                                  s->name, k->value);
+        else
+            l->queue_bytes = bytes;
+    }
+    l->rings = 0;
+    if ((k = sluice_section_key_(s, "producer_rings")) && strcmp(k->value, "auto") != 0) {
+        long long rings = 0;
+        if (sluice_value_ll_(k->value, &rings) != 0 || rings < 1 ||
+            rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)))
+            sluice_builder_error_(b, k->line,
+                                  "[%s] producer_rings: '%s' is not auto, 1, "
+                                  "2, 4 or 8",
+                                  s->name, k->value);
+        else
+            l->rings = (unsigned)rings;
+    }
+    if (l->rings == 0)
+        l->rings = sluice_queue_default_rings((size_t)l->queue_bytes);
     sluice_value_int_key_(b, s, "block_timeout_ms", -1, -1, INT_MAX, &l->block_timeout);
     sluice_value_int_key_(b, s, "workers", 1, 1, 64, &l->workers);
     sluice_value_int_key_(b, s, "flush_interval_ms", 200, 1, 3600000, &l->flush_interval);

@@ -315,16 +315,22 @@ const char *sluice_binding_state_name(sluice_binding_state s);
 typedef struct sluice_logger_stats {
     uint64_t attempted;        /* logging calls at an enabled level (not
                                   counting calls made after close began) */
-    uint64_t accepted;         /* attempted - dropped */
-    uint64_t dropped;          /* overflowed + closed + rejected + forked */
+    uint64_t accepted;         /* attempted - dropped: records queued */
+    uint64_t dropped;          /* overflowed + closed + rejected + forked:
+                                  records refused, never queued */
     uint64_t rejected;         /* of dropped: rejected by a pre-hook */
     uint64_t pending;          /* the largest backlog of its bindings */
     size_t binding_count;
-    uint64_t overflowed;       /* of dropped: refused or evicted by the
-                                  overflow policy */
+    uint64_t overflowed;       /* of dropped: refused by the overflow policy
+                                  (drop_newest, block_timeout_ms, a record
+                                  larger than the queue takes) */
     uint64_t closed;           /* of dropped: the call was waiting for room
                                   when close began, and gave up */
     uint64_t forked;           /* of dropped: calls in a forked child */
+    uint64_t evicted;          /* accepted records drop_oldest took out of
+                                  the queue before every sink had them
+                                  (what each sink lost: its binding's
+                                  evicted) */
 } sluice_logger_stats;
 
 typedef struct sluice_binding_stats {
