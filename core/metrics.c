@@ -46,6 +46,11 @@ static uint64_t lane_capacity(const sluice_metrics_logger *lg, unsigned lane)
     return lg->queue_capacity;
 }
 
+static uint64_t lane_used(const sluice_metrics_logger *lg, unsigned lane)
+{
+    return lg->lane_used ? lg->lane_used[lane] : 0;
+}
+
 /* The records a lane's queue holds: what its slowest binding has left. */
 static uint64_t lane_fill(const sluice_metrics_logger *lg, unsigned lane)
 {
@@ -74,17 +79,23 @@ static const metric_row rows[] = {
     /* one family, a row per reason: the reasons are disjoint, so their sum
      * is what the logger dropped, and a new reason is a new row */
     DROPPED_ROW(overflowed,
-                "Logging calls dropped, by reason: overflowed (refused or "
-                "evicted by the overflow policy), closed (waiting for room "
+                "Logging calls dropped, never queued, by reason: overflowed "
+                "(refused by the overflow policy), closed (waiting for room "
                 "when close began), rejected (by a pre-hook), forked (made "
                 "in a forked child)."),
     DROPPED_ROW(closed, NULL),
     DROPPED_ROW(rejected, NULL),
     DROPPED_ROW(forked, NULL),
+    LOGGER_ROW("sluice_logger_evicted_total", "counter", evicted,
+               "Accepted records drop_oldest took out of the queue before "
+               "every sink had them."),
     LOGGER_ROW("sluice_logger_pending", "gauge", pending,
                "The largest backlog of the logger's bindings, in records."),
-    LANE_ROW("sluice_queue_capacity", lane_capacity,
-             "Records one lane's queue holds."),
+    LANE_ROW("sluice_queue_size_bytes", lane_capacity,
+             "Bytes of records one lane's queue holds (its rings)."),
+    LANE_ROW("sluice_queue_used_bytes", lane_used,
+             "Bytes of one lane's queue in use: what its slowest binding "
+             "has not finished."),
     LANE_ROW("sluice_queue_fill", lane_fill,
              "Records in one lane's queue: the backlog of its slowest "
              "binding."),
@@ -255,8 +266,13 @@ static int snapshot_and_render(sluice_runtime *rt, sluice_buf *out,
         calloc(rt->logger_count ? rt->logger_count : 1, sizeof *loggers);
     sluice_binding_stats *bindings =
         calloc(bindings_total ? bindings_total : 1, sizeof *bindings);
+    size_t lanes_total = 0;
+    for (size_t i = 0; i < rt->logger_count; i++)
+        lanes_total += rt->loggers[i]->lanes;
+    uint64_t *used = calloc(lanes_total ? lanes_total : 1, sizeof *used);
+    uint64_t *next_used = used;
     int rc = 0;
-    if (!loggers || !bindings) {
+    if (!loggers || !bindings || !used) {
         rc = sluice_error_set(err, "metrics: out of memory");
         goto done;
     }
@@ -266,7 +282,12 @@ static int snapshot_and_render(sluice_runtime *rt, sluice_buf *out,
         sluice_metrics_logger *m = &loggers[i];
         m->name = lg->name;
         m->lanes = lg->lanes;
-        m->queue_capacity = lg->queues[0]->capacity;
+        m->lane_used = next_used;
+        for (unsigned l = 0; l < lg->lanes; l++) {
+            uint64_t size;
+            sluice_queue_fill(lg->queues[l], next_used++, &size);
+            m->queue_capacity = size;
+        }
         m->bindings = next;
         if (sluice_logger_stats_get(lg, &m->stats) != 0)
             rc = -1;
@@ -281,6 +302,7 @@ static int snapshot_and_render(sluice_runtime *rt, sluice_buf *out,
     }
     sluice_metrics_render_(loggers, rt->logger_count, out);
 done:
+    free(used);
     free(bindings);
     free(loggers);
     return rc;

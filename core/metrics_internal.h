@@ -28,7 +28,8 @@ typedef struct sluice_metrics_logger {
     const char *name;
     sluice_logger_stats stats;
     unsigned lanes;
-    uint64_t queue_capacity;                /* records, each lane's queue */
+    uint64_t queue_capacity;                /* bytes, each lane's queue */
+    const uint64_t *lane_used;              /* bytes in use, per lane */
     const sluice_binding_stats *bindings;
 } sluice_metrics_logger;
 

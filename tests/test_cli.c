@@ -502,7 +502,7 @@ Test(cli, sigterm_stops_run_within_its_timeout_with_a_dead_sink_and_a_full_queue
     run_child ch;
     run_start(&ch, dir, conf, "1000");
     run_feed(&ch, 1, 5000); /* far more than fit */
-    cr_assert_eq(wait_count(good, 64), 64, "the healthy sink did not get the first 64");
+    cr_assert_geq(wait_count(good, 64), 64, "the healthy sink did not get the first 64");
     sleep_ms(200); /* the main thread is in the blocked logging call by now */
     cr_assert_eq(kill(ch.pid, SIGTERM), 0);
     int64_t took;
@@ -537,7 +537,7 @@ Test(cli, a_second_sigterm_exits_at_once)
     run_child ch;
     run_start(&ch, dir, conf, "600000"); /* the first SIGTERM would take long */
     run_feed(&ch, 1, 500);
-    cr_assert_eq(wait_count(good, 64), 64);
+    cr_assert_geq(wait_count(good, 64), 64);
     cr_assert_eq(kill(ch.pid, SIGTERM), 0);
     cr_assert(wait_text(ch.err, "SIGTERM: stopping"), "the first SIGTERM was not taken");
     cr_assert_eq(waitpid(ch.pid, NULL, WNOHANG), 0, "the first SIGTERM did not wait");
@@ -711,7 +711,7 @@ static void run_with_bad_stderr(bool closed)
     run_start_err(&ch, dir, conf, "1000", err[1]);
     close(err[1]);
     run_feed(&ch, 1, 500);
-    cr_assert_eq(wait_count(good, 64), 64);
+    cr_assert_geq(wait_count(good, 64), 64);
     sleep_ms(200);
     cr_assert_eq(kill(ch.pid, SIGTERM), 0);
     int64_t took;

@@ -83,10 +83,13 @@ static void known_logger(sluice_metrics_logger *lg, sluice_binding_stats *b)
     lg->name = "app";
     lg->lanes = 1;
     lg->queue_capacity = 1024;
+    static const uint64_t used[] = {640};
+    lg->lane_used = used;
     lg->stats = (sluice_logger_stats){.attempted = 21, .accepted = 11,
                                       .dropped = 10, .overflowed = 4,
                                       .closed = 3, .rejected = 2, .forked = 1,
-                                      .pending = 5, .binding_count = 1};
+                                      .evicted = 14, .pending = 5,
+                                      .binding_count = 1};
     snprintf(b->sink, sizeof b->sink, "out");
     b->lane = 0;
     b->state = SLUICE_STATE_BACKOFF;
@@ -108,8 +111,8 @@ static const char known_text[] =
     "# HELP sluice_logger_accepted_total Records queued: attempted minus dropped.\n"
     "# TYPE sluice_logger_accepted_total counter\n"
     "sluice_logger_accepted_total{logger=\"app\"} 11\n"
-    "# HELP sluice_logger_dropped_total Logging calls dropped, by reason: "
-    "overflowed (refused or evicted by the overflow policy), closed (waiting "
+    "# HELP sluice_logger_dropped_total Logging calls dropped, never queued, "
+    "by reason: overflowed (refused by the overflow policy), closed (waiting "
     "for room when close began), rejected (by a pre-hook), forked (made in a "
     "forked child).\n"
     "# TYPE sluice_logger_dropped_total counter\n"
@@ -117,13 +120,22 @@ static const char known_text[] =
     "sluice_logger_dropped_total{logger=\"app\",reason=\"closed\"} 3\n"
     "sluice_logger_dropped_total{logger=\"app\",reason=\"rejected\"} 2\n"
     "sluice_logger_dropped_total{logger=\"app\",reason=\"forked\"} 1\n"
+    "# HELP sluice_logger_evicted_total Accepted records drop_oldest took "
+    "out of the queue before every sink had them.\n"
+    "# TYPE sluice_logger_evicted_total counter\n"
+    "sluice_logger_evicted_total{logger=\"app\"} 14\n"
     "# HELP sluice_logger_pending The largest backlog of the logger's "
     "bindings, in records.\n"
     "# TYPE sluice_logger_pending gauge\n"
     "sluice_logger_pending{logger=\"app\"} 5\n"
-    "# HELP sluice_queue_capacity Records one lane's queue holds.\n"
-    "# TYPE sluice_queue_capacity gauge\n"
-    "sluice_queue_capacity{logger=\"app\",lane=\"0\"} 1024\n"
+    "# HELP sluice_queue_size_bytes Bytes of records one lane's queue holds "
+    "(its rings).\n"
+    "# TYPE sluice_queue_size_bytes gauge\n"
+    "sluice_queue_size_bytes{logger=\"app\",lane=\"0\"} 1024\n"
+    "# HELP sluice_queue_used_bytes Bytes of one lane's queue in use: what "
+    "its slowest binding has not finished.\n"
+    "# TYPE sluice_queue_used_bytes gauge\n"
+    "sluice_queue_used_bytes{logger=\"app\",lane=\"0\"} 640\n"
     "# HELP sluice_queue_fill Records in one lane's queue: the backlog of its "
     "slowest binding.\n"
     "# TYPE sluice_queue_fill gauge\n"
@@ -231,7 +243,7 @@ Test(metrics, each_family_is_one_group_over_loggers_lanes_and_sinks)
                       "sample '%s' outside its family (%s)", line, last);
         }
     }
-    cr_assert_eq(nseen, 14, "%zu families", nseen);
+    cr_assert_eq(nseen, 16, "%zu families", nseen);
     free(text);
 }
 
@@ -334,7 +346,10 @@ Test(metrics, metrics_write_renders_a_running_runtime_as_its_stats_say)
                      (unsigned long long)states);
     }
     cr_assert_eq(written, 300);
-    cr_assert_eq(sample(text, "sluice_queue_capacity{logger=\"app\",lane=\"1\"}"), 64);
+    /* 64 records of 128 bytes ask for 8 KiB: each lane gets its smallest
+     * ring, 64 KiB, and 4 KiB of slack beyond it */
+    cr_assert_eq(sample(text, "sluice_queue_size_bytes{logger=\"app\",lane=\"1\"}"),
+                 64 * 1024);
     cr_assert_eq(sample(text, "sluice_queue_fill{logger=\"app\",lane=\"1\"}"), 0);
     char *report;
     cr_assert_eq(promtool_check(text, &report), 0, "promtool:\n%s\n%s", report, text);
