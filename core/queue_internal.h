@@ -150,6 +150,9 @@ typedef struct sluice_queue {
     _Atomic uint32_t data_bell;                  /* futex word */
     _Atomic int closed;          /* intake closed */
     _Atomic int sealed;          /* no record will be added: drain and stop */
+    _Atomic int retired;         /* closed by a reload: a claim it refuses is
+                                    not counted (the caller tries the queue
+                                    that replaced it) */
     unsigned rings;              /* a power of two */
     unsigned ring_mask;
     unsigned consumers;
@@ -279,6 +282,14 @@ void sluice_queue_close(sluice_queue *q);
 static inline int sluice_queue_is_closed(sluice_queue *q)
 {
     return atomic_load_explicit(&q->closed, memory_order_acquire);
+}
+/* Close intake because a reload replaced the queue: as sluice_queue_close,
+ * but a claim refused from now on is not counted anywhere (NULL from
+ * sluice_queue_claim, and sluice_queue_is_retired says to go elsewhere). */
+void sluice_queue_retire(sluice_queue *q);
+static inline int sluice_queue_is_retired(sluice_queue *q)
+{
+    return atomic_load_explicit(&q->retired, memory_order_acquire);
 }
 /* No record will be added any more: consumers drain what is there and stop
  * (close seals once no producer is inside a call). */
