@@ -34,6 +34,9 @@ typedef struct sluice_sink_instance {
     char *base_dir;                /* the configuration's folder, or NULL */
     sluice_host_ctx host_ctx;      /* what host's services work with */
     sluice_host host;              /* handed to open(), valid until close */
+    /* for a reload (reload.c): opaque here */
+    char *signature;               /* its section's settings (plan.c) */
+    unsigned users;                /* generations that bind or fall back to it */
 } sluice_sink_instance;
 
 /* ---- the table ----------------------------------------------------------- */
