@@ -264,7 +264,7 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     int rc = -1;
 
     if (sluice_plan_make_(b, &plan, false) != 0) {
-        sluice_builder_report_(b, err);
+        sluice_builder_report_all_(b, err);
         goto done;
     }
     sluice_clock_init();

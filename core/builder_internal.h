@@ -54,6 +54,8 @@ struct sluice_builder {
     size_t nerrors;
     sluice_event_fn event_fn;  /* handed to the runtime */
     void *event_user;
+    sluice_error_fn error_fn;  /* told every error when they are reported */
+    void *error_user;
 };
 
 char *sluice_strdup_(const char *s);
@@ -66,8 +68,11 @@ const sluice_sink_api *sluice_builder_host_api_(sluice_builder *b,
                                                 const char *name);
 /* Append an already complete message (a plugin's, which names its line). */
 void sluice_builder_raw_error_(sluice_builder *b, const char *msg);
-/* Copy the collected errors, one per line, into err. Returns -1. */
+/* Copy the collected errors, one per line, into err (as many whole ones
+ * as fit, then "(and N more)"). Returns -1. */
 int sluice_builder_report_(sluice_builder *b, sluice_error *err);
+/* The same, after telling the error callback each one (start, reload). */
+int sluice_builder_report_all_(sluice_builder *b, sluice_error *err);
 
 /* ---- single values (values.c) ------------------------------------------ */
 

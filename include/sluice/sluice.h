@@ -176,6 +176,14 @@ int sluice_builder_set_event_fn(sluice_builder *b, sluice_event_fn fn,
                                 void *user, sluice_error *err);
 const char *sluice_event_kind_name(sluice_event_kind kind);
 
+/* Every error of b's configuration, one call each, in the order found,
+ * when sluice_builder_start or sluice_runtime_reload_builder fails on them
+ * (err holds as many whole ones as fit, then "(and N more)"). message
+ * lives for the call only. NULL: none. */
+typedef void (*sluice_error_fn)(void *user, const char *message);
+int sluice_builder_set_error_fn(sluice_builder *b, sluice_error_fn fn,
+                                void *user, sluice_error *err);
+
 /* Validate everything, load plugins, open sinks, start workers. Frees b in
  * every case. On error nothing is left started. */
 int sluice_builder_start(sluice_builder *b, sluice_runtime **rt,
