@@ -372,6 +372,8 @@ static long count_undelivered(sluice_runtime *rt)
         SLUICE_FOR_EACH_GEN(face, gen)
             for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
                 sluice_binding *b = &gen->bindings[k];
+                if (atomic_load(&b->cancelled))
+                    continue; /* a reload gave it up, and counted it */
                 undelivered += (long)sluice_queue_pending(b->queue, b->cursor);
             }
     return undelivered;
@@ -512,8 +514,9 @@ static void drain_for_exit(sluice_runtime *rt, int64_t deadline)
                 for (size_t k = 0; k < sluice_gen_binding_count_(gen) && !busy; k++) {
                     sluice_binding *b = &gen->bindings[k];
                     pthread_mutex_lock(&b->mu);
-                    bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
-                                   !atomic_load(&b->diverting);
+                    bool gave_up = (b->state == SLUICE_STATE_GIVEN_UP &&
+                                    !atomic_load(&b->diverting)) ||
+                                   atomic_load(&b->cancelled);
                     pthread_mutex_unlock(&b->mu);
                     busy = !gave_up && !sluice_queue_drained(b->queue, b->cursor);
                 }

@@ -157,8 +157,9 @@ static bool drained(sluice_logger *lg)
         for (size_t i = 0; i < sluice_gen_binding_count_(gen) && done; i++) {
             sluice_binding *b = &gen->bindings[i];
             pthread_mutex_lock(&b->mu);
-            bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
-                           !atomic_load(&b->diverting);
+            bool gave_up = (b->state == SLUICE_STATE_GIVEN_UP &&
+                            !atomic_load(&b->diverting)) ||
+                           atomic_load(&b->cancelled); /* by a reload */
             pthread_mutex_unlock(&b->mu);
             if (!gave_up && !sluice_queue_drained(b->queue, b->cursor))
                 done = false;

@@ -296,6 +296,9 @@ void sluice_stats_freeze_(sluice_logger *face);
  * counters frozen and marked retired, its queues' counters added to its
  * face's carried ones. */
 void sluice_stats_retire_gen_(sluice_logger *gen);
+/* One binding whose run loop ended for good, before its sink closes (its
+ * face's gens_lock held): counters frozen, marked retired. */
+void sluice_stats_retire_binding_(sluice_binding *b);
 
 /* lifecycle.c: wake every worker and blocked producer (close, cancel). */
 void sluice_runtime_wake_all_(sluice_runtime *rt);

@@ -166,15 +166,19 @@ void sluice_stats_freeze_(sluice_logger *face)
     pthread_mutex_unlock(&face->gens_lock);
 }
 
+void sluice_stats_retire_binding_(sluice_binding *b)
+{
+    if (atomic_load(&b->retired))
+        return;
+    freeze_binding(b);
+    atomic_store(&b->retired, true);
+}
+
 void sluice_stats_retire_gen_(sluice_logger *gen)
 {
-    sluice_logger *face = gen->face;
-    add_gen_counters(gen, &face->carried);
-    for (size_t i = 0; i < sluice_gen_binding_count_(gen); i++) {
-        sluice_binding *b = &gen->bindings[i];
-        freeze_binding(b);
-        atomic_store(&b->retired, true);
-    }
+    add_gen_counters(gen, &gen->face->carried);
+    for (size_t i = 0; i < sluice_gen_binding_count_(gen); i++)
+        sluice_stats_retire_binding_(&gen->bindings[i]);
 }
 
 /* metrics.c: one logger's counters, its current generation's bindings'

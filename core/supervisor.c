@@ -28,6 +28,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sluice/task.h>
 
@@ -82,13 +83,14 @@ static int binding_task(void *arg, sluice_token *cancel, sluice_error *err)
     /* a reload's new binding: the sink's old records first (the wait ends
      * too when close gives up on them; run() then says cancelled) */
     if (b->after) {
+        /* not cut short by the token: close cancels it to stop restarts,
+         * while the older run loop still drains into the same sink */
         while (older_busy(b) && !atomic_load(&rt->cancelled) &&
                !atomic_load(&b->cancelled))
-            if (sluice_sleep(2, cancel) == SLUICE_TASK_CANCELLED)
-                break;
+            nanosleep(&(struct timespec){0, 2000000}, NULL);
         b->after = NULL; /* only this task reads it */
     }
-    /* run() watches rt->cancelled, set with the cancel */
+    (void)cancel; /* run() watches rt->cancelled, set with the cancel */
     return sluice_worker_run_(arg, err);
 }
 

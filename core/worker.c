@@ -273,9 +273,10 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     int64_t flush_every = (int64_t)lg->flush_interval_ms * 1000000;
     int64_t next_flush = sluice_clock_monotonic_ns() + flush_every;
     for (;;) {
-        if (atomic_load(&rt->cancelled)) {
-            rc = sluice_error_set(err, "run(): cancelled by close before "
-                                       "the backlog was written");
+        if (atomic_load(&rt->cancelled) || atomic_load(&b->cancelled)) {
+            rc = sluice_error_set(err, "run(): cancelled by %s before the "
+                                       "backlog was written",
+                                  atomic_load(&b->cancelled) ? "a reload" : "close");
             fail(b, err->message);
             rc = -1;
             break;

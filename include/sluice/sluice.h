@@ -124,6 +124,53 @@ sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name);
  * destination. Also what SIGHUP does in `sluice run`. */
 int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err);
 
+/* Apply a new configuration to a running runtime, without a restart and
+ * without losing what is queued (docs/configuration.md, "Reloading"):
+ *  - The new file is validated first, completely, as `sluice check` does
+ *    it, with what a reload cannot change ([runtime] restart_backoff_ms,
+ *    restart_intensity, metrics_listen; a logger with autostart = false
+ *    beyond its level). If anything is wrong, nothing changes: the old
+ *    configuration runs on untouched and err lists every error as
+ *    FILE:LINE: message (one per line), and -1 is returned. New sinks that
+ *    fail to open undo the reload the same way.
+ *  - A sink whose section is unchanged keeps its instance, open. A logger
+ *    whose section is unchanged but for its level, and whose sinks are all
+ *    unchanged, keeps its queues, cursors, backlogs and run loops; a new
+ *    level applies at once, in place (a level the host set stays, unless
+ *    the file's level changed).
+ *  - Added sinks and loggers open. Any other logger of the same name is
+ *    replaced: it gets a new queue; records logged from now on go there,
+ *    and its old queue drains into its old sinks first. A sink that both
+ *    write to gets the old records, then the new ones, each once and in
+ *    order (the old ones without a deadline: a backlog of a sink that is
+ *    down waits for it). The logger pointer stays the same and valid:
+ *    threads may go on logging through it during the reload, without a
+ *    lock; hooks added to it stay.
+ *  - Removed loggers, and the old queue's run loops of sinks a logger no
+ *    longer writes to, get [runtime] reload_timeout_ms (of the new file,
+ *    default 5000) to drain; then they stop and what they hold is
+ *    counted. A removed logger's pointer stays valid as a husk: calls on it
+ *    return at once, as after close, and its stats are as they ended. A
+ *    sink nothing writes to any more is closed.
+ *  - Binding pointers of a replaced logger are retired: the stats calls
+ *    give their counters as they ended; sluice_logger_binding gives the
+ *    new ones. The event callback stays the one the runtime started with;
+ *    the sinks the host registered (sluice_builder_add_sink_api) stay
+ *    available to `plugin =`.
+ * Returns 0 when every record of the removed sinks was written, a positive
+ * count of the records they could not deliver (summed over sinks, as
+ * sluice_close counts), or -1 (err set) when nothing changed. One reload at
+ * a time (a second waits). During close: refused (-1); close called during
+ * a reload waits for it, and the reload stops waiting for its old sinks at
+ * once (close drains them). Not from a hook or an event callback. In a
+ * forked child: refused. */
+int sluice_runtime_reload(sluice_runtime *rt, const char *ini_path,
+                          sluice_error *err);
+/* The same from a builder (sluice_builder_new/_from_file/_from_string,
+ * with the host's sinks added to it); b is freed in every case. */
+int sluice_runtime_reload_builder(sluice_runtime *rt, sluice_builder *b,
+                                  sluice_error *err);
+
 /* ---- the builder: everything the INI file can say, said from C ------- */
 
 /* source names the origin in messages ("app.ini", "<api>"). */
