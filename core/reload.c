@@ -25,9 +25,10 @@
  *      logging call racing with the reload places its record in the new
  *      one: queue.c, producer.c) and sealed, removed loggers stop their
  *      intake as close does, and the new run loops start. A new binding
- *      whose sink the old generation also writes to waits for the old
- *      run loops of that sink to end (supervisor.c): that sink gets the
- *      old records, then the new ones, in order, each once.
+ *      whose sink the old generation also writes to (or wrote to under
+ *      the same name, before its settings changed) waits for the old run
+ *      loops of that sink to end (supervisor.c): that sink gets the old
+ *      records, then the new ones, in order, each once.
  *   5. drain: the old run loops of sinks that the logger no longer writes
  *      to (removed or changed sinks, removed loggers) get until
  *      [runtime] reload_timeout_ms (of the new file) to write what they
@@ -411,6 +412,20 @@ static bool writes_to(const sluice_logger *gen, const sluice_sink_instance *s)
     return false;
 }
 
+/* The instance of older that a binding to s follows: s itself, or the one
+ * of the same name it replaces (its settings changed: both may write to
+ * one file, the old one first). NULL: none. */
+static const sluice_sink_instance *predecessor(const sluice_logger *older,
+                                               const sluice_sink_instance *s)
+{
+    if (writes_to(older, s))
+        return s;
+    for (size_t k = 0; k < older->sinks_per_lane; k++)
+        if (strcmp(older->bindings[k].sink->name, s->name) == 0)
+            return older->bindings[k].sink;
+    return NULL;
+}
+
 /* Make gen its face's generation (roster_lock held). */
 static void publish(sluice_logger *face, sluice_logger *gen)
 {
@@ -421,9 +436,12 @@ static void publish(sluice_logger *face, sluice_logger *gen)
         gen->post_hooks[h] = face->post_hooks[h];
     atomic_store(&gen->post_hook_count, hooks);
     sluice_logger *older = face->gens;
-    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
-        if (writes_to(older, gen->bindings[k].sink))
-            gen->bindings[k].after = older;
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
+        sluice_binding *b = &gen->bindings[k];
+        b->after_sink = predecessor(older, b->sink);
+        if (b->after_sink)
+            b->after = older;
+    }
     /* a call that sees the new generation must see the bit (producer.c);
      * it is never cleared (one more lane is harmless on the general path) */
     if (gen->lanes > 1)

@@ -80,6 +80,10 @@ struct sluice_binding {
     struct sluice_logger *after;   /* a generation whose bindings of the
                                       same sink must end before this one
                                       writes (its face's older one), or NULL */
+    const sluice_sink_instance *after_sink; /* that sink there: the same
+                                      instance, or the one a changed sink
+                                      of the same name replaced (compared,
+                                      never followed) */
     bool released;                 /* no longer counted in sink->users */
 };
 

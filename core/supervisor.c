@@ -20,10 +20,11 @@
  * worker stuck in a sink past close's timeout frees the runtime when it
  * comes back.
  * Reload: a new generation's bindings get their trackers and tasks here;
- * a binding whose sink its logger's older generation also writes to waits,
- * before its first batch, until the older generation's run loops for that
- * sink have ended, so that the sink gets the old records before the new
- * ones (binding->after).
+ * a binding whose sink its logger's older generation also writes to (or
+ * wrote to, before the sink's settings changed) waits, before its first
+ * batch, until the older generation's run loops for that sink have ended,
+ * so that the sink gets the old records before the new ones
+ * (binding->after).
  * Knows nothing of formats, plugins' insides or INI.
  */
 #include <stdio.h>
@@ -68,7 +69,7 @@ static bool older_busy(const sluice_binding *b)
     const sluice_logger *older = b->after;
     for (size_t i = 0; i < sluice_gen_binding_count_(older); i++) {
         const sluice_binding *p = &older->bindings[i];
-        if (p->sink == b->sink &&
+        if (p->sink == b->after_sink &&
             (atomic_load(&p->task_active) || atomic_load(&p->in_run)))
             return true;
     }

@@ -35,6 +35,7 @@ typedef struct probe {
     char **lines;            /* the messages written, in order */
     size_t count, cap;
     atomic_int closed;
+    long first_write, last_write; /* write_clock at its first and last write */
 } probe;
 
 #define PROBES_MAX 512
@@ -43,6 +44,8 @@ static atomic_int probe_count;
 /* the probe named down_name fails every write while down is set */
 static char down_name[64];
 static atomic_int down;
+/* ticks once per write() of any probe */
+static atomic_long write_clock;
 /* the probe named hold_name waits inside write() while hold is set */
 static char hold_name[64];
 static atomic_int hold, held;
@@ -73,6 +76,10 @@ static int probe_write(void *state, const sluice_record *const *batch, size_t n,
         return sluice_error_set(e, "probe: down");
     }
     pthread_mutex_lock(&p->mu);
+    long tick = atomic_fetch_add(&write_clock, 1) + 1;
+    if (!p->first_write)
+        p->first_write = tick;
+    p->last_write = tick;
     for (size_t i = 0; i < n; i++) {
         if (p->count == p->cap) {
             p->cap = p->cap ? p->cap * 2 : 256;
@@ -90,7 +97,7 @@ static void probe_close(void *state)
     atomic_store(&((probe *)state)->closed, 1);
 }
 
-static const char *const probe_options[] = {NULL};
+static const char *const probe_options[] = {"tag", NULL}; /* changes nothing */
 static const sluice_sink_api probe_api = {
     .abi_version = SLUICE_SINK_ABI_VERSION,
     .struct_size = sizeof(sluice_sink_api),
@@ -683,6 +690,40 @@ Test(reload, a_changed_logger_drains_its_old_queue_first_and_keeps_its_pointer)
     cr_assert_eq(st.pending, 0);
     sluice_logger_stats ls = stats_of(app);
     cr_assert_eq(ls.accepted, 2000, "the counters go on across generations");
+    tmpdir_remove(dir);
+}
+
+Test(reload, a_changed_sink_writes_the_new_records_after_the_old_instance_is_done)
+{
+    char *dir = tmpdir_make();
+    sluice_runtime *rt = start_file(put_file(dir, "a.ini",
+                                             "[sink.a]\nplugin = probe\ntag = 1\n"
+                                             "[logger.app]\nsinks = a\n"));
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    probe *old = probe_find("a");
+    snprintf(hold_name, sizeof hold_name, "a");
+    atomic_store(&hold, 1);
+    log_numbered(app, "r", 0, 1000);
+    WAIT_FOR(atomic_load(&held));
+    char path[600];
+    snprintf(path, sizeof path, "%s",
+             put_file(dir, "b.ini", "[sink.a]\nplugin = probe\ntag = 2\n"
+                                    "[logger.app]\nsinks = a\n"));
+    reloader r = {rt, path, -2, {{0}}};
+    pthread_t t;
+    pthread_create(&t, NULL, do_reload, &r);
+    WAIT_FOR(probe_find("a") != old); /* the new instance opened */
+    log_numbered(app, "r", 1000, 1000);
+    atomic_store(&hold, 0); /* both are named a: the old one is let go */
+    pthread_join(t, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.err.message);
+    probe *now = probe_find("a");
+    cr_assert_eq(atomic_load(&old->closed), 1, "the old instance is still open");
+    cr_assert_eq(sluice_close(rt, -1), 0);
+    assert_numbered(old, "r", 0, 1000);
+    assert_numbered(now, "r", 1000, 1000);
+    cr_assert_lt(old->last_write, now->first_write,
+                 "the new instance wrote before the old one was done");
     tmpdir_remove(dir);
 }
 
