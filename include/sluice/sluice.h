@@ -38,6 +38,11 @@
  *                      during close: as usual (get returns NULL and
  *                      metrics_write -1 once close is done); after close
  *                      returned: rt is freed, do not call them.
+ *   sluice_runtime_reload  during close: refused (-1). A close that begins
+ *                      while a reload runs waits for it to return; the
+ *                      reload stops waiting for the sinks it removed, and
+ *                      close drains them. After close returned: rt is
+ *                      freed, do not call it.
  *   the metrics server ([runtime] metrics_listen) stops as close begins:
  *                      a scrape being answered finishes first, then the
  *                      port is closed.
@@ -117,7 +122,10 @@ long sluice_close(sluice_runtime *rt, int timeout_ms);
  * needed. */
 void sluice_runtime_stop_intake(sluice_runtime *rt);
 
-/* The logger declared as [logger.NAME], or NULL. Valid until close. */
+/* The logger declared as [logger.NAME], or NULL. The pointer stays valid
+ * after close, and across reloads: the same pointer while the logger is in
+ * the configuration, a husk (calls return at once) once a reload removed
+ * it. */
 sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name);
 
 /* Ask every sink that can (a file sink after logrotate) to reopen its
