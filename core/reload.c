@@ -72,6 +72,7 @@ typedef struct logger_change {
     const logger_plan *plan;
     sluice_logger *face;   /* the runtime's (KEEP, REPLACE) or a new one (ADD) */
     sluice_logger *gen;    /* the new generation (REPLACE, ADD) */
+    char *signature;       /* REPLACE: the face's from now on */
 } logger_change;
 
 typedef struct reload {
@@ -241,13 +242,12 @@ static int match_loggers(reload *r, sluice_error *err)
             c->kind = CHANGE_ADD;
             continue;
         }
-        char *signature = sluice_plan_logger_signature_(l);
-        if (!signature)
+        c->signature = sluice_plan_logger_signature_(l);
+        if (!c->signature)
             return sluice_error_set(err, "reload: out of memory");
         sluice_logger *gen = c->face->gens;
-        bool same = strcmp(signature, c->face->signature) == 0 &&
+        bool same = strcmp(c->signature, c->face->signature) == 0 &&
                     same_sinks(r, gen, l);
-        free(signature);
         c->kind = same ? CHANGE_KEEP : CHANGE_REPLACE;
         if (c->kind == CHANGE_REPLACE && (!gen->autostart || !l->autostart))
             sluice_builder_error_(r->b, l->section->line,
@@ -465,8 +465,13 @@ static bool commit(reload *r)
     }
     for (size_t i = 0; i < r->plan.logger_count; i++) {
         logger_change *c = &r->changes[i];
-        if (c->kind == CHANGE_REPLACE)
+        if (c->kind == CHANGE_REPLACE) {
             publish(c->face, c->gen);
+            /* what the next reload compares with (only reloads read it) */
+            free(c->face->signature);
+            c->face->signature = c->signature;
+            c->signature = NULL;
+        }
         if (c->gen)
             sluice_gen_count_users_(c->gen);
         if (c->kind != CHANGE_ADD && c->plan->level != c->face->file_level) {
@@ -780,6 +785,8 @@ static long reap(sluice_runtime *rt)
 
 static void reload_free(reload *r)
 {
+    for (size_t i = 0; r->changes && i < r->plan.logger_count; i++)
+        free(r->changes[i].signature);
     free(r->by_plan);
     free(r->made);
     free(r->changes);

@@ -484,6 +484,45 @@ Test(reload, twenty_reloads_under_load_write_every_record_once_to_the_sink_that_
     tmpdir_remove(dir);
 }
 
+/* One lane and two, back and forth, while four threads log: the straight
+ * path must never put a thread's record in the wrong lane (each thread's
+ * records stay in order), and none is lost or doubled. */
+Test(reload, reloads_between_one_lane_and_two_keep_every_threads_order)
+{
+    char *dir = tmpdir_make();
+    char one[600], two[600], out[600];
+    snprintf(one, sizeof one, "%s",
+             put_file(dir, "one.ini", "[sink.out]\nplugin = file\npath = out.log\n"
+                                      "pattern = %m\n[logger.app]\nsinks = out\n"
+                                      "queue_size = 1M\n"));
+    snprintf(two, sizeof two, "%s",
+             put_file(dir, "two.ini", "[sink.out]\nplugin = file\npath = out.log\n"
+                                      "pattern = %m\n[logger.app]\nsinks = out\n"
+                                      "queue_size = 1M\nworkers = 2\n"));
+    snprintf(out, sizeof out, "%s/out.log", dir);
+    sluice_runtime *rt = start_file(one);
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    atomic_int stop = 0;
+    producer p[PRODUCERS];
+    pthread_t threads[PRODUCERS];
+    for (int t = 0; t < PRODUCERS; t++) {
+        p[t] = (producer){app, t, &stop, 0};
+        pthread_create(&threads[t], NULL, produce, &p[t]);
+    }
+    for (int n = 0; n < 10; n++) {
+        long before = total_written(p);
+        WAIT_FOR(total_written(p) >= before + 2000);
+        cr_assert_eq(reload_ok(rt, n % 2 ? one : two), 0);
+        cr_assert_eq(sluice_logger_gen_(app)->lanes, n % 2 ? 1u : 2u, "reload %d: %u lanes", n, sluice_logger_gen_(app)->lanes);
+    }
+    atomic_store(&stop, 1);
+    for (int t = 0; t < PRODUCERS; t++)
+        pthread_join(threads[t], NULL);
+    cr_assert_eq(sluice_close(rt, -1), 0);
+    check_file(out, p, false);
+    tmpdir_remove(dir);
+}
+
 /* ---- an unchanged sink keeps its backlog -------------------------------- */
 
 static const char down_config[] =
