@@ -739,6 +739,7 @@ Test(reload, a_changed_sink_writes_the_new_records_after_the_old_instance_is_don
                                              "[sink.a]\nplugin = probe\ntag = 1\n"
                                              "[logger.app]\nsinks = a\n"));
     sluice_logger *app = sluice_logger_get(rt, "app");
+    sluice_logger *gen = sluice_logger_gen_(app);
     probe *old = probe_find("a");
     snprintf(hold_name, sizeof hold_name, "a");
     atomic_store(&hold, 1);
@@ -751,7 +752,8 @@ Test(reload, a_changed_sink_writes_the_new_records_after_the_old_instance_is_don
     reloader r = {rt, path, -2, {{0}}};
     pthread_t t;
     pthread_create(&t, NULL, do_reload, &r);
-    WAIT_FOR(probe_find("a") != old); /* the new instance opened */
+    WAIT_FOR(sluice_logger_gen_(app) != gen); /* committed */
+    cr_assert_neq(probe_find("a"), old, "no new instance");
     log_numbered(app, "r", 1000, 1000);
     atomic_store(&hold, 0); /* both are named a: the old one is let go */
     pthread_join(t, NULL);
