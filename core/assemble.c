@@ -148,6 +148,7 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
     }
     face->gens = gen;
     atomic_init(&face->gen, gen);
+    atomic_init(&face->lane0, gen->queues[0]);
     return face;
 }
 

@@ -19,7 +19,8 @@
  * In a fork's child (SLUICE_SLOW_FORKED) every call is dropped and counted.
  *
  * Reload: a call reads the logger's generation once (lg->gen, acquire)
- * and takes the lanes, their queues and the overflow policy from it. A
+ * and takes the lanes, their queues and the overflow policy from it (the
+ * straight path reads only its first queue, lg->lane0). A
  * reload that replaces the generation retires its queues (their heads
  * closed, as close does): a claim there fails, counting nothing, and the
  * call places its record in the generation that replaced it.
@@ -287,10 +288,10 @@ static inline __attribute__((always_inline)) void
 log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
              uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
 {
-    /* the generation first: a reload to several lanes sets
-     * SLUICE_SLOW_LANES before it publishes one that has them, so a call
-     * that sees such a generation sees the bit too */
-    const sluice_logger *gen = sluice_logger_gen_(lg);
+    /* the generation's first queue first: a reload to several lanes sets
+     * SLUICE_SLOW_LANES before it publishes a generation that has them, so
+     * a call that sees its queue sees the bit too */
+    sluice_queue *q = atomic_load_explicit(&lg->lane0, memory_order_acquire);
     /* slow_path also says "no invariant TSC" and "closing": both go the
      * general way */
     if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0, 0))
@@ -298,7 +299,6 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     uint32_t tid = sluice_guard_.thread_id;
     if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    sluice_queue *q = gen->queues[0];
     sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
     uint32_t units = sluice_rec_units(8 * n);
     uint64_t off;

@@ -351,6 +351,7 @@ static int make_parts(reload *r, sluice_error *err)
         if (c->kind == CHANGE_ADD) {
             c->face->gens = c->gen;
             atomic_init(&c->face->gen, c->gen); /* not seen by anyone yet */
+            atomic_init(&c->face->lane0, c->gen->queues[0]);
         }
         if (sluice_supervisor_prepare_(rt, c->gen, err) != 0)
             return -1;
@@ -449,6 +450,7 @@ static void publish(sluice_logger *face, sluice_logger *gen)
     gen->older = older;
     face->gens = gen;
     atomic_store_explicit(&face->gen, gen, memory_order_release);
+    atomic_store_explicit(&face->lane0, gen->queues[0], memory_order_release);
     pthread_mutex_unlock(&face->gens_lock);
     pthread_mutex_unlock(&face->hooks_lock);
 }

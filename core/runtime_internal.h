@@ -106,8 +106,10 @@ enum {
 
 struct sluice_logger {
     struct sluice_logger_head_ head; /* must stay first: the macros read it */
-    /* the face: the generation logging calls write into (acquire) */
+    /* the face: the generation logging calls write into (acquire), and
+     * its first queue, all the straight path needs */
     struct sluice_logger *_Atomic gen;
+    sluice_queue *_Atomic lane0;
     /* SLUICE_SLOW_* bits; nonzero when a call cannot take the straight
      * path. Read on every call: keep it next to the level. */
     _Atomic unsigned slow_path;
