@@ -370,6 +370,7 @@ typedef struct fake_collector {
     pthread_t thread;
     void *(*script)(struct fake_collector *);
     atomic_int step;          /* the script's progress, for the test */
+    atomic_int go;            /* the test's go-ahead, for the script */
     char got[2][64][32];      /* "rec=N" of each frame, per connection */
     atomic_int frames[2];
 } fake_collector;
@@ -413,6 +414,13 @@ static void fake_wait_step(fake_collector *f, int step)
                      step);
         sleep_ms(1);
     }
+}
+
+static void fake_await_go(fake_collector *f, int go)
+{
+    double until = now_s() + 20;
+    while (atomic_load(&f->go) < go && now_s() < until)
+        sleep_ms(1);
 }
 
 static int read_exact(int fd, char *p, size_t n)
@@ -473,6 +481,20 @@ static const sluice_record *const *numbered(int first, int n)
         recs_ptr[first + i] = &recs_tcp[first + i];
     }
     return recs_ptr + first;
+}
+
+/* write all of batch, failing at most twice, as the runtime would retry */
+static void write_retrying(void *st, const sluice_record *const *b, size_t n)
+{
+    size_t done = 0;
+    sluice_error err = {""};
+    for (int attempt = 0; attempt < 3 && done < n; attempt++) {
+        size_t w = 0;
+        int rc = api->write(st, b + done, n - done, &w, &err);
+        done += w;
+        cr_assert(rc != 0 || done == n);
+    }
+    cr_assert_eq(done, n, "not written after three tries: %s", err.message);
 }
 
 static void *open_tcp_to(const fake_collector *f)
@@ -543,6 +565,96 @@ Test(syslog, tcp_closed_between_batches_the_next_goes_on_a_new_connection)
     close(f.listener);
     expect_frames(&f, 0, 0, 5);
     expect_frames(&f, 1, 5, 5);
+}
+
+/* Connection 1: read two frames of five and close with three unread: a
+ * reset, which throws those three away. Connection 2: read until the sink
+ * closes. */
+static void *reset_with_three_unread(fake_collector *f)
+{
+    int conn = fake_accept(f);
+    if (conn < 0)
+        return NULL;
+    fake_await_go(f, 1); /* once all five are in its socket */
+    for (int i = 0; i < 2; i++)
+        fake_read_frame(f, conn, 0);
+    close(conn);
+    atomic_store(&f->step, 1);
+    if ((conn = fake_accept(f)) < 0)
+        return NULL;
+    while (fake_read_frame(f, conn, 1) == 0)
+        ;
+    close(conn);
+    atomic_store(&f->step, 2);
+    return NULL;
+}
+
+Test(syslog, tcp_collector_that_reset_with_records_unread_gets_them_again)
+{
+    static fake_collector f;
+    fake_start(&f, reset_with_three_unread);
+    void *st = open_tcp_to(&f);
+    /* all five acknowledged by its kernel, so counted: TCP cannot tell
+     * that the collector will never read three of them */
+    write_all(st, numbered(0, 5), 5);
+    atomic_store(&f.go, 1);
+    fake_wait_step(&f, 1); /* it read two and reset */
+    /* the next write sees the reset (before it sends, or from the reset
+     * its send draws, then failing: the runtime's retry, played here) and,
+     * on the new connection, sends the replay window (the five) before
+     * the new records */
+    write_retrying(st, numbered(5, 3), 3);
+    api->close(st);
+    pthread_join(f.thread, NULL);
+    close(f.listener);
+    expect_frames(&f, 0, 0, 2);
+    expect_frames(&f, 1, 0, 8);
+    cr_log_info("tcp reset with 3 unread: 2 read twice, none lost");
+}
+
+/* Connection 1: read two frames of five, reset. Connection 2: read until
+ * the sink closes. The sink closes right after the reset. */
+Test(syslog, tcp_close_after_a_reset_replays_what_the_collector_dropped)
+{
+    static fake_collector f;
+    fake_start(&f, reset_with_three_unread);
+    void *st = open_tcp_to(&f);
+    write_all(st, numbered(0, 5), 5);
+    atomic_store(&f.go, 1);
+    fake_wait_step(&f, 1);
+    api->close(st); /* no more writes: close() itself replays */
+    pthread_join(f.thread, NULL);
+    close(f.listener);
+    expect_frames(&f, 1, 0, 5);
+}
+
+/* Read slowly, until the end of the stream, then close. */
+static void *read_slowly_to_the_end(fake_collector *f)
+{
+    int conn = fake_accept(f);
+    if (conn < 0)
+        return NULL;
+    sleep_ms(300);
+    while (fake_read_frame(f, conn, 0) == 0)
+        sleep_ms(5);
+    atomic_store(&f->step, 1);
+    close(conn);
+    return NULL;
+}
+
+Test(syslog, tcp_close_returns_once_the_collector_has_read_everything)
+{
+    static fake_collector f;
+    fake_start(&f, read_slowly_to_the_end);
+    void *st = open_tcp_to(&f);
+    write_all(st, numbered(0, 20), 20);
+    api->close(st);
+    /* its FIN comes after it read the last frame and our end of stream */
+    cr_assert_eq(atomic_load(&f.step), 1, "close() returned before the "
+                 "collector had read everything");
+    pthread_join(f.thread, NULL);
+    close(f.listener);
+    expect_frames(&f, 0, 0, 20);
 }
 
 Test(syslog, unix_receiver_that_went_away_is_a_failure_not_death)

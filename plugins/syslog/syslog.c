@@ -512,7 +512,7 @@ static void syslog_close(void *state)
 #ifdef SYSLOG_HAVE_RELP
     syslog_relp_free(s->relp);
 #endif
-    syslog_tcp_free(s->tcp);
+    syslog_tcp_free(s->tcp); /* waits for the collector to read it all */
     drop(s);
     sl_buf_free(&s->buf);
     free(s);

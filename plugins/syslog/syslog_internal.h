@@ -54,11 +54,13 @@ int syslog_tcp_new(syslog_tcp **out, const char *host, const char *port,
                    int connect_timeout_ms, int timeout_ms, sluice_error *err);
 /* Send batch[0..n); *written: the leading records the collector's kernel
  * acknowledged with no sign of a close after them (see tcp.c for what
- * that does and does not prove). 0 when all n count. */
+ * that does and does not prove, and the replay window that covers the
+ * rest). 0 when all n count. */
 int syslog_tcp_write(syslog_tcp *t, const syslog_fmt *fmt,
                      const sluice_record *const *batch, size_t n,
                      size_t *written, sluice_error *err);
-/* Close and free. */
+/* End the stream gracefully, waiting (bounded by timeout_ms) for the
+ * collector to read it all, and free. */
 void syslog_tcp_free(syslog_tcp *t);
 
 /* RELP transport (relp.c). */

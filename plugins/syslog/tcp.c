@@ -27,7 +27,16 @@
  * resets. rsyslog (imtcp, 8.2302 and its master: runtime/tcpsrv.c) stops
  * reading as soon as its inputs are told to terminate, leaves what is in
  * its socket buffers, and the sockets close when the process exits, with
- * that data unread: a RST, and those records are lost.
+ * that data unread: a RST. So a graceful restart under load always ends
+ * that way. For it, the frames of the last REPLAY_BYTES counted (and
+ * counted at most REPLAY_SECONDS before the newest) are kept, the replay
+ * window, and after a connection ends without a FIN (reset, timeout, a
+ * failed send) they are sent again first on the next connection:
+ * duplicates, never a loss, as long as the collector had no more than
+ * that unread. A FIN empties the window (all read). close() ends the
+ * stream and waits for the collector's FIN (on a new connection with the
+ * window replayed, when the last one was reset), so a clean close
+ * confirms everything.
  *
  * Knows nothing of options, queues or retries; the connection is made by
  * syslog.c (syslog_connect_inet).
@@ -50,6 +59,9 @@
 
 enum {
     CHUNK_BYTES = 256 * 1024,   /* frames per send and acknowledgement wait */
+    REPLAY_BYTES = 1024 * 1024, /* counted frames kept for a replay: the */
+    REPLAY_SECONDS = 10,        /* last REPLAY_BYTES, counted at most this
+                                   long before the newest */
     LEN_ROOM = 24,              /* room left for "LEN SP" before a message */
 };
 
@@ -60,6 +72,23 @@ enum peer_state {
     PEER_RESET,  /* reset or error: what it had not read is lost */
 };
 
+/* Counted frames, oldest first, kept for a replay: bytes.p[head ..
+ * bytes.len), whole frames (the length prefix of each says where the next
+ * begins). A mark per kept chunk says when it was counted; positions are
+ * counted from the first byte ever kept (bytes.p[0] is at position base). */
+typedef struct replay_mark {
+    uint64_t end;         /* the chunk's last byte + 1 */
+    int64_t counted_ns;   /* monotonic */
+} replay_mark;
+
+typedef struct replay_window {
+    sl_buf bytes;
+    uint64_t base;
+    size_t head;
+    replay_mark *marks;   /* marks[first .. first + count) */
+    size_t first, count, cap;
+} replay_window;
+
 struct syslog_tcp {
     char host[256];
     char port[8];
@@ -67,6 +96,9 @@ struct syslog_tcp {
     int timeout_ms;
     int fd;               /* -1 when not connected */
     uint64_t sent;        /* bytes sent on this connection */
+    uint64_t replay_end;  /* where the replayed frames end on it (0: none) */
+    int must_replay;      /* the last connection ended unconfirmed */
+    replay_window window;
     sl_buf chunk;         /* the frames being sent */
     size_t *ends;         /* end offset of each frame in chunk */
     size_t ends_cap;
@@ -80,6 +112,92 @@ static int64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ */
+/* the replay window                                                    */
+
+static size_t window_live(const replay_window *w)
+{
+    return w->bytes.len - w->head;
+}
+
+static void window_clear(replay_window *w)
+{
+    w->base += w->bytes.len;
+    w->bytes.len = 0;
+    w->head = 0;
+    w->first = w->count = 0;
+}
+
+/* The size of the frame at p ("LEN SP MSG"), at most avail bytes. */
+static size_t frame_size(const char *p, size_t avail)
+{
+    size_t len = 0, digits = 0;
+    while (digits < avail && p[digits] >= '0' && p[digits] <= '9')
+        len = len * 10 + (size_t)(p[digits++] - '0');
+    size_t total = digits + 1 + len;
+    return total <= avail ? total : avail;
+}
+
+/* Forget the oldest frames: those of chunks counted before since_ns, then
+ * whole frames until at most room bytes are left. */
+static void window_forget(replay_window *w, int64_t since_ns, size_t room)
+{
+    while (w->count > 0 && w->marks[w->first].counted_ns < since_ns) {
+        w->head = (size_t)(w->marks[w->first].end - w->base);
+        w->first++;
+        w->count--;
+    }
+    while (window_live(w) > room)
+        w->head += frame_size(w->bytes.p + w->head, window_live(w));
+    while (w->count > 0 && w->marks[w->first].end <= w->base + w->head) {
+        w->first++;
+        w->count--;
+    }
+}
+
+/* Keep frames (whole frames, n bytes), counted at now_ns, as the newest
+ * of the window. 0, or -1 out of memory. */
+static int window_keep(replay_window *w, const char *frames, size_t n,
+                       int64_t counted_ns)
+{
+    while (n > REPLAY_BYTES) { /* a chunk larger than the window */
+        size_t f = frame_size(frames, n);
+        frames += f;
+        n -= f;
+    }
+    window_forget(w, counted_ns - (int64_t)REPLAY_SECONDS * 1000000000,
+                  REPLAY_BYTES - n);
+    if (w->head > 0 && w->head >= w->bytes.len / 2) {
+        memmove(w->bytes.p, w->bytes.p + w->head, window_live(w));
+        w->base += w->head;
+        w->bytes.len -= w->head;
+        w->head = 0;
+    }
+    if (w->first > 0 && w->first >= w->cap / 2) {
+        memmove(w->marks, w->marks + w->first, w->count * sizeof *w->marks);
+        w->first = 0;
+    }
+    if (w->first + w->count == w->cap) {
+        size_t cap = w->cap ? 2 * w->cap : 64;
+        replay_mark *marks = realloc(w->marks, cap * sizeof *marks);
+        if (!marks)
+            return -1;
+        w->marks = marks;
+        w->cap = cap;
+    }
+    if (sl_buf_put(&w->bytes, frames, n))
+        return -1;
+    w->marks[w->first + w->count++] =
+        (replay_mark){w->base + w->bytes.len, counted_ns};
+    return 0;
+}
+
+static void window_free(replay_window *w)
+{
+    sl_buf_free(&w->bytes);
+    free(w->marks);
 }
 
 /* ------------------------------------------------------------------ */
@@ -113,28 +231,41 @@ static uint64_t acked(const syslog_tcp *t)
     return (uint64_t)unacked <= t->sent ? t->sent - (uint64_t)unacked : 0;
 }
 
-/* Leave the connection. confirmed: it ended with a FIN; otherwise (reset,
- * timeout, a failed send, or we give up on it) it is aborted. */
+/* Leave the connection. confirmed: it ended with a FIN after which
+ * everything it acknowledged is known read; otherwise (reset, timeout, a
+ * failed send, or we give up on it) it is aborted, and the replay window
+ * is sent again on the next one. */
 static void leave(syslog_tcp *t, int confirmed)
 {
     if (t->fd < 0)
         return;
-    if (!confirmed) {
-        /* abort: no lingering retransmissions of what is offered again */
+    if (confirmed) {
+        close(t->fd);
+    } else {
+        /* abort: no lingering retransmissions of a stream we replay */
         struct linger abort_now = {1, 0};
         setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &abort_now,
                    sizeof abort_now);
+        close(t->fd);
+        if (window_live(&t->window) > 0)
+            t->must_replay = 1;
     }
-    close(t->fd);
     t->fd = -1;
 }
 
-/* The collector closed with a FIN: what it acknowledged it has read.
- * Returns the acknowledged offset. */
+/* The collector closed with a FIN: what it acknowledged it has read. The
+ * replay window is confirmed too if its replay (when there was one on this
+ * connection) was acknowledged. Returns the acknowledged offset. */
 static uint64_t closed_by_collector(syslog_tcp *t)
 {
     uint64_t upto = acked(t);
-    leave(t, 1);
+    if (upto >= t->replay_end) {
+        window_clear(&t->window);
+        t->must_replay = 0;
+        leave(t, 1);
+    } else {
+        leave(t, 0);
+    }
     return upto;
 }
 
@@ -199,7 +330,20 @@ static int connect_now(syslog_tcp *t, sluice_error *err)
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     t->fd = fd;
     t->sent = 0;
+    t->replay_end = 0;
     return 0;
+}
+
+/* On a new connection, the frames of the replay window go first. */
+static int replay(syslog_tcp *t, int *error)
+{
+    if (!t->must_replay)
+        return 0;
+    /* set first: a FIN confirms the window only past this offset */
+    t->replay_end = t->sent + window_live(&t->window);
+    t->must_replay = 0;
+    return send_all(t, t->window.bytes.p + t->window.head,
+                    window_live(&t->window), error);
 }
 
 static int send_failed(syslog_tcp *t, int error, sluice_error *err)
@@ -305,8 +449,11 @@ int syslog_tcp_write(syslog_tcp *t, const syslog_fmt *fmt,
         if (t->fd < 0 && connect_now(t, err))
             return -1;
         int error = 0;
+        int failed = replay(t, &error);
         uint64_t base = t->sent;
-        if (send_all(t, t->chunk.p, t->chunk.len, &error)) {
+        if (!failed)
+            failed = send_all(t, t->chunk.p, t->chunk.len, &error);
+        if (failed) {
             leave(t, 0);
             return send_failed(t, error, err);
         }
@@ -336,19 +483,78 @@ int syslog_tcp_write(syslog_tcp *t, const syslog_fmt *fmt,
                                         t->host, t->port, t->timeout_ms);
             return send_failed(t, ECONNRESET, err);
         }
-        /* acknowledged, and no sign of a close: counted */
+        /* acknowledged, and no sign of a close: counted, and kept in the
+         * replay window until a FIN shows that it was read */
+        if (window_keep(&t->window, t->chunk.p, t->chunk.len, now_ns())) {
+            leave(t, 0);
+            return sluice_error_set(err, "syslog: out of memory");
+        }
         done += framed;
         *written = done;
     }
     return 0;
 }
 
+/* All acknowledged, end our stream and wait, until the deadline, for the
+ * collector to read it and close: PEER_CLOSED (a FIN) confirms it all.
+ * Here recv() tells: once we sent our FIN, the collector's FIN moves the
+ * connection to TIME_WAIT, which the socket shows as CLOSE, as after a
+ * reset; but nothing has taken a reset's error before this recv(). */
+static enum peer_state finish(syslog_tcp *t, int64_t deadline)
+{
+    if (wait_acked(t, deadline) != ACK_ALL || shutdown(t->fd, SHUT_WR) != 0)
+        return PEER_RESET;
+    for (;;) {
+        char junk[512];
+        ssize_t r = recv(t->fd, junk, sizeof junk, MSG_DONTWAIT);
+        if (r == 0)
+            return PEER_CLOSED;
+        if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+            errno != EINTR)
+            return PEER_RESET;
+        int64_t left = deadline - now_ns();
+        if (left <= 0)
+            return PEER_RESET;
+        if (r > 0)
+            continue; /* it had something to say after all: ignored */
+        struct pollfd p = {.fd = t->fd, .events = POLLIN | POLLRDHUP};
+        int ms = (int)(left / 1000000) + 1;
+        if (poll(&p, 1, ms) < 0 && errno != EINTR)
+            return PEER_RESET;
+    }
+}
+
 void syslog_tcp_free(syslog_tcp *t)
 {
     if (!t)
         return;
+    /* confirm what was counted: end the stream and wait for the
+     * collector's FIN; after a reset, replay the window on a new
+     * connection first (two tries; the waits within timeout_ms in all) */
+    int64_t deadline = now_ns() + (int64_t)t->timeout_ms * 1000000;
+    for (int attempt = 0; attempt < 2 && (t->fd >= 0 || t->must_replay);
+         attempt++) {
+        if (t->fd < 0) {
+            sluice_error ignored;
+            int error = 0;
+            if (connect_now(t, &ignored))
+                break;
+            if (replay(t, &error)) {
+                leave(t, 0);
+                continue;
+            }
+        }
+        if (finish(t, deadline) == PEER_CLOSED) {
+            window_clear(&t->window);
+            t->must_replay = 0;
+            leave(t, 1);
+            break;
+        }
+        leave(t, 0);
+    }
     if (t->fd >= 0)
         close(t->fd);
+    window_free(&t->window);
     sl_buf_free(&t->chunk);
     free(t->ends);
     free(t);
