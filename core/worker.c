@@ -9,7 +9,9 @@
  * recorded, the unconfirmed records stay queued (the retained backlog) and
  * the next run() starts with them. Sinks are flushed on an interval, not per
  * record. A binding given up by the supervisor drains into the logger's
- * fallback sink instead, counted as diverted.
+ * fallback sink instead, counted as diverted. Once a crash began
+ * ([runtime] crash_flush) it takes no more batches: the crash handler
+ * writes the backlog (crash.c).
  * Knows nothing of INI, plugins' loading or restart policy.
  */
 #include <stdint.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 
 #include "clock_internal.h"
+#include "crash_internal.h"
 #include "printf_internal.h"
 #include "runtime_internal.h"
 
@@ -74,9 +77,9 @@ static void fail(sluice_binding *b, const char *msg)
 }
 
 /* Decode the fields that follow the body of a slot's payload into pool;
- * returns how many were well formed. */
-static size_t decode_fields(const unsigned char *p, size_t len, size_t count,
-                            sluice_field *out)
+ * returns how many were well formed. (The crash path decodes with it too.) */
+size_t sluice_worker_decode_fields_(const unsigned char *p, size_t len,
+                                    size_t count, sluice_field *out)
 {
     size_t n = 0, at = 0;
     while (n < count) {
@@ -158,9 +161,9 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
             sluice_field *f = sc->pool + sc->pool_len;
             if (lg->field_count)
                 memcpy(f, lg->fields, lg->field_count * sizeof *f);
-            size_t got = decode_fields(payload + slot->args_length,
-                                       slot->length - slot->args_length,
-                                       slot->field_count, f + lg->field_count);
+            size_t got = sluice_worker_decode_fields_(
+                payload + slot->args_length, slot->length - slot->args_length,
+                slot->field_count, f + lg->field_count);
             sc->field_off[i] = sc->pool_len;
             r->field_count = lg->field_count + got;
             sc->pool_len += r->field_count;
@@ -271,7 +274,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         was_diverting = diverting;
         sluice_sink_instance *s = diverting ? lg->fallback : b->sink;
         uint64_t first;
-        size_t n = sluice_queue_take(b->queue, b->cursor, BATCH_MAX, &first);
+        /* sluice_queue_take, but once a crash began (crash_flush) no batch */
+        size_t n = sluice_crash_take_(b, BATCH_MAX, &first);
         int64_t now;
         if (n == 0) {
             if (sluice_queue_is_sealed(b->queue) &&
@@ -310,6 +314,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
          * also see the records counted as written */
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
         sluice_queue_release(b->queue, b->cursor, written);
+        sluice_crash_batch_end_();
         if (written) {
             dirty = true;
             dirty_sink = s;
