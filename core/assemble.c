@@ -7,6 +7,7 @@
  * nothing started. Knows nothing of INI syntax, of how a queue works inside
  * or of the run loop.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,12 +72,14 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
     lg->bindings = calloc((size_t)lg->lanes * l->nsinks, sizeof *lg->bindings);
     if (!lg->name || !lg->queues || !lg->bindings)
         goto oom;
-    uint64_t cap = sluice_plan_capacity_(l);
+
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
-        lg->queues[lane] = sluice_queue_create(cap, (unsigned)l->nsinks);
+        lg->queues[lane] = sluice_queue_create((size_t)l->queue_bytes, l->rings,
+                                               (unsigned)l->nsinks);
         if (!lg->queues[lane]) {
-            sluice_error_set(err, "logger '%s': cannot map a queue of %llu slots",
-                             l->name, (unsigned long long)cap);
+            sluice_error_set(err, "logger '%s': cannot map a queue of %llu bytes: %s",
+                             l->name, (unsigned long long)l->queue_bytes,
+                             strerror(errno));
             sluice_logger_destroy_(lg);
             return NULL;
         }
@@ -102,7 +105,7 @@ oom:
 
 /* The sinks some logger uses, unopened, in file order; by_plan maps each
  * plan to its instance (NULL for an unused sink). */
-static int make_sinks(sluice_runtime *rt, sluice_plan *plan,
+static int make_sinks(sluice_builder *b, sluice_runtime *rt, sluice_plan *plan,
                       sluice_sink_instance **by_plan, sluice_error *err)
 {
     rt->sinks = calloc(plan->sink_count ? plan->sink_count : 1, sizeof *rt->sinks);
@@ -113,7 +116,8 @@ static int make_sinks(sluice_runtime *rt, sluice_plan *plan,
         if (!p->used)
             continue;
         /* the instance owns the plugin from now on */
-        sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin);
+        sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin,
+                                                   b->base_dir);
         p->plugin = NULL;
         if (!s)
             return sluice_error_set(err, "out of memory");
@@ -139,7 +143,11 @@ static int open_sinks(sluice_builder *b, sluice_plan *plan,
         sink_plan *p = &plan->sinks[i];
         if (!by_plan[i])
             continue;
-        sluice_options o = {p->name, b->source, p->options, p->option_count};
+        sluice_options o = {p->name,         b->source,
+                            p->options,      p->option_count,
+                            p->specs,        p->parsed.values,
+                            NULL /* the doorway sets the instance's */,
+                            p->section->line};
         if (sluice_sink_open_(by_plan[i], &o, p->section->line, err) != 0)
             return -1;
     }
@@ -172,9 +180,10 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     rt->intensity_period_ms = (int)plan.runtime.intensity_period;
     rt->flush_on_exit_ms = (int)plan.runtime.flush_on_exit_ms;
     rt->crash_flush = plan.runtime.crash_flush;
+    rt->metrics_listen = plan.runtime.metrics_listen;
     rt->event_fn = b->event_fn;
     rt->event_user = b->event_user;
-    if (make_sinks(rt, &plan, by_plan, err) != 0)
+    if (make_sinks(b, rt, &plan, by_plan, err) != 0)
         goto fail;
     rt->loggers = calloc(plan.logger_count, sizeof *rt->loggers);
     if (!rt->loggers) {

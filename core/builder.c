@@ -48,6 +48,11 @@ void sluice_builder_set_base_dir_(sluice_builder *b, const char *dir)
     b->base_dir = sluice_strdup_(dir);
 }
 
+void sluice_builder_host_sinks_only_(sluice_builder *b)
+{
+    b->host_sinks_only = true;
+}
+
 void sluice_builder_free(sluice_builder *b)
 {
     if (!b)

@@ -3,6 +3,8 @@
  *   builder.c   the key store (sections of key = value with their lines),
  *               the collected errors and the public builder calls;
  *   values.c    parsers of single values (integers, ranges, lists, levels);
+ *   options.c   a plugin's typed options (its sluice_option_spec table)
+ *               parsed and checked, every mistake reported;
  *   plan.c      validation: every section checked into plans, every error
  *               collected with its line, nothing opened;
  *   assemble.c  plans into a runtime: sinks opened, loggers and queues made,
@@ -19,6 +21,8 @@
 
 #include "config_internal.h"
 #include "format_internal.h"
+#include "options_internal.h"
+#include "metrics_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
 #include "runtime_internal.h"
@@ -45,6 +49,7 @@ struct sluice_builder {
     size_t nsections, cap;
     const sluice_sink_api **apis;
     size_t napis;
+    bool host_sinks_only;      /* load no plugin file (the fuzzer) */
     char **errors;
     size_t nerrors;
     sluice_event_fn event_fn;  /* handed to the runtime */
@@ -66,8 +71,13 @@ int sluice_builder_report_(sluice_builder *b, sluice_error *err);
 
 /* ---- single values (values.c) ------------------------------------------ */
 
-/* A decimal integer, nothing else. 0, or -1. */
+/* A decimal integer, nothing else (sluice_int_parse: no leading zero, no
+ * '+', no spaces). 0, or -1. */
 int sluice_value_ll_(const char *v, long long *out);
+/* Bytes: N, or N with K, M, G, T (powers of 1024; also KB, KiB, any case). */
+int sluice_value_size_(const char *v, long long *out);
+/* Milliseconds: N (ms), or N with ms, s, m, h, d. */
+int sluice_value_duration_(const char *v, long long *ms);
 /* An integer key of s in [min, max]; def when absent. -1 with an error
  * collected in b. */
 int sluice_value_int_key_(sluice_builder *b, const bsection *s,
@@ -78,9 +88,6 @@ int sluice_value_bool_(const char *v, bool *out);
 int sluice_value_range_(const char *v, long long *lo, long long *hi);
 /* "N/PERIOD" (500ms, 10s, 2m, 1h) or "unlimited" (n = period = 0). */
 int sluice_value_intensity_(const char *v, long long *n, long long *period_ms);
-/* A byte size: "1073741824", "512K", "64M", "1G" (K, M, G, T or KiB, MiB,
- * GiB, TiB: powers of 1024); decimal digits, no leading zero. */
-int sluice_value_size_(const char *v, unsigned long long *out);
 /* Split "a, b ,c" into trimmed names (each cut at 127 bytes). */
 size_t sluice_value_list_(const char *v, char names[][128], size_t max);
 /* key is in the NULL-terminated list ("prefix.*" accepts prefix.anything). */
@@ -99,6 +106,7 @@ typedef struct runtime_options {
     const bkey *max_queue_memory_key;     /* its line, when set */
     long long flush_on_exit_ms;           /* 0: no flush at exit */
     bool crash_flush;                     /* write what is queued on a crash */
+    sluice_metrics_listen metrics_listen; /* family 0: no metrics server */
 } runtime_options;
 
 /* Everything a [sink.NAME] needs, resolved. */
@@ -109,8 +117,10 @@ typedef struct sink_plan {
     sluice_plugin *plugin;
     sluice_format format;
     const char *pattern;
-    sluice_option *options;    /* the keys the plugin sees */
+    sluice_option *options;    /* the keys the plugin sees, as written */
     size_t option_count;
+    const sluice_option_spec *specs; /* version 2's option table, or NULL */
+    sluice_parsed_options parsed;    /* their values (with specs) */
     bool used;
 } sink_plan;
 
@@ -121,7 +131,9 @@ typedef struct logger_plan {
     size_t nsinks;
     sink_plan *fallback;
     sluice_level level;
-    long long capacity, block_timeout, workers, flush_interval;
+    long long queue_bytes;     /* per lane */
+    unsigned rings;            /* producer rings per lane */
+    long long block_timeout, workers, flush_interval;
     sluice_overflow overflow;
     sluice_scheduler_kind scheduler;
     bool autostart;
@@ -135,15 +147,14 @@ typedef struct sluice_plan {
     size_t logger_count;
 } sluice_plan;
 
-/* Validate every section into plan (plugins loaded, option names checked;
- * with run_check, the plugins' own check() too). Returns the number of
+/* Validate every section into plan (plugins loaded, option names checked,
+ * typed options parsed; the plugins' own check() for version-2 plugins,
+ * and with run_check for every plugin). Returns the number of
  * errors collected in b; the plan is filled as far as it could be and must
  * be freed with sluice_plan_free_ in every case. */
 size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check);
 void sluice_plan_free_(sluice_plan *plan);
-/* Records of each lane's queue (queue_capacity rounded up to a power of
- * two), and the bytes the logger's queues map, all lanes together. */
-uint64_t sluice_plan_capacity_(const logger_plan *l);
+/* The bytes the logger's queues map, all lanes together. */
 unsigned long long sluice_plan_queue_bytes_(const logger_plan *l);
 
 #endif

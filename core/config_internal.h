@@ -15,6 +15,9 @@
 sluice_builder *sluice_config_load_file(const char *path, sluice_error *err);
 sluice_builder *sluice_config_load_string(const char *text, sluice_error *err);
 
+/* Let `plugin =` name only sinks registered with sluice_builder_add_sink_api:
+ * no plugin file is loaded (for the fuzzer, which feeds it any text). */
+void sluice_builder_host_sinks_only_(sluice_builder *b);
 /* Set the directory that relative plugin paths are resolved against. */
 void sluice_builder_set_base_dir_(sluice_builder *b, const char *dir);
 /* Record an error "SOURCE:LINE: message" (line 0: "SOURCE: message"). */

@@ -21,6 +21,7 @@ _Thread_local __attribute__((tls_model("initial-exec")))
 sluice_guard_tls sluice_guard_;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static _Atomic uint32_t thread_counter; /* thread indexes, 1-based */
 static pthread_key_t exit_key;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static sluice_guard_tls **registry;  /* the registered threads' words */
@@ -67,6 +68,8 @@ void sluice_guard_register_(void)
     registry[registry_count++] = g;
     pthread_mutex_unlock(&registry_lock);
     pthread_setspecific(exit_key, g);
+    if (g->thread_index == 0)
+        g->thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
     g->thread_id = tid;
 }
 

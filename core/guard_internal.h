@@ -24,7 +24,8 @@ typedef struct sluice_guard_tls {
      * hook run inside a call may call in again */
     const void *_Atomic inside;
     uint32_t thread_id;        /* kernel tid; 0 until registered */
-    uint32_t thread_index;     /* 1-based, for round-robin lanes; 0: none yet */
+    uint32_t thread_index;     /* 1-based, in registration order: picks the
+                                  thread's ring (and round-robin lane) */
 } sluice_guard_tls;
 
 extern _Thread_local __attribute__((tls_model("initial-exec")))

@@ -3,11 +3,14 @@
  * here, closed here and freed here, and nowhere else.
  *
  *   sluice_runtime_new_   STARTING, one reference (the host's)
- *   sluice_runtime_start_ starts the supervisor: RUNNING; on error the
+ *   sluice_runtime_start_ starts the supervisor, then the metrics server
+ *                         ([runtime] metrics_listen): RUNNING; on error the
  *                         runtime is stopped and freed before it returns.
  *                         With crash_flush, the crash handler (crash.c)
  *                         knows it from here until close has drained it
  *   sluice_close          CLOSING, then CLOSED, and the host's reference goes:
+ *     0. the metrics server stops (metrics_http.c): from here on nothing
+ *        reads the runtime on its behalf;
  *     1. intake stops: each logger's level goes OFF and its slow_path gets
  *        SLUICE_SLOW_CLOSING, so a call that starts now returns at once;
  *        each queue's head is closed (SLUICE_HEAD_CLOSED), so no claim
@@ -240,7 +243,7 @@ static bool host_binding_done(sluice_binding *b)
 {
     if (atomic_load(&b->in_run))
         return false;
-    if (sluice_queue_pending(b->queue, b->cursor) == 0)
+    if (sluice_queue_drained(b->queue, b->cursor))
         return true;
     pthread_mutex_lock(&b->mu);
     bool failed = b->has_failed;
@@ -248,7 +251,7 @@ static bool host_binding_done(sluice_binding *b)
     if (failed && b->logger->fallback) {
         sluice_error e;
         sluice_worker_run_(b, &e); /* diverts: it failed once close began */
-        return sluice_queue_pending(b->queue, b->cursor) == 0;
+        return sluice_queue_drained(b->queue, b->cursor);
     }
     return false; /* its run loop has yet to come (or come back) */
 }
@@ -388,6 +391,7 @@ static void after_fork_child(void)
     pthread_mutex_init(&live_lock, NULL);
     for (sluice_runtime *rt = live; rt; rt = rt->live_next) {
         rt->forked = true;
+        sluice_metrics_http_forked_(rt);
         for (size_t i = 0; i < rt->logger_count; i++)
             atomic_fetch_or(&rt->loggers[i]->slow_path, SLUICE_SLOW_FORKED);
     }
@@ -407,7 +411,7 @@ static void drain_for_exit(sluice_runtime *rt, int64_t deadline)
                 bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
                                !atomic_load(&b->diverting);
                 pthread_mutex_unlock(&b->mu);
-                busy = !gave_up && sluice_queue_pending(b->queue, b->cursor) > 0;
+                busy = !gave_up && !sluice_queue_drained(b->queue, b->cursor);
             }
         }
         if (!busy || past(deadline))
@@ -472,7 +476,8 @@ int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
         sluice_runtime_discard_(rt);
         return -1;
     }
-    if (sluice_supervisor_start_(rt, err) != 0) {
+    if (sluice_supervisor_start_(rt, err) != 0 ||
+        sluice_metrics_http_start_(rt, err) != 0) {
         /* undo: nothing was accepted yet; stop what started, then free */
         atomic_store(&rt->state, SLUICE_RUNTIME_CLOSING);
         shut_down(rt, INT64_MAX);
@@ -498,6 +503,7 @@ long sluice_close(sluice_runtime *rt, int timeout_ms)
         return 0; /* another thread is closing it */
     if (rt->forked)
         return close_forked(rt);
+    sluice_metrics_http_stop_(rt); /* before anything it reads can go */
     live_remove(rt);
     int64_t deadline = timeout_ms < 0
                            ? INT64_MAX

@@ -137,7 +137,7 @@ static bool drained(sluice_logger *lg)
         bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
                        !atomic_load(&b->diverting);
         pthread_mutex_unlock(&b->mu);
-        if (!gave_up && sluice_queue_pending(b->queue, b->cursor) > 0)
+        if (!gave_up && !sluice_queue_drained(b->queue, b->cursor))
             return false;
     }
     return true;

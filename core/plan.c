@@ -12,15 +12,19 @@
 #include <string.h>
 
 #include "builder_internal.h"
+#include "host_internal.h"
+#include "options_internal.h"
 #include "sink_internal.h"
 
 static const char *const runtime_keys[] = {
     "plugin_path", "restart_backoff_ms", "restart_intensity",
-    "max_queue_memory", "flush_on_exit_ms", "crash_flush", NULL};
+    "max_queue_memory", "flush_on_exit_ms", "crash_flush", "metrics_listen",
+    NULL};
 static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
 static const char *const logger_keys[] = {
-    "sinks", "level", "queue_capacity", "overflow", "block_timeout_ms",
-    "workers", "scheduler", "flush_interval_ms", "fallback", "autostart", NULL};
+    "sinks", "level", "queue_capacity", "queue_size", "producer_rings",
+    "overflow", "block_timeout_ms", "workers", "scheduler",
+    "flush_interval_ms", "fallback", "autostart", NULL};
 
 static void plan_runtime(sluice_builder *b, runtime_options *ro)
 {
@@ -33,6 +37,7 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
     ro->max_queue_memory_key = NULL;
     ro->flush_on_exit_ms = 3000;
     ro->crash_flush = false;
+    memset(&ro->metrics_listen, 0, sizeof ro->metrics_listen);
     bsection *s = sluice_builder_find_section_(b, "runtime");
     if (!s)
         return;
@@ -46,8 +51,10 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
                                   k->key, known);
         } else if (strcmp(k->key, "max_queue_memory") == 0) {
             ro->max_queue_memory_key = k;
-            if (sluice_value_size_(k->value, &ro->max_queue_memory) != 0 ||
-                ro->max_queue_memory == 0)
+            long long bytes = 0;
+            if (sluice_value_size_(k->value, &bytes) == 0)
+                ro->max_queue_memory = (unsigned long long)bytes;
+            if (bytes <= 0)
                 sluice_builder_error_(b, k->line,
                                       "[runtime] max_queue_memory: '%s' is not "
                                       "a size (like 1073741824, 256M, 1G)",
@@ -65,6 +72,19 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
                                       "[runtime] crash_flush: '%s' is not true "
                                       "or false",
                                       k->value);
+        } else if (strcmp(k->key, "metrics_listen") == 0) {
+            char why[256];
+            if (sluice_metrics_listen_parse_(k->value, &ro->metrics_listen, why,
+                                             sizeof why) != 0)
+                sluice_builder_error_(b, k->line, "[runtime] metrics_listen: %s",
+                                      why);
+            /* FILE:LINE, for an error when the server starts */
+            char *where = ro->metrics_listen.where;
+            size_t where_cap = sizeof ro->metrics_listen.where;
+            if (k->line)
+                snprintf(where, where_cap, "%s:%d", b->source, k->line);
+            else
+                snprintf(where, where_cap, "%s", b->source);
         } else if (strcmp(k->key, "plugin_path") == 0) {
             ro->plugin_path = k->value;
         } else if (strcmp(k->key, "restart_backoff_ms") == 0) {
@@ -89,7 +109,68 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
 }
 
 
-/* Load the plugin of a sink section and check its keys. */
+/* Where typed option mistakes and check()'s reports of one sink go. */
+typedef struct sink_errors {
+    sluice_builder *b;
+    const bsection *section;
+    const sink_plan *plan;
+    size_t reported;           /* by check() through the host */
+} sink_errors;
+
+static void add_option_error(sink_errors *ctx, int line, const char *key,
+                             const char *message)
+{
+    char full[SLUICE_ERROR_MAX + 300];
+    sluice_option_error_format_(full, sizeof full, ctx->b->source,
+                                line > 0 ? line : ctx->section->line,
+                                ctx->plan->name, key, message);
+    sluice_builder_raw_error_(ctx->b, full);
+}
+
+static void on_option_error(void *user, int line, const char *key,
+                            const char *message)
+{
+    add_option_error(user, line, key, message);
+}
+
+/* check() reporting one mistake, on the line of the key as written (or of
+ * the section). */
+static void on_check_report(void *user, const char *key, const char *message)
+{
+    sink_errors *ctx = user;
+    const sink_plan *p = ctx->plan;
+    int line = ctx->section->line;
+    for (size_t i = 0; key && i < p->option_count; i++)
+        if (strcmp(p->options[i].key, key) == 0)
+            line = p->options[i].line;
+    add_option_error(ctx, line, key, message);
+    ctx->reported++;
+}
+
+/* The plugin's own check() (its rules across options), every mistake it
+ * reports collected. */
+static void check_sink(sluice_builder *b, bsection *s, sink_plan *p)
+{
+    sink_errors ctx = {b, s, p, 0};
+    sluice_host_ctx host_ctx = {b->base_dir, NULL, on_check_report, &ctx};
+    sluice_host host;
+    sluice_host_init_(&host, &host_ctx);
+    sluice_options o = {p->name,          b->source,        p->options,
+                        p->option_count,  p->specs,         p->parsed.values,
+                        &host,            s->line};
+    sluice_error e;
+    if (sluice_sink_check_(p->api, &o, &e) == 0)
+        return;
+    if (e.message[0])
+        sluice_builder_raw_error_(b, e.message);
+    else if (ctx.reported == 0)
+        sluice_builder_error_(b, s->line, "[%s]: plugin '%s': check failed",
+                              s->name, sluice_sink_api_name_(p->api));
+}
+
+/* Load the plugin of a sink section, sort its keys, parse the plugin's
+ * typed options, and (with run_check, or always for a version-2 plugin)
+ * run its check(). */
 static void plan_sink(sluice_builder *b, const runtime_options *ro,
                       bsection *s, sink_plan *p, bool run_check)
 {
@@ -103,6 +184,12 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
         return;
     }
     p->api = sluice_builder_host_api_(b, pk->value);
+    if (!p->api && b->host_sinks_only) {
+        sluice_builder_error_(b, pk->line, "[%s]: no sink '%s' is registered "
+                              "(plugin files are not loaded here)", s->name,
+                              pk->value);
+        return;
+    }
     if (!p->api) {
         sluice_error e;
         if (sluice_plugin_load(pk->value, ro->plugin_path, b->base_dir,
@@ -112,6 +199,9 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
         }
         p->api = p->plugin->api;
     }
+    p->format.kind = sluice_sink_api_default_format_(p->api);
+    p->specs = sluice_sink_api_options_(p->api);
+    bool needs_line = sluice_sink_api_needs_line_(p->api);
     p->options = calloc(s->nkeys ? s->nkeys : 1, sizeof *p->options);
     if (!p->options) {
         sluice_builder_error_(b, s->line, "out of memory");
@@ -127,7 +217,16 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
                 (sluice_option){k->key, k->value, k->line};
             continue;
         }
-        if (strcmp(k->key, "format") == 0) {
+        bool core_key = strcmp(k->key, "format") == 0 ||
+                        strcmp(k->key, "pattern") == 0;
+        if (core_key && !needs_line) {
+            sluice_builder_error_(b, k->line,
+                                  "[%s] %s: plugin '%s' builds its own "
+                                  "messages and never reads the rendered "
+                                  "line, so '%s' would change nothing",
+                                  s->name, k->key,
+                                  sluice_sink_api_name_(p->api), k->key);
+        } else if (strcmp(k->key, "format") == 0) {
             if (sluice_format_parse(k->value, &p->format.kind) != 0)
                 sluice_builder_error_(b, k->line,
                                       "[%s] format: '%s' is not text, json or "
@@ -141,8 +240,23 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
             p->format.pattern = k->value;
         } else {
             char known[400];
-            sluice_value_list_names_(known, sizeof known, sink_core_keys,
-                                     sluice_sink_api_option_names_(p->api));
+            if (p->specs) {
+                size_t used = 0;
+                size_t n = sluice_option_spec_count_(p->specs);
+                known[0] = '\0';
+                for (size_t j = 0; j < n + 3 && used + 1 < sizeof known; j++) {
+                    const char *name = j < 3 ? sink_core_keys[j]
+                                             : p->specs[j - 3].name;
+                    int w = snprintf(known + used, sizeof known - used, "%s%s",
+                                     used ? ", " : "", name);
+                    if (w < 0 || (size_t)w >= sizeof known - used)
+                        break;
+                    used += (size_t)w;
+                }
+            } else {
+                sluice_value_list_names_(known, sizeof known, sink_core_keys,
+                                         sluice_sink_api_option_names_(p->api));
+            }
             sluice_builder_error_(b, k->line,
                                   "[%s]: unknown key '%s' for plugin '%s' "
                                   "(known: %s)",
@@ -150,12 +264,14 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
                                   known);
         }
     }
-    if (run_check && b->nerrors == errors_before) {
-        sluice_options o = {p->name, b->source, p->options, p->option_count};
-        sluice_error e;
-        if (sluice_sink_check_(p->api, &o, &e) != 0)
-            sluice_builder_raw_error_(b, e.message);
+    if (p->specs) {
+        sink_errors ctx = {b, s, p, 0};
+        sluice_options_parse_(p->specs, p->options, p->option_count,
+                              b->base_dir, &p->parsed, on_option_error, &ctx);
     }
+    bool run = run_check || sluice_sink_api_checks_before_open_(p->api);
+    if (run && b->nerrors == errors_before)
+        check_sink(b, s, p);
 }
 
 static sink_plan *find_plan(sink_plan *plans, size_t n, const char *name)
@@ -167,19 +283,11 @@ static sink_plan *find_plan(sink_plan *plans, size_t n, const char *name)
 }
 
 
-/* Records of a lane's queue (a power of two) and the bytes a logger's
- * queues map, all lanes. */
-uint64_t sluice_plan_capacity_(const logger_plan *l)
-{
-    uint64_t p = 2;
-    while (p < (uint64_t)l->capacity)
-        p <<= 1;
-    return p;
-}
-
+/* The bytes a logger's queues map, all lanes. */
 unsigned long long sluice_plan_queue_bytes_(const logger_plan *l)
 {
-    return (unsigned long long)sluice_queue_region_size(sluice_plan_capacity_(l)) *
+    return (unsigned long long)sluice_queue_region_size(
+               (size_t)l->queue_bytes, l->rings, (unsigned)l->nsinks) *
            (unsigned long long)l->workers;
 }
 
@@ -202,18 +310,19 @@ static void check_queue_memory(sluice_builder *b, const runtime_options *ro,
     unsigned long long bytes = sluice_plan_queue_bytes_(l);
     if (bytes <= ro->max_queue_memory)
         return;
-    const bkey *k = sluice_section_key_(s, "queue_capacity");
+    const bkey *k = sluice_section_key_(s, "queue_size");
+    if (!k)
+        k = sluice_section_key_(s, "queue_capacity");
     if (!k)
         k = sluice_section_key_(s, "workers");
-    char need[32], max[32];
+    char need[32], max[32], each[32];
     human_size(need, sizeof need, bytes);
+    human_size(each, sizeof each, bytes / (unsigned long long)l->workers);
     human_size(max, sizeof max, ro->max_queue_memory);
     sluice_builder_error_(b, k ? k->line : s->line,
-                          "[%s]: its queues take %s (%llu records x %d bytes x "
-                          "%lld lanes), more than [runtime] max_queue_memory "
-                          "= %s%s",
-                          s->name, need, (unsigned long long)sluice_plan_capacity_(l),
-                          SLUICE_SLOT_SIZE, l->workers, max,
+                          "[%s]: its queues take %s (%lld lanes x %s), more "
+                          "than [runtime] max_queue_memory = %s%s",
+                          s->name, need, l->workers, each, max,
                           ro->max_queue_memory_key ? "" : " (the default)");
 }
 
@@ -304,7 +413,41 @@ static void plan_logger(sluice_builder *b, const runtime_options *ro,
         sluice_builder_error_(b, k->line,
                               "[%s] autostart: '%s' is not true or false",
                               s->name, k->value);
-    sluice_value_int_key_(b, s, "queue_capacity", 131072, 2, 1LL << 26, &l->capacity);
+    /* the queue: queue_size bytes, or queue_capacity records of the old
+     * 128 bytes each (the default: 131072 records, 16 MiB) */
+    long long capacity;
+    sluice_value_int_key_(b, s, "queue_capacity", 131072, 2, 1LL << 26, &capacity);
+    l->queue_bytes = capacity * 128;
+    if ((k = sluice_section_key_(s, "queue_size"))) {
+        long long bytes = 0;
+        if (sluice_section_key_(s, "queue_capacity"))
+            sluice_builder_error_(b, k->line,
+                                  "[%s] queue_size: give queue_size or "
+                                  "queue_capacity, not both",
+                                  s->name);
+        else if (sluice_value_size_(k->value, &bytes) != 0 ||
+                 bytes < (long long)SLUICE_RING_MIN_BYTES)
+            sluice_builder_error_(b, k->line,
+                                  "[%s] queue_size: '%s' is not a size of at "
+                                  "least 64K (like 16M, 1G)",
+                                  s->name, k->value);
+        else
+            l->queue_bytes = bytes;
+    }
+    l->rings = 0;
+    if ((k = sluice_section_key_(s, "producer_rings")) && strcmp(k->value, "auto") != 0) {
+        long long rings = 0;
+        if (sluice_value_ll_(k->value, &rings) != 0 || rings < 1 ||
+            rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)))
+            sluice_builder_error_(b, k->line,
+                                  "[%s] producer_rings: '%s' is not auto, 1, "
+                                  "2, 4 or 8",
+                                  s->name, k->value);
+        else
+            l->rings = (unsigned)rings;
+    }
+    if (l->rings == 0)
+        l->rings = sluice_queue_default_rings((size_t)l->queue_bytes);
     sluice_value_int_key_(b, s, "block_timeout_ms", -1, -1, INT_MAX, &l->block_timeout);
     sluice_value_int_key_(b, s, "workers", 1, 1, 64, &l->workers);
     sluice_value_int_key_(b, s, "flush_interval_ms", 200, 1, 3600000, &l->flush_interval);
@@ -365,6 +508,7 @@ void sluice_plan_free_(sluice_plan *plan)
     for (size_t i = 0; plan->sinks && i < plan->sink_count; i++) {
         sluice_plugin_unload(plan->sinks[i].plugin);
         free(plan->sinks[i].options);
+        sluice_parsed_options_free_(&plan->sinks[i].parsed);
     }
     free(plan->sinks);
     free(plan->loggers);

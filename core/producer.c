@@ -1,13 +1,13 @@
 /*
  * producer.c -- the logging calls: what runs on the caller's thread.
  *
- * A call takes the time, picks a lane, claims a slot, writes the record and
- * publishes it: no lock, no system call, no allocation unless a record does
- * not fit its slot. The straight path (one lane, no hooks, up to three
+ * A call picks a lane and its thread's ring, claims room, writes the record
+ * (and the time) and publishes it: no lock, no system call, no allocation. The straight path (one lane, no hooks, up to three
  * fixed-size arguments) compiles to a straight line that leaves only by
  * tail calls; everything else goes through route() into one encoder,
- * produce(). One writer fills a slot's header (write_header) and one helper
- * frees the heap block a slot's previous record left (finish).
+ * produce(). One writer fills a record's header (write_header). Records
+ * live in the queue's rings whatever their size (up to the queue's
+ * max_record): nothing is allocated.
  *
  * Close: once close began, a call reads SLUICE_SLOW_CLOSING in the
  * logger's bits and returns at once, counting nothing; the queue's head is
@@ -29,7 +29,6 @@
 #include "runtime_internal.h"
 
 #define SLUICE_TEXT_MAX (1u << 20) /* longest sluice_log_str message kept */
-static _Atomic uint32_t thread_counter;   /* round-robin lanes */
 
 static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
                                       sluice_level lvl)
@@ -39,88 +38,59 @@ static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
     unsigned lane;
     sluice_scheduler_fn fn = atomic_load_explicit(&lg->scheduler_fn,
                                                   memory_order_acquire);
-    if (fn) {
+    if (fn)
         lane = fn(atomic_load_explicit(&lg->scheduler_user, memory_order_relaxed),
                   tid, lvl, lg->lanes) % lg->lanes;
-    } else if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN) {
-        sluice_guard_tls *g = &sluice_guard_;
-        if (g->thread_index == 0)
-            g->thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
-        lane = (g->thread_index - 1) % lg->lanes;
-    } else {
+    else if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN)
+        lane = (sluice_guard_.thread_index - 1) % lg->lanes;
+    else
         lane = (unsigned)(tid * 2654435761u >> 16) % lg->lanes;
-    }
     return lg->queues[lane];
 }
 
-/* The slot's previous record may have left a heap block: take it off the
- * slot, to be freed by finish() once the new record is published. */
-static inline unsigned char *detach_heap(sluice_slot *slot)
-{
-    unsigned char *old = slot->heap;
-    slot->heap = NULL;
-    return old;
-}
-
-/* After a publish: free the block the slot's previous record left, and
- * ring a consumer asleep on the queue. The one place a heap block is
- * freed on the producer's side. */
+/* After a publish that found a consumer asleep on the queue: ring it. */
 static __attribute__((noinline, cold)) void
-finish(sluice_queue *q, unsigned char *old_heap)
+finish(sluice_queue *q)
 {
-    free(old_heap);
-    if (atomic_load_explicit(&q->data_waiters, memory_order_relaxed))
-        sluice_queue_ring_data_(q);
+    sluice_queue_ring_data_(q);
 }
 
 /* Every header field of a record, in one place. The time is taken here,
- * once the slot is claimed, so that times increase along a lane; on the
- * straight path the TSC is known to be there (slow_path says otherwise). */
+ * once the record's room is claimed, so that times increase along a ring;
+ * on the straight path the TSC is known to be there (slow_path says
+ * otherwise). */
 static inline __attribute__((always_inline)) void
-write_header(sluice_slot *slot, const sluice_callsite *cs, uint32_t tid,
-             sluice_level lvl, unsigned kind, uint32_t length,
+write_header(sluice_rec *rec, uint32_t units, const sluice_callsite *cs,
+             uint32_t tid, sluice_level lvl, unsigned kind, uint32_t length,
              uint32_t args_length, unsigned field_count, bool straight)
 {
-    slot->callsite = cs;
+    rec->units = units;
+    rec->length = length;
+    rec->callsite = cs;
 #if defined(__x86_64__) || defined(__i386__)
-    slot->ticks = straight ? __rdtsc() : sluice_clock_ticks();
+    rec->ticks = straight ? __rdtsc() : sluice_clock_ticks();
 #else
     (void)straight;
-    slot->ticks = sluice_clock_ticks();
+    rec->ticks = sluice_clock_ticks();
 #endif
-    slot->thread_id = tid;
-    sluice_slot_set_meta(slot, lvl, kind, field_count);
-    slot->length = length;
-    slot->args_length = args_length;
+    sluice_rec_set_id(rec, tid, lvl, kind, field_count);
+    rec->args_length = args_length;
+    rec->check = 0;
 }
 
-/* A slot and room for len payload bytes: the inline claim first, the
- * overflow policy only when the queue is full; a heap block only when the
- * payload does not fit the slot. NULL: not accepted (already counted). */
-static inline __attribute__((always_inline)) unsigned char *
-claim(sluice_logger *lg, sluice_queue *q, sluice_level lvl, size_t len,
-      sluice_slot **slot, uint64_t *seq, unsigned char **old_heap)
+/* Room for a record of len payload bytes in the calling thread's ring: the
+ * inline claim first, the overflow policy only when the ring is full. NULL:
+ * not accepted (already counted). */
+static inline __attribute__((always_inline)) sluice_rec *
+claim(sluice_logger *lg, sluice_queue *q, size_t len, sluice_ring *ring,
+      uint64_t *off)
 {
-    *slot = sluice_queue_try_claim(q, seq);
-    if (__builtin_expect(*slot == NULL, 0)) {
-        *slot = sluice_queue_claim(q, lg->overflow, lg->block_timeout_ms, seq);
-        if (!*slot)
-            return NULL;
-    }
-    *old_heap = detach_heap(*slot);
-    if (__builtin_expect(len <= SLUICE_SLOT_INLINE, 1))
-        return (*slot)->inline_data;
-    unsigned char *p = malloc(len);
-    if (__builtin_expect(!p, 0)) {
-        /* out of memory: publish an empty text record, never a hole */
-        write_header(*slot, NULL, sluice_guard_thread_id_(), lvl,
-                     SLUICE_KIND_TEXT, 0, 0, 0, false);
-        sluice_queue_publish(q, *slot, *seq);
-        finish(q, *old_heap);
-        return NULL;
-    }
-    (*slot)->heap = p;
-    return p;
+    uint32_t units = sluice_rec_units(len);
+    sluice_rec *rec;
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, off), 0))
+        rec = sluice_queue_claim(q, ring, units, lg->overflow,
+                                 lg->block_timeout_ms, off);
+    return rec;
 }
 
 static size_t kv_len(const char *s)
@@ -156,8 +126,10 @@ static size_t kvs_size(const sluice_kv *kv, size_t n)
 /* Encode one record and queue it. The body is either the encoded arguments
  * of a deferred call (cs != NULL) or text; then the fields: the pre-hooks',
  * then the call's (the worker puts the base fields first, the post-hooks'
- * last, and a later key wins). Inlined into each caller so that the plain deferred call
- * (no text, no fields) compiles to a straight line. */
+ * last, and a later key wins). Inlined into each caller so that the plain
+ * deferred call (no text, no fields) compiles to a straight line. A text
+ * too long for the queue's largest record is cut; fields that would not
+ * fit are left out. */
 static inline __attribute__((always_inline)) void
 produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         const uint64_t *args, const char *text, size_t text_len,
@@ -182,20 +154,31 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     } else {
         body = text_len;
     }
+    sluice_queue *q = pick_lane(lg, tid, lvl);
+    sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
+    if (__builtin_expect(body > q->max_record, 0)) {
+        if (cs) { /* arguments too large for one record: refused, counted */
+            atomic_fetch_add_explicit(&ring->refused, 1, memory_order_relaxed);
+            return;
+        }
+        body = text_len = q->max_record; /* text: cut */
+    }
     size_t len = body;
     if (nkv)
         len += kvs_size(kv, nkv);
     if (nextra)
         len += kvs_size(extra, nextra);
-    sluice_queue *q = pick_lane(lg, tid, lvl);
-    sluice_slot *slot;
-    uint64_t seq;
-    unsigned char *old_heap;
-    unsigned char *p = claim(lg, q, lvl, len, &slot, &seq, &old_heap);
-    if (!p)
+    if (__builtin_expect(len > q->max_record, 0)) {
+        len = body; /* the fields do not fit: the record goes without */
+        nkv = nextra = 0;
+    }
+    uint64_t off;
+    sluice_rec *rec = claim(lg, q, len, ring, &off);
+    if (!rec)
         return;
+    unsigned char *p = rec->payload;
     if (!cs) {
-        if (text_len)
+        if (text && text_len)
             memcpy(p, text, text_len);
         p += text_len;
     } else if (cs->fixed_size) {
@@ -220,11 +203,10 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         p = put_kvs(p, extra, nextra);
     if (nkv)
         p = put_kvs(p, kv, nkv);
-    write_header(slot, cs, tid, lvl, cs ? SLUICE_KIND_ARGS : SLUICE_KIND_TEXT,
-                 (uint32_t)len, (uint32_t)body, (unsigned)(nkv + nextra), false);
-    sluice_queue_publish(q, slot, seq);
-    if (__builtin_expect(old_heap != NULL, 0))
-        free(old_heap);
+    write_header(rec, sluice_rec_units(len), cs, tid, lvl,
+                 cs ? SLUICE_KIND_ARGS : SLUICE_KIND_TEXT, (uint32_t)len,
+                 (uint32_t)body, (unsigned)(nkv + nextra), false);
+    sluice_queue_publish(q, ring, rec, off);
 }
 
 /* The path with pre-hooks: they may reject the record or add fields. */
@@ -284,8 +266,9 @@ log_general3(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     route(lg, lvl, cs, v, NULL, 0, NULL, 0);
 }
 
-/* The hot path: one lane, no hooks, n (0..3) fixed-size arguments that fit
- * the slot, a free slot. No lock, no system call, no allocation. */
+/* The hot path: one lane, no hooks, n (0..3) fixed-size arguments, room
+ * in the thread's ring before its end. No lock, no system call, no
+ * allocation. */
 static inline __attribute__((always_inline)) void
 log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
              uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
@@ -298,25 +281,25 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
         return log_general3(lg, lvl, cs, a1, a2, a3);
     sluice_queue *q = lg->queues[0];
-    uint64_t seq;
-    sluice_slot *slot = sluice_queue_try_claim(q, &seq);
-    if (__builtin_expect(!slot, 0))
+    sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
+    uint32_t units = sluice_rec_units(8 * n);
+    uint64_t off;
+    sluice_rec *rec;
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off), 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    unsigned char *old_heap = detach_heap(slot);
-    uint64_t *dst = (uint64_t *)(void *)slot->inline_data;
+    uint64_t *dst = (uint64_t *)(void *)rec->payload;
     if (n > 0)
         dst[0] = a1;
     if (n > 1)
         dst[1] = a2;
     if (n > 2)
         dst[2] = a3;
-    write_header(slot, cs, tid, lvl, SLUICE_KIND_ARGS, 8 * n, 8 * n, 0, true);
-    atomic_store_explicit(&slot->seq, seq + 1, memory_order_release);
-    if (__builtin_expect(((uintptr_t)old_heap |
-                          atomic_load_explicit(&q->data_waiters,
-                                               memory_order_relaxed)) != 0,
-                         0))
-        return finish(q, old_heap);
+    write_header(rec, units, cs, tid, lvl, SLUICE_KIND_ARGS, 8 * n, 8 * n, 0, true);
+    atomic_store_explicit(&rec->publish, (off + 1) ^ ring->secret,
+                          memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&q->data_waiters,
+                                              memory_order_relaxed) != 0, 0))
+        return finish(q);
 }
 
 void sluice_log_a0_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs)

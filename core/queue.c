@@ -1,19 +1,25 @@
 /*
- * queue.c -- the bounded queue of one logger lane.
+ * queue.c -- the bounded queue of one logger lane: R rings of
+ * variable-length records in one memory region (queue_internal.h has the
+ * layout and the publish rule).
  *
- * Producers claim a slot with one compare-and-swap on head; the slot is free
- * when every consumer cursor has passed its previous occupant (the cached
- * minimum, gate, saves reading every cursor on each claim). A producer
- * publishes by storing seq+1 into the slot. Each consumer (sink binding)
- * takes a batch past its own cursor, and releases only what its sink wrote,
- * so the rest is offered again: the retained backlog.
+ * Producers claim room in their ring with one compare-and-swap on its
+ * head; the room is free when every consumer's cursor has passed what was
+ * there (the cached minimum, gate, saves reading every cursor on each
+ * claim). A record that would not fit before the ring's end is preceded by
+ * a padding record that fills it. A producer publishes by storing the
+ * record's publish word. Each consumer (sink binding) takes a batch past
+ * its own cursors, across the rings in time order, and releases only what
+ * its sink wrote, so the rest is offered again: the retained backlog.
  *
- * Overflow: block (wait for space, optionally until a timeout), drop_newest
- * (refuse the new record) or drop_oldest (evict the oldest record that no
- * sink is writing at that moment; when every oldest record is being
- * written, the new record is refused instead). Every refusal and eviction is
- * counted. The lock is taken by consumers once per batch and by producers
- * only to evict; the fast path takes none and makes no system call.
+ * Overflow: block (wait for room, optionally until a timeout), drop_newest
+ * (refuse the new record) or drop_oldest (evict the oldest record: if a
+ * consumer's batch holds it, once the batch is rendered its room may be
+ * reused, since the consumer then reads only its own copy; the consumer
+ * counts it lost if its sink then fails to write it). Every refusal and
+ * eviction is counted. The ring's lock is taken by consumers to take,
+ * render and release a batch, and by producers only to evict; the fast
+ * path takes none and makes no system call.
  *
  * Sleeping uses futexes with bounded timeouts: a wake-up the producer's
  * relaxed check misses costs at most one timeout of delay, never a record.
@@ -27,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,59 +68,116 @@ static void bell_ring(_Atomic uint32_t *bell)
 #endif
 }
 
-size_t sluice_queue_region_size(uint64_t capacity)
+/* ---- layout ------------------------------------------------------------ */
+
+static size_t page_size(void)
 {
-    return sizeof(sluice_queue) + (size_t)capacity * sizeof(sluice_slot);
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (size_t)p : 4096;
 }
 
-sluice_queue *sluice_queue_init(void *region, size_t region_size,
-                                uint64_t capacity, unsigned consumers)
+static size_t round_up(size_t v, size_t to)
 {
-    if (capacity < 2 || (capacity & (capacity - 1)) != 0 ||
-        consumers > SLUICE_QUEUE_MAX_CONSUMERS ||
-        region_size < sluice_queue_region_size(capacity))
+    return (v + to - 1) / to * to;
+}
+
+/* The largest power of two <= v (v >= 1). */
+static size_t pow2_floor(size_t v)
+{
+    size_t p = 1;
+    while (p <= v / 2)
+        p <<= 1;
+    return p;
+}
+
+unsigned sluice_queue_default_rings(size_t bytes)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t rings = pow2_floor(cpus > 0 ? (size_t)cpus : 1);
+    if (rings > SLUICE_QUEUE_MAX_RINGS)
+        rings = SLUICE_QUEUE_MAX_RINGS;
+    while (rings > 1 && bytes / rings < (1u << 20))
+        rings /= 2;
+    return (unsigned)rings;
+}
+
+static size_t header_size(unsigned rings, unsigned consumers)
+{
+    return round_up(sizeof(sluice_queue) +
+                        (size_t)rings * consumers * sizeof(sluice_cursor),
+                    page_size());
+}
+
+#define SLACK_BYTES ((size_t)SLUICE_RING_SLACK_UNITS * SLUICE_UNIT)
+
+static size_t ring_bytes_for(size_t bytes, unsigned rings)
+{
+    size_t each = pow2_floor(bytes / rings ? bytes / rings : 1);
+    return each < SLUICE_RING_MIN_BYTES ? SLUICE_RING_MIN_BYTES : each;
+}
+
+size_t sluice_queue_region_size(size_t bytes, unsigned rings, unsigned consumers)
+{
+    return header_size(rings, consumers) + (ring_bytes_for(bytes, rings) + SLACK_BYTES) * rings;
+}
+
+static uint64_t random_secret(void *salt)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = sluice_clock_monotonic_ns() ^ (uint64_t)(uintptr_t)salt * 0x9E3779B97F4A7C15ull;
+    return s | 1; /* never 0: a zeroed page is no record */
+}
+
+sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers)
+{
+    if (rings < 1 || rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)) ||
+        consumers > SLUICE_QUEUE_MAX_CONSUMERS)
         return NULL;
-    sluice_queue *q = region;
-    atomic_init(&q->head, 0);
-    atomic_init(&q->gate, 0);
-    atomic_init(&q->data_waiters, 0);
-    atomic_init(&q->data_bell, 0);
-    atomic_init(&q->space_waiters, 0);
-    atomic_init(&q->space_bell, 0);
-    atomic_init(&q->closed, 0);
-    atomic_init(&q->sealed, 0);
-    atomic_init(&q->refused, 0);
-    atomic_init(&q->refused_closed, 0);
-    atomic_init(&q->claimers, 0);
-    atomic_init(&q->evicted, 0);
-    q->capacity = capacity;
-    q->mask = capacity - 1;
-    q->consumers = consumers;
-    q->region_size = region_size;
-    q->owns_region = 0;
-    pthread_mutex_init(&q->lock, NULL);
-    for (unsigned i = 0; i < SLUICE_QUEUE_MAX_CONSUMERS; i++) {
-        atomic_init(&q->cursor[i].done, 0);
-        q->cursor[i].claimed = 0;
-        q->cursor[i].evicted = 0;
-        atomic_init(&q->cursor[i].active, i < consumers);
-    }
-    return q;
-}
-
-sluice_queue *sluice_queue_create(uint64_t capacity, unsigned consumers)
-{
-    size_t size = sluice_queue_region_size(capacity);
+    size_t ring_bytes = ring_bytes_for(bytes, rings);
+    size_t head = header_size(rings, consumers);
+    size_t size = head + (ring_bytes + SLACK_BYTES) * rings;
+    /* every page faulted in now, not by the first pass of the producers */
     void *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (region == MAP_FAILED)
         return NULL;
-    sluice_queue *q = sluice_queue_init(region, size, capacity, consumers);
-    if (!q) {
-        munmap(region, size);
-        return NULL;
+    sluice_queue *q = region;
+    atomic_init(&q->data_waiters, 0);
+    atomic_init(&q->data_bell, 0);
+    atomic_init(&q->closed, 0);
+    atomic_init(&q->sealed, 0);
+    q->rings = rings;
+    q->ring_mask = rings - 1;
+    q->consumers = consumers;
+    q->header_size = head;
+    q->region_size = size;
+    q->secret = random_secret(q);
+    q->max_record = (uint32_t)(ring_bytes / 2 - SLUICE_REC_HEADER);
+    sluice_cursor *cursors = (sluice_cursor *)(void *)(q + 1);
+    for (unsigned i = 0; i < rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        atomic_init(&r->head, 0);
+        atomic_init(&r->gate, 0);
+        atomic_init(&r->space_waiters, 0);
+        atomic_init(&r->space_bell, 0);
+        atomic_init(&r->claimers, 0);
+        atomic_init(&r->refused, 0);
+        atomic_init(&r->refused_closed, 0);
+        atomic_init(&r->evicted, 0);
+        r->units = ring_bytes / SLUICE_UNIT;
+        r->mask = r->units - 1;
+        r->secret = q->secret;
+        r->base = (unsigned char *)region + head + (size_t)i * (ring_bytes + SLACK_BYTES);
+        r->cursor = cursors + (size_t)i * consumers;
+        for (unsigned c = 0; c < consumers; c++) {
+            sluice_cursor *cur = &r->cursor[c];
+            memset(cur, 0, sizeof *cur);
+            atomic_init(&cur->done, 0);
+        }
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->rendered, NULL);
     }
-    q->owns_region = 1;
     return q;
 }
 
@@ -121,92 +185,127 @@ void sluice_queue_destroy(sluice_queue *q)
 {
     if (!q)
         return;
-    /* only slots ever claimed can hold a block: touching the others would
-     * fault in a large queue's untouched pages */
-    uint64_t used = atomic_load(&q->head) & ~SLUICE_HEAD_CLOSED;
-    if (used > q->capacity)
-        used = q->capacity;
-    for (uint64_t i = 0; i < used; i++) {
-        free(q->slots[i].heap);
-        q->slots[i].heap = NULL;
+    for (unsigned i = 0; i < q->rings; i++) {
+        pthread_cond_destroy(&q->ring[i].rendered);
+        pthread_mutex_destroy(&q->ring[i].lock);
     }
-    pthread_mutex_destroy(&q->lock);
-    if (q->owns_region)
-        munmap(q, q->region_size);
+    munmap(q, q->region_size);
 }
 
-/* The lowest cursor: no slot below it + capacity may be reused. */
-static uint64_t refresh_gate(sluice_queue *q)
+void sluice_queue_bury(sluice_queue *q)
 {
-    uint64_t min = atomic_load_explicit(&q->head, memory_order_acquire) &
-                   ~SLUICE_HEAD_CLOSED;
+    if (q->region_size > q->header_size)
+        munmap((char *)q + q->header_size, q->region_size - q->header_size);
+}
+
+/* ---- reading records --------------------------------------------------- */
+
+static inline sluice_rec *rec_at(const sluice_ring *r, uint64_t off)
+{
+    return (sluice_rec *)(void *)(r->base + (off & r->mask) * SLUICE_UNIT);
+}
+
+/* The published record at off, or NULL. */
+static inline const sluice_rec *published(const sluice_ring *r, uint64_t off)
+{
+    const sluice_rec *rec = rec_at(r, off);
+    if (atomic_load_explicit(&rec->publish, memory_order_acquire) != ((off + 1) ^ r->secret))
+        return NULL;
+    return rec;
+}
+
+/* Walk from off over published records up to end; counts the real ones
+ * (not padding). Returns where the walk stopped. */
+static uint64_t walk(const sluice_ring *r, uint64_t off, uint64_t end,
+                     uint64_t *count)
+{
+    uint64_t n = 0;
+    while (off < end) {
+        const sluice_rec *rec = published(r, off);
+        if (!rec)
+            break;
+        n += rec->kind != SLUICE_KIND_PAD;
+        off += rec->units;
+    }
+    *count = n;
+    return off;
+}
+
+static inline uint64_t head_of(const sluice_ring *r)
+{
+    return atomic_load_explicit(&r->head, memory_order_acquire) & ~SLUICE_HEAD_CLOSED;
+}
+
+/* ---- the producer's side ------------------------------------------------ */
+
+/* The lowest cursor: nothing at or after it may be overwritten. */
+static uint64_t refresh_gate(sluice_queue *q, sluice_ring *r)
+{
+    uint64_t min = head_of(r);
     for (unsigned i = 0; i < q->consumers; i++) {
-        uint64_t d = atomic_load_explicit(&q->cursor[i].done, memory_order_acquire);
+        uint64_t d = atomic_load_explicit(&r->cursor[i].done, memory_order_acquire);
         if (d < min)
             min = d;
     }
-    uint64_t g = atomic_load_explicit(&q->gate, memory_order_relaxed);
+    uint64_t g = atomic_load_explicit(&r->gate, memory_order_relaxed);
     while (g < min &&
-           !atomic_compare_exchange_weak_explicit(&q->gate, &g, min,
+           !atomic_compare_exchange_weak_explicit(&r->gate, &g, min,
                                                   memory_order_release,
                                                   memory_order_relaxed))
         ;
     return g > min ? g : min;
 }
 
-/* drop_oldest: advance the cursors sitting on the oldest record.
- * Returns EVICTED (a slot was freed, or space appeared meanwhile: retry),
- * FILLING when the oldest record's producer has not published it yet (it
- * will, without blocking: retry), or IN_FLIGHT when a sink is writing it
- * (the caller retries a little, then refuses the new record: a hanging sink
- * must not hang producers). */
-enum { EVICTED = 1, FILLING = 2, IN_FLIGHT = 0 };
+/* drop_oldest, under the ring's lock: take the oldest record from every
+ * cursor that sits on it. EVICTED: a record went (or room appeared
+ * meanwhile): retry. WAIT: its producer is still filling it, or a
+ * consumer is still reading it from the ring (both end soon). */
+enum { EVICTED = 1, WAIT = 2 };
 
-static int evict_oldest(sluice_queue *q)
+static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
 {
-    int rc = IN_FLIGHT;
-    pthread_mutex_lock(&q->lock);
     uint64_t min = UINT64_MAX;
     for (unsigned i = 0; i < q->consumers; i++) {
-        uint64_t d = atomic_load_explicit(&q->cursor[i].done, memory_order_relaxed);
+        uint64_t d = atomic_load_explicit(&r->cursor[i].done, memory_order_relaxed);
         if (d < min)
             min = d;
     }
-    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire) &
-                    ~SLUICE_HEAD_CLOSED;
-    if (min == UINT64_MAX || head - min < q->capacity) {
-        rc = EVICTED; /* space appeared meanwhile */
-        goto out;
-    }
-    /* the oldest must be published: its producer may still be filling it */
-    if (atomic_load_explicit(&q->slots[min & q->mask].seq,
-                             memory_order_acquire) != min + 1) {
-        rc = FILLING;
-        goto out;
-    }
+    uint64_t head = head_of(r);
+    if (min == UINT64_MAX || head + need - min <= r->units)
+        return EVICTED; /* room appeared meanwhile */
+    const sluice_rec *rec = published(r, min);
+    if (!rec)
+        return WAIT; /* its producer has not published it yet */
     for (unsigned i = 0; i < q->consumers; i++) {
-        sluice_cursor *c = &q->cursor[i];
+        sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) == min &&
-            c->claimed > min)
-            goto out; /* being written by a sink */
+            c->claimed > min && c->rendering)
+            return WAIT; /* a consumer still reads it */
     }
+    bool real = rec->kind != SLUICE_KIND_PAD;
+    uint64_t next = min + rec->units;
     for (unsigned i = 0; i < q->consumers; i++) {
-        sluice_cursor *c = &q->cursor[i];
-        if (atomic_load_explicit(&c->done, memory_order_relaxed) == min) {
-            atomic_store_explicit(&c->done, min + 1, memory_order_release);
-            c->claimed = min + 1;
+        sluice_cursor *c = &r->cursor[i];
+        if (atomic_load_explicit(&c->done, memory_order_relaxed) != min)
+            continue;
+        atomic_store_explicit(&c->done, next, memory_order_release);
+        if (c->taken > 0 && min < c->claimed)
+            continue; /* in a rendered batch in flight: release counts it */
+        if (c->taken == 0)
+            c->from = c->claimed = next;
+        if (real) {
+            c->finished++;
             c->evicted++;
         }
     }
-    atomic_fetch_add_explicit(&q->evicted, 1, memory_order_relaxed);
-    rc = EVICTED;
-out:
-    pthread_mutex_unlock(&q->lock);
-    return rc;
+    if (real)
+        atomic_fetch_add_explicit(&r->evicted, 1, memory_order_relaxed);
+    return EVICTED;
 }
 
-/* block: wait for space until the deadline. 1 to retry, 0 to give up. */
-static int wait_space(sluice_queue *q, int64_t deadline_ns)
+/* block: wait for room until the deadline. 1 to retry, 0 to give up. */
+static int wait_space(sluice_queue *q, sluice_ring *r, uint64_t need,
+                      int64_t deadline_ns)
 {
     if (sluice_queue_is_closed(q))
         return 0;
@@ -219,57 +318,73 @@ static int wait_space(sluice_queue *q, int64_t deadline_ns)
         if (left_ms > 10)
             left_ms = 10;
     }
-    uint32_t seen = atomic_load_explicit(&q->space_bell, memory_order_acquire);
-    atomic_fetch_add(&q->space_waiters, 1);
-    uint64_t h = atomic_load(&q->head);
-    if (!(h & SLUICE_HEAD_CLOSED) && h - refresh_gate(q) >= q->capacity)
-        bell_wait(&q->space_bell, seen, (int)left_ms);
-    atomic_fetch_sub(&q->space_waiters, 1);
+    uint32_t seen = atomic_load_explicit(&r->space_bell, memory_order_acquire);
+    atomic_fetch_add(&r->space_waiters, 1);
+    uint64_t h = atomic_load(&r->head);
+    if (!(h & SLUICE_HEAD_CLOSED) && h + need - refresh_gate(q, r) > r->units)
+        bell_wait(&r->space_bell, seen, (int)left_ms);
+    atomic_fetch_sub(&r->space_waiters, 1);
     return 1;
 }
 
-static sluice_slot *claim_slow(sluice_queue *q, sluice_overflow policy,
-                               int block_timeout_ms, uint64_t *seq);
-
-sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
-                                int block_timeout_ms, uint64_t *seq)
+/* A padding record (its header may run into the slack). */
+static void write_pad(sluice_ring *r, uint64_t off, uint64_t units)
 {
-    sluice_slot *fast = sluice_queue_try_claim(q, seq);
-    if (fast)
-        return fast;
-    /* counted while inside: close waits for it before freeing the slots */
-    atomic_fetch_add_explicit(&q->claimers, 1, memory_order_acq_rel);
-    sluice_slot *s = claim_slow(q, policy, block_timeout_ms, seq);
-    atomic_fetch_sub_explicit(&q->claimers, 1, memory_order_release);
-    return s;
+    sluice_rec *pad = rec_at(r, off);
+    pad->units = (uint32_t)units;
+    pad->length = 0;
+    pad->callsite = NULL;
+    pad->ticks = 0;
+    pad->thread_id = 0;
+    sluice_rec_set_meta(pad, 0, SLUICE_KIND_PAD, 0);
+    pad->args_length = 0;
+    pad->check = 0;
+    atomic_store_explicit(&pad->publish, (off + 1) ^ r->secret, memory_order_release);
 }
 
-static sluice_slot *claim_slow(sluice_queue *q, sluice_overflow policy,
-                               int block_timeout_ms, uint64_t *seq)
+static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
+                              sluice_overflow policy, int block_timeout_ms,
+                              uint64_t *off)
 {
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    if (units * (uint64_t)SLUICE_UNIT > (uint64_t)q->max_record + SLUICE_REC_HEADER) {
+        atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
+        return NULL; /* larger than any record may be */
+    }
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     int64_t deadline = -2; /* not computed yet */
     int spins = 0;
     for (;;) {
         if (__builtin_expect(h & SLUICE_HEAD_CLOSED, 0)) {
-            atomic_fetch_add_explicit(&q->refused_closed, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&r->refused_closed, 1, memory_order_relaxed);
             return NULL;
         }
-        uint64_t g = atomic_load_explicit(&q->gate, memory_order_acquire);
-        if (__builtin_expect(h - g >= q->capacity, 0)) {
-            g = refresh_gate(q);
-            if (h - g >= q->capacity) {
+        uint64_t pos = h & r->mask;
+        uint64_t pad = units > SLUICE_RING_SLACK_UNITS && pos + units > r->units
+                           ? r->units - pos
+                           : 0;
+        uint64_t need = pad + units;
+        uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
+        if (h + need - g > r->units) {
+            g = refresh_gate(q, r);
+            if (h + need - g > r->units) {
                 int retry = 0;
                 if (policy == SLUICE_OVERFLOW_DROP_OLDEST) {
-                    /* a sink's batch in flight frees its slots soon: wait a
-                     * little for it, but never for a hanging sink */
-                    int e = evict_oldest(q);
-                    retry = e == EVICTED;
-                    if (e == FILLING || (e == IN_FLIGHT && spins < 256)) {
-                        spins += e == IN_FLIGHT;
-                        sched_yield();
-                        retry = 1;
+                    pthread_mutex_lock(&r->lock);
+                    int e = evict_oldest(q, r, need);
+                    if (e == WAIT) {
+                        /* a batch being rendered ends within a render's
+                         * time; a record being filled, sooner */
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_nsec += 1000000;
+                        if (ts.tv_nsec >= 1000000000L) {
+                            ts.tv_sec++;
+                            ts.tv_nsec -= 1000000000L;
+                        }
+                        pthread_cond_timedwait(&r->rendered, &r->lock, &ts);
                     }
+                    pthread_mutex_unlock(&r->lock);
+                    retry = !sluice_queue_is_closed(q);
                 } else if (policy == SLUICE_OVERFLOW_BLOCK) {
                     if (spins < 64) {
                         spins++;
@@ -281,27 +396,43 @@ static sluice_slot *claim_slow(sluice_queue *q, sluice_overflow policy,
                                            ? -1
                                            : sluice_clock_monotonic_ns() +
                                                  (int64_t)block_timeout_ms * 1000000;
-                        retry = wait_space(q, deadline);
+                        retry = wait_space(q, r, need, deadline);
                     }
                 }
                 if (!retry) {
                     atomic_fetch_add_explicit(sluice_queue_is_closed(q)
-                                                  ? &q->refused_closed
-                                                  : &q->refused,
+                                                  ? &r->refused_closed
+                                                  : &r->refused,
                                               1, memory_order_relaxed);
                     return NULL;
                 }
-                h = atomic_load_explicit(&q->head, memory_order_relaxed);
+                h = atomic_load_explicit(&r->head, memory_order_relaxed);
                 continue;
             }
         }
-        if (atomic_compare_exchange_weak_explicit(&q->head, &h, h + 1,
+        if (atomic_compare_exchange_weak_explicit(&r->head, &h, h + need,
                                                   memory_order_acquire,
-                                                  memory_order_relaxed))
-            break;
+                                                  memory_order_relaxed)) {
+            if (pad)
+                write_pad(r, h, pad);
+            *off = h + pad;
+            return rec_at(r, h + pad);
+        }
     }
-    *seq = h;
-    return &q->slots[h & q->mask];
+}
+
+sluice_rec *sluice_queue_claim(sluice_queue *q, sluice_ring *r, uint32_t units,
+                               sluice_overflow policy, int block_timeout_ms,
+                               uint64_t *off)
+{
+    sluice_rec *fast;
+    if (sluice_queue_try_claim(r, units, &fast, off))
+        return fast;
+    /* counted while inside: close waits for it before freeing the rings */
+    atomic_fetch_add_explicit(&r->claimers, 1, memory_order_acq_rel);
+    sluice_rec *rec = claim_slow(q, r, units, policy, block_timeout_ms, off);
+    atomic_fetch_sub_explicit(&r->claimers, 1, memory_order_release);
+    return rec;
 }
 
 void sluice_queue_ring_data_(sluice_queue *q)
@@ -309,51 +440,238 @@ void sluice_queue_ring_data_(sluice_queue *q)
     bell_ring(&q->data_bell);
 }
 
+/* ---- the consumers' side ------------------------------------------------ */
 
-size_t sluice_queue_take(sluice_queue *q, unsigned c, size_t max,
-                         uint64_t *first)
+static void lock_all(sluice_queue *q)
 {
-    sluice_cursor *cur = &q->cursor[c];
-    pthread_mutex_lock(&q->lock);
-    uint64_t d = atomic_load_explicit(&cur->done, memory_order_relaxed);
+    for (unsigned i = 0; i < q->rings; i++)
+        pthread_mutex_lock(&q->ring[i].lock);
+}
+
+static void unlock_all(sluice_queue *q)
+{
+    for (unsigned i = q->rings; i-- > 0;)
+        pthread_mutex_unlock(&q->ring[i].lock);
+}
+
+/* The next real published record from *off on, past padding (then *off
+ * is where it starts), or NULL (*off unchanged: a cursor never moves
+ * past padding into room nobody has claimed yet). */
+static const sluice_rec *next_real(const sluice_ring *r, uint64_t *off)
+{
+    uint64_t at = *off;
+    for (;;) {
+        const sluice_rec *rec = published(r, at);
+        if (!rec)
+            return NULL;
+        if (rec->kind != SLUICE_KIND_PAD) {
+            *off = at;
+            return rec;
+        }
+        at += rec->units;
+    }
+}
+
+size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
+                         size_t max)
+{
+    uint64_t at[SLUICE_QUEUE_MAX_RINGS];
+    const sluice_rec *next[SLUICE_QUEUE_MAX_RINGS];
+    uint32_t taken[SLUICE_QUEUE_MAX_RINGS];
+    lock_all(q);
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_cursor *cur = &q->ring[i].cursor[c];
+        at[i] = atomic_load_explicit(&cur->done, memory_order_relaxed);
+        cur->from = at[i];
+        next[i] = next_real(&q->ring[i], &at[i]);
+        taken[i] = 0;
+    }
     size_t n = 0;
-    while (n < max &&
-           atomic_load_explicit(&q->slots[(d + n) & q->mask].seq,
-                                memory_order_acquire) == d + n + 1)
+    while (n < max) {
+        int best = -1;
+        for (unsigned i = 0; i < q->rings; i++)
+            if (next[i] && (best < 0 || next[i]->ticks < next[best]->ticks))
+                best = (int)i;
+        if (best < 0)
+            break;
+        const sluice_ring *r = &q->ring[best];
+        out[n].rec = next[best];
+        out[n].off = at[best];
+        out[n].ring = (uint8_t)best;
+        out[n].sequence = at[best] * q->rings + (unsigned)best;
         n++;
-    cur->claimed = d + n;
-    pthread_mutex_unlock(&q->lock);
-    *first = d;
+        taken[best]++;
+        at[best] += next[best]->units;
+        next[best] = next_real(r, &at[best]);
+    }
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_cursor *cur = &q->ring[i].cursor[c];
+        /* padding after the last record taken is passed too */
+        cur->claimed = at[i];
+        cur->taken = taken[i];
+        cur->rendering = cur->claimed > cur->from;
+    }
+    unlock_all(q);
     return n;
 }
 
-void sluice_queue_release(sluice_queue *q, unsigned c, size_t n)
+void sluice_queue_rendered(sluice_queue *q, unsigned c)
 {
-    sluice_cursor *cur = &q->cursor[c];
-    pthread_mutex_lock(&q->lock);
-    uint64_t d = atomic_load_explicit(&cur->done, memory_order_relaxed) + n;
-    atomic_store_explicit(&cur->done, d, memory_order_release);
-    cur->claimed = d;
-    pthread_mutex_unlock(&q->lock);
-    if (n && atomic_load_explicit(&q->space_waiters, memory_order_relaxed))
-        bell_ring(&q->space_bell);
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        if (r->cursor[c].rendering) {
+            r->cursor[c].rendering = false;
+            pthread_cond_broadcast(&r->rendered);
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+size_t sluice_queue_release(sluice_queue *q, unsigned c,
+                            const sluice_taken *batch, size_t n, size_t written)
+{
+    size_t lost = 0;
+    bool moved = false;
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        sluice_cursor *cur = &r->cursor[c];
+        uint64_t evicted_to = atomic_load_explicit(&cur->done, memory_order_relaxed);
+        /* where this ring's unwritten records start, and how many of the
+         * batch's records drop_oldest took meanwhile but were not written */
+        uint64_t unwritten = cur->claimed;
+        bool found = false;
+        size_t ring_lost = 0;
+        for (size_t j = written; j < n; j++) {
+            if (batch[j].ring != i)
+                continue;
+            if (!found) {
+                unwritten = batch[j].off;
+                found = true;
+            }
+            if (batch[j].off < evicted_to)
+                ring_lost++;
+        }
+        uint64_t done = unwritten > evicted_to ? unwritten : evicted_to;
+        uint64_t finished = 0;
+        for (size_t j = 0; j < n; j++)
+            if (batch[j].ring == i && batch[j].off < done)
+                finished++;
+        cur->finished += finished;
+        cur->evicted += ring_lost;
+        lost += ring_lost;
+        if (done != cur->from)
+            moved = true;
+        atomic_store_explicit(&cur->done, done, memory_order_release);
+        cur->from = cur->claimed = done;
+        cur->taken = 0;
+        if (cur->rendering) {
+            cur->rendering = false;
+            pthread_cond_broadcast(&r->rendered);
+        }
+        pthread_mutex_unlock(&r->lock);
+        if (moved && atomic_load_explicit(&r->space_waiters, memory_order_relaxed))
+            bell_ring(&r->space_bell);
+    }
+    return lost;
 }
 
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
 {
-    uint64_t d = atomic_load_explicit(&q->cursor[c].done, memory_order_acquire);
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_acquire) &
-                 ~SLUICE_HEAD_CLOSED;
-    return h > d ? h - d : 0;
+    uint64_t total = 0;
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        uint64_t n;
+        walk(r, atomic_load_explicit(&r->cursor[c].done, memory_order_relaxed),
+             head_of(r), &n);
+        pthread_mutex_unlock(&r->lock);
+        total += n;
+    }
+    return total;
+}
+
+bool sluice_queue_drained(sluice_queue *q, unsigned c)
+{
+    for (unsigned i = 0; i < q->rings; i++) {
+        const sluice_ring *r = &q->ring[i];
+        if (atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) !=
+            head_of(r))
+            return false;
+    }
+    return true;
+}
+
+uint64_t sluice_queue_accepted(sluice_queue *q)
+{
+    if (q->consumers == 0)
+        return 0;
+    uint64_t total = 0;
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        uint64_t n;
+        walk(r, atomic_load_explicit(&r->cursor[0].done, memory_order_relaxed),
+             head_of(r), &n);
+        total += r->cursor[0].finished + n;
+        pthread_mutex_unlock(&r->lock);
+    }
+    return total;
+}
+
+#define SUM_RINGS(q, field)                                                   \
+    do {                                                                      \
+        uint64_t sum = 0;                                                     \
+        for (unsigned i = 0; i < (q)->rings; i++)                             \
+            sum += atomic_load_explicit(&(q)->ring[i].field, memory_order_relaxed); \
+        return sum;                                                           \
+    } while (0)
+
+uint64_t sluice_queue_refused(sluice_queue *q) { SUM_RINGS(q, refused); }
+uint64_t sluice_queue_refused_closed(sluice_queue *q) { SUM_RINGS(q, refused_closed); }
+uint64_t sluice_queue_evicted(sluice_queue *q) { SUM_RINGS(q, evicted); }
+
+uint64_t sluice_queue_cursor_evicted(sluice_queue *q, unsigned c)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < q->rings; i++) {
+        pthread_mutex_lock(&q->ring[i].lock);
+        sum += q->ring[i].cursor[c].evicted;
+        pthread_mutex_unlock(&q->ring[i].lock);
+    }
+    return sum;
+}
+
+void sluice_queue_fill(sluice_queue *q, uint64_t *used_bytes, uint64_t *size_bytes)
+{
+    uint64_t used = 0, size = 0;
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        uint64_t h = head_of(r), min = h;
+        for (unsigned c = 0; c < q->consumers; c++) {
+            uint64_t d = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+            if (d < min)
+                min = d;
+        }
+        used += (h - min) * SLUICE_UNIT;
+        size += r->units * SLUICE_UNIT;
+    }
+    *used_bytes = used;
+    *size_bytes = size;
 }
 
 void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms)
 {
     uint32_t seen = atomic_load_explicit(&q->data_bell, memory_order_acquire);
     atomic_fetch_add(&q->data_waiters, 1);
-    uint64_t d = atomic_load_explicit(&q->cursor[c].done, memory_order_relaxed);
-    if (atomic_load_explicit(&q->slots[d & q->mask].seq, memory_order_acquire) != d + 1 &&
-        !sluice_queue_is_sealed(q))
+    bool any = sluice_queue_is_sealed(q);
+    for (unsigned i = 0; i < q->rings && !any; i++) {
+        sluice_ring *r = &q->ring[i];
+        uint64_t off = atomic_load_explicit(&r->cursor[c].done, memory_order_relaxed);
+        any = published(r, off) != NULL;
+    }
+    if (!any)
         bell_wait(&q->data_bell, seen, timeout_ms);
     atomic_fetch_sub(&q->data_waiters, 1);
 }
@@ -361,47 +679,10 @@ void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms)
 void sluice_queue_close(sluice_queue *q)
 {
     atomic_store_explicit(&q->closed, 1, memory_order_release);
-    atomic_fetch_or_explicit(&q->head, SLUICE_HEAD_CLOSED, memory_order_acq_rel);
+    for (unsigned i = 0; i < q->rings; i++)
+        atomic_fetch_or_explicit(&q->ring[i].head, SLUICE_HEAD_CLOSED,
+                                 memory_order_acq_rel);
     sluice_queue_wake(q);
-}
-
-bool sluice_queue_quiet(sluice_queue *q)
-{
-    if (atomic_load_explicit(&q->claimers, memory_order_acquire))
-        return false;
-    uint64_t head = atomic_load_explicit(&q->head, memory_order_acquire) &
-                    ~SLUICE_HEAD_CLOSED;
-    uint64_t from = head;
-    for (unsigned i = 0; i < q->consumers; i++) {
-        uint64_t d = atomic_load_explicit(&q->cursor[i].done, memory_order_acquire);
-        if (d < from)
-            from = d;
-    }
-    for (uint64_t s = from; s < head; s++)
-        if (atomic_load_explicit(&q->slots[s & q->mask].seq,
-                                 memory_order_acquire) != s + 1)
-            return false;
-    return true;
-}
-
-size_t sluice_queue_header_size(void)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    return (offsetof(sluice_queue, slots) + page - 1) / page * page;
-}
-
-void sluice_queue_bury(sluice_queue *q)
-{
-    uint64_t used = atomic_load(&q->head) & ~SLUICE_HEAD_CLOSED;
-    if (used > q->capacity)
-        used = q->capacity;
-    for (uint64_t i = 0; i < used; i++) {
-        free(q->slots[i].heap);
-        q->slots[i].heap = NULL;
-    }
-    size_t keep = sluice_queue_header_size();
-    if (q->owns_region && q->region_size > keep)
-        munmap((char *)q + keep, q->region_size - keep);
 }
 
 void sluice_queue_seal(sluice_queue *q)
@@ -410,8 +691,28 @@ void sluice_queue_seal(sluice_queue *q)
     sluice_queue_wake(q);
 }
 
+bool sluice_queue_quiet(sluice_queue *q)
+{
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        if (atomic_load_explicit(&r->claimers, memory_order_acquire))
+            return false;
+        uint64_t head = head_of(r), from = head;
+        for (unsigned c = 0; c < q->consumers; c++) {
+            uint64_t d = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+            if (d < from)
+                from = d;
+        }
+        uint64_t n;
+        if (walk(r, from, head, &n) < head)
+            return false; /* a claimed record is still being filled */
+    }
+    return true;
+}
+
 void sluice_queue_wake(sluice_queue *q)
 {
     bell_ring(&q->data_bell);
-    bell_ring(&q->space_bell);
+    for (unsigned i = 0; i < q->rings; i++)
+        bell_ring(&q->ring[i].space_bell);
 }

@@ -1,8 +1,29 @@
 /*
- * queue_internal.h -- the bounded multi-producer queue of one logger lane,
- * drained by several consumers (one per sink binding), each with its own
- * cursor (Disruptor style): a record is written once and freed when the
- * slowest cursor has passed it. Knows nothing of INI, sinks or formatting.
+ * queue_internal.h -- the bounded queue of one logger lane (queue.c).
+ *
+ * A queue is one memory region holding R rings (R a power of two, at most
+ * SLUICE_QUEUE_MAX_RINGS): each producer thread writes into the ring its
+ * thread index picks, so threads on different rings never share a cache
+ * line. A ring is a run of 8-byte units holding variable-length records
+ * back to back, so a record of any size up to max_record bytes lives in
+ * the region, and nothing is allocated on the producer's side. A record
+ * never wraps: one of up to SLUICE_RING_SLACK_UNITS may run past the
+ * ring's end into the slack that follows it (its offsets then count as
+ * used at the ring's start, which it does not touch), and a longer one
+ * that would cross the end is preceded by a padding record that fills it.
+ *
+ * Several consumers (one per sink binding) read every ring, each with its
+ * own cursor per ring (Disruptor style): a record is written once and its
+ * room is reused when the slowest cursor has passed it. A consumer takes
+ * records across the rings in time order (ticks), so the output reads in
+ * the order the calls claimed their records, and keeps each producer
+ * thread's order exactly.
+ *
+ * Positions are unit offsets that only grow (64 bits: they never wrap);
+ * a record at offset o is published when its first word holds
+ * (o + 1) ^ secret (a random 64-bit value per queue), so stale bytes left
+ * in the ring by an earlier lap can never pass for a record.
+ * Knows nothing of INI, sinks or formatting.
  */
 #ifndef SLUICE_QUEUE_INTERNAL_H
 #define SLUICE_QUEUE_INTERNAL_H
@@ -16,40 +37,43 @@
 
 #include <sluice/sluice.h>
 
-#define SLUICE_SLOT_SIZE 128
-/* Set in a queue's head by sluice_queue_close: no claim succeeds after. */
-#define SLUICE_HEAD_CLOSED (UINT64_C(1) << 63)
-#define SLUICE_PREFETCH_AHEAD 8   /* slots the producer warms ahead */
+#define SLUICE_UNIT 8                  /* bytes in a unit */
 #define SLUICE_QUEUE_MAX_CONSUMERS 64
+#define SLUICE_QUEUE_MAX_RINGS 8
+#define SLUICE_RING_MIN_BYTES (64u * 1024)
+#define SLUICE_RING_SLACK_UNITS 512u   /* 4 KiB after each ring's end */
+/* Set in a ring's head by sluice_queue_close: no claim succeeds after. */
+#define SLUICE_HEAD_CLOSED (UINT64_C(1) << 63)
+#define SLUICE_PREFETCH_AHEAD 512      /* bytes the producer warms ahead */
 
-/* Record kinds held in a slot. */
-enum { SLUICE_KIND_ARGS = 1, SLUICE_KIND_TEXT = 2 };
+/* Record kinds. */
+enum { SLUICE_KIND_ARGS = 1, SLUICE_KIND_TEXT = 2, SLUICE_KIND_PAD = 3 };
 
-/* One record. Payload lives inline when it fits, else in a heap block the
- * producer allocated (the producer that next claims the slot frees it;
- * destroy frees what is left). */
-typedef struct sluice_slot {
-    _Atomic uint64_t seq;               /* sequence + 1 once published */
+/* One record, at a unit boundary, followed by its payload. */
+typedef struct sluice_rec {
+    _Atomic uint64_t publish;           /* (offset + 1) ^ secret once whole */
+    uint32_t units;                     /* header and payload, in units */
+    uint32_t length;                    /* payload bytes */
     const sluice_callsite *callsite;    /* KIND_ARGS: the static call site */
-    uint64_t ticks;                     /* sluice_clock_ticks() at the call */
+    uint64_t ticks;                     /* sluice_clock_ticks() at the claim */
     uint32_t thread_id;
     uint8_t level;
     uint8_t kind;
     uint16_t field_count;               /* per-call fields after the body */
-    uint32_t length;                    /* payload bytes */
     uint32_t args_length;               /* the body: encoded args or text */
-    unsigned char *heap;                /* payload when it does not fit */
-    unsigned char inline_data[SLUICE_SLOT_SIZE - 48];
-} sluice_slot;
+    uint32_t check;                     /* reserved (durable queues) */
+    unsigned char payload[];
+} sluice_rec;
 
-_Static_assert(sizeof(sluice_slot) == SLUICE_SLOT_SIZE, "slot size");
-_Static_assert(offsetof(sluice_slot, kind) == offsetof(sluice_slot, level) + 1 &&
-                   offsetof(sluice_slot, field_count) == offsetof(sluice_slot, level) + 2,
+#define SLUICE_REC_HEADER 48
+_Static_assert(sizeof(sluice_rec) == SLUICE_REC_HEADER, "record header size");
+_Static_assert(offsetof(sluice_rec, kind) == offsetof(sluice_rec, level) + 1 &&
+                   offsetof(sluice_rec, field_count) == offsetof(sluice_rec, level) + 2,
                "level, kind and field_count are written as one word");
 
 /* level, kind and field_count in one store. */
-static inline void sluice_slot_set_meta(sluice_slot *s, unsigned level,
-                                        unsigned kind, unsigned field_count)
+static inline void sluice_rec_set_meta(sluice_rec *r, unsigned level,
+                                       unsigned kind, unsigned field_count)
 {
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
     uint32_t meta = (uint32_t)(uint8_t)level << 24 |
@@ -58,44 +82,82 @@ static inline void sluice_slot_set_meta(sluice_slot *s, unsigned level,
     uint32_t meta = (uint32_t)(uint8_t)level | (uint32_t)(uint8_t)kind << 8 |
                     (uint32_t)(uint16_t)field_count << 16;
 #endif
-    memcpy(&s->level, &meta, sizeof meta);
+    memcpy(&r->level, &meta, sizeof meta);
 }
 
-#define SLUICE_SLOT_INLINE (SLUICE_SLOT_SIZE - 48)
-
-static inline unsigned char *sluice_slot_payload(sluice_slot *s)
+/* thread_id, level, kind and field_count in one 8-byte store. */
+static inline void sluice_rec_set_id(sluice_rec *r, uint32_t tid, unsigned level,
+                                     unsigned kind, unsigned field_count)
 {
-    return s->heap ? s->heap : s->inline_data;
+    _Static_assert(offsetof(sluice_rec, level) == offsetof(sluice_rec, thread_id) + 4,
+                   "thread_id and the meta word are adjacent");
+    uint32_t meta;
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    meta = (uint32_t)(uint8_t)level << 24 | (uint32_t)(uint8_t)kind << 16 |
+           (uint16_t)field_count;
+    uint64_t w = (uint64_t)tid << 32 | meta;
+#else
+    meta = (uint32_t)(uint8_t)level | (uint32_t)(uint8_t)kind << 8 |
+           (uint32_t)(uint16_t)field_count << 16;
+    uint64_t w = tid | (uint64_t)meta << 32;
+#endif
+    memcpy(&r->thread_id, &w, sizeof w);
 }
 
+/* Units a record of payload bytes takes. */
+static inline uint32_t sluice_rec_units(size_t payload)
+{
+    return (uint32_t)((SLUICE_REC_HEADER + payload + SLUICE_UNIT - 1) / SLUICE_UNIT);
+}
+
+/* One consumer's place in one ring. Under the ring's lock but for done,
+ * which producers read without it (to see how much room there is). */
 typedef struct sluice_cursor {
-    _Alignas(64) _Atomic uint64_t done; /* every seq below is finished */
-    uint64_t claimed;   /* [done, claimed) is being written (under lock) */
-    uint64_t evicted;   /* records drop_oldest took from this cursor */
-    _Atomic int active;
+    _Alignas(64) _Atomic uint64_t done; /* every record before is finished */
+    uint64_t from;        /* [from, claimed) is the batch in flight */
+    uint64_t claimed;
+    uint32_t taken;       /* records in that batch (0: none in flight) */
+    bool rendering;       /* the batch is still read from the ring */
+    uint64_t finished;    /* records passed: written, evicted, skipped */
+    uint64_t evicted;     /* records drop_oldest took from this consumer */
 } sluice_cursor;
 
-typedef struct sluice_queue {
-    _Alignas(64) _Atomic uint64_t head;    /* next seq to claim */
+/* 256 bytes (a power of two: finding a thread's ring is a shift), the
+ * line its producers write first, then one read on every claim. */
+typedef struct sluice_ring {
+    _Alignas(64) _Atomic uint64_t head;    /* next unit to claim | CLOSED */
+    /* read on every claim, written rarely (gate) or never */
     _Alignas(64) _Atomic uint64_t gate;    /* cached min of the cursors */
-    _Alignas(64) _Atomic uint32_t data_waiters;  /* consumers asleep */
-    _Atomic uint32_t data_bell;                  /* futex word */
+    uint64_t units;                        /* ring size in units, a power of two */
+    uint64_t mask;
+    uint64_t secret;                       /* the queue's, for publish words */
+    unsigned char *base;                   /* the ring's first unit */
+    sluice_cursor *cursor;                 /* [consumers], in the header pages */
+    /* the slow paths' */
     _Alignas(64) _Atomic uint32_t space_waiters; /* producers asleep */
     _Atomic uint32_t space_bell;
-    _Atomic int closed;         /* intake closed: a claim that must wait fails */
-    _Atomic int sealed;         /* no record will be added: drain and stop */
-    _Atomic uint64_t refused;   /* drop_newest or block timeouts */
-    _Atomic uint64_t refused_closed; /* waited for room, then the queue closed */
-    _Atomic uint32_t claimers;  /* producers inside the slow claim */
-    _Atomic uint64_t evicted;   /* drop_oldest evictions */
-    uint64_t capacity;          /* slots, a power of two */
-    uint64_t mask;
+    _Atomic uint32_t claimers;             /* producers inside the slow claim */
+    _Atomic uint64_t refused;              /* drop_newest, block timeouts, too large */
+    _Atomic uint64_t refused_closed;       /* waited for room, then closed */
+    _Atomic uint64_t evicted;              /* records drop_oldest removed */
+    pthread_mutex_t lock;                  /* cursors' batches, evictions */
+    pthread_cond_t rendered;               /* a batch stopped reading the ring */
+} sluice_ring;
+_Static_assert(sizeof(sluice_ring) == 256, "a ring's header is 256 bytes");
+
+typedef struct sluice_queue {
+    _Alignas(64) _Atomic uint32_t data_waiters;  /* consumers asleep */
+    _Atomic uint32_t data_bell;                  /* futex word */
+    _Atomic int closed;          /* intake closed */
+    _Atomic int sealed;          /* no record will be added: drain and stop */
+    unsigned rings;              /* a power of two */
+    unsigned ring_mask;
     unsigned consumers;
+    uint32_t max_record;         /* bytes of payload a record may carry */
+    size_t header_size;          /* bytes before the first ring's data */
     size_t region_size;
-    int owns_region;
-    pthread_mutex_t lock;       /* consumer batches and evictions */
-    sluice_cursor cursor[SLUICE_QUEUE_MAX_CONSUMERS];
-    _Alignas(64) sluice_slot slots[];
+    uint64_t secret;
+    sluice_ring ring[SLUICE_QUEUE_MAX_RINGS];
 } sluice_queue;
 
 typedef enum sluice_overflow {
@@ -104,75 +166,113 @@ typedef enum sluice_overflow {
     SLUICE_OVERFLOW_DROP_OLDEST
 } sluice_overflow;
 
-/* Bytes of region a queue of capacity slots needs. */
-size_t sluice_queue_region_size(uint64_t capacity);
-/* Lay a queue out in region (zeroed, region_size bytes, 64-aligned).
- * capacity must be a power of two >= 2. */
-sluice_queue *sluice_queue_init(void *region, size_t region_size,
-                                uint64_t capacity, unsigned consumers);
-/* Allocate a region (anonymous mapping) and lay a queue out in it. */
-sluice_queue *sluice_queue_create(uint64_t capacity, unsigned consumers);
+/* The number of rings a queue of bytes gets by default: one per processor
+ * (at most SLUICE_QUEUE_MAX_RINGS, a power of two), each at least 1 MiB. */
+unsigned sluice_queue_default_rings(size_t bytes);
+/* Bytes of region sluice_queue_create(bytes, rings, consumers) maps: each
+ * ring a power of two (bytes / rings rounded down, at least
+ * SLUICE_RING_MIN_BYTES), plus the header pages. */
+size_t sluice_queue_region_size(size_t bytes, unsigned rings, unsigned consumers);
+/* Map a region (anonymous, every page faulted in now) and lay a queue out
+ * in it: bytes in all (rounded so that each of rings rings is a power of
+ * two), for consumers cursors. NULL when the mapping fails. */
+sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers);
 void sluice_queue_destroy(sluice_queue *q);
 
-/* Producer: claim a slot. Returns NULL when the record was not accepted
- * (counted in refused, or refused_closed). block_timeout_ms < 0 waits
- * without limit. The caller fills the slot (and frees the heap block its
- * previous record left) and calls sluice_queue_publish. */
-sluice_slot *sluice_queue_claim(sluice_queue *q, sluice_overflow policy,
-                                int block_timeout_ms, uint64_t *seq);
-/* The claim's fast path, inlined into the producer: one compare-and-swap
- * when there is room. NULL means "take the slow path" (sluice_queue_claim),
- * which handles a full queue and the overflow policy. */
-static inline sluice_slot *sluice_queue_try_claim(sluice_queue *q, uint64_t *seq)
+/* The ring a producer thread (its 1-based index) writes into. */
+static inline sluice_ring *sluice_queue_ring(sluice_queue *q, uint32_t thread_index)
 {
-    uint64_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-    uint64_t g = atomic_load_explicit(&q->gate, memory_order_acquire);
-    if (__builtin_expect(h - g >= q->capacity, 0))
-        return NULL;
-    if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
-                             &q->head, &h, h + 1, memory_order_acquire,
-                             memory_order_relaxed),
-                         0))
-        return NULL;
-    *seq = h;
-    /* Warm the slots a few records ahead for writing: with a large queue
-     * each slot is otherwise a cold line (last touched a lap ago), and the
-     * next burst of records would wait for memory on every one. */
-    const char *ahead = (const char *)&q->slots[(h + SLUICE_PREFETCH_AHEAD) & q->mask];
-    __builtin_prefetch(ahead, 1, 3);
-    __builtin_prefetch(ahead + 64, 1, 3);
-    return &q->slots[h & q->mask];
+    return &q->ring[thread_index & q->ring_mask];
 }
 
-/* Publish a filled slot: consumers may take it from now on. */
-void sluice_queue_ring_data_(sluice_queue *q);
-static inline void sluice_queue_publish(sluice_queue *q, sluice_slot *s,
-                                        uint64_t seq)
+/* The claim's fast path, inlined into the producer: one compare-and-swap
+ * when there is room (a record of up to SLUICE_RING_SLACK_UNITS units
+ * needs no padding). false means "take the slow path" (sluice_queue_claim),
+ * which pads for a longer record, handles a full ring and the overflow
+ * policy. */
+static inline bool sluice_queue_try_claim(sluice_ring *r, uint32_t units,
+                                          sluice_rec **rec, uint64_t *off)
 {
-    atomic_store_explicit(&s->seq, seq + 1, memory_order_release);
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
+    /* the closed bit makes h - g huge: no claim once closed */
+    if (__builtin_expect(units > SLUICE_RING_SLACK_UNITS || h + units - g > r->units, 0))
+        return false;
+    if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
+                             &r->head, &h, h + units, memory_order_acquire,
+                             memory_order_relaxed),
+                         0))
+        return false;
+    *off = h;
+    unsigned char *at = r->base + (h & r->mask) * SLUICE_UNIT;
+    /* warm what the next records will write: a large ring's memory is
+     * otherwise cold (last touched a lap ago) */
+    __builtin_prefetch(at + SLUICE_PREFETCH_AHEAD, 1, 3);
+    *rec = (sluice_rec *)(void *)at;
+    return true;
+}
+
+/* Producer: claim units for a record. NULL when it was not accepted
+ * (counted in refused, or refused_closed). block_timeout_ms < 0 waits
+ * without limit. The caller fills the record and calls publish. */
+sluice_rec *sluice_queue_claim(sluice_queue *q, sluice_ring *r, uint32_t units,
+                               sluice_overflow policy, int block_timeout_ms,
+                               uint64_t *off);
+
+/* Publish a filled record: consumers may take it from now on. */
+void sluice_queue_ring_data_(sluice_queue *q);
+static inline void sluice_queue_publish(sluice_queue *q, sluice_ring *r,
+                                        sluice_rec *rec, uint64_t off)
+{
+    atomic_store_explicit(&rec->publish, (off + 1) ^ r->secret,
+                          memory_order_release);
     if (__builtin_expect(atomic_load_explicit(&q->data_waiters,
                                               memory_order_relaxed) != 0, 0))
         sluice_queue_ring_data_(q);
 }
 
-/* Consumer: take up to max published records at cursor c. Returns how many;
- * *first is the seq of the first. They stay owned by the caller until
- * sluice_queue_release. */
-size_t sluice_queue_take(sluice_queue *q, unsigned c, size_t max,
-                         uint64_t *first);
-/* Mark n records of the last take as finished; the rest are offered again
- * by the next take. */
-void sluice_queue_release(sluice_queue *q, unsigned c, size_t n);
-static inline sluice_slot *sluice_queue_slot(sluice_queue *q, uint64_t seq)
-{
-    return &q->slots[seq & q->mask];
-}
-/* Records accepted and not yet finished at cursor c. */
+/* One record of a batch taken by a consumer. */
+typedef struct sluice_taken {
+    const sluice_rec *rec;
+    uint64_t off;                /* its unit offset in its ring */
+    uint64_t sequence;           /* unique in the lane: offset * rings + ring */
+    uint8_t ring;
+} sluice_taken;
+
+/* Consumer c: take up to max published records across the rings, oldest
+ * first (by ticks), into out. They stay owned by the caller until
+ * sluice_queue_release; their memory may be read until
+ * sluice_queue_rendered. */
+size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
+                         size_t max);
+/* The batch's records are no longer read from the ring (they were copied
+ * out): drop_oldest may take their room from now on. */
+void sluice_queue_rendered(sluice_queue *q, unsigned c);
+/* The first written records of the last take are done; the rest are
+ * offered again by the next take (but those drop_oldest took meanwhile,
+ * counted in the cursor's evicted). Returns how many of the batch were
+ * lost so. */
+size_t sluice_queue_release(sluice_queue *q, unsigned c,
+                            const sluice_taken *batch, size_t n,
+                            size_t written);
+/* Records accepted and not yet finished at cursor c (exact: counted). */
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
+/* Nothing is pending at cursor c (cheap). */
+bool sluice_queue_drained(sluice_queue *q, unsigned c);
+/* Records ever accepted into the queue. */
+uint64_t sluice_queue_accepted(sluice_queue *q);
+/* Counters summed over the rings. */
+uint64_t sluice_queue_refused(sluice_queue *q);
+uint64_t sluice_queue_refused_closed(sluice_queue *q);
+uint64_t sluice_queue_evicted(sluice_queue *q);
+uint64_t sluice_queue_cursor_evicted(sluice_queue *q, unsigned c);
+/* Units in use and in all, for the fill gauge. */
+void sluice_queue_fill(sluice_queue *q, uint64_t *used_bytes, uint64_t *size_bytes);
+
 /* Sleep until records may be available or timeout_ms passes. */
 void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms);
-/* Stop intake: the head gets SLUICE_HEAD_CLOSED, so no claim succeeds from
- * now on (the inline claim fails, the slow one refuses, counted in
+/* Stop intake: each head gets SLUICE_HEAD_CLOSED, so no claim succeeds
+ * from now on (the inline claim fails, the slow one refuses, counted in
  * refused_closed), and a claim waiting for room wakes and gives up. A
  * claim made before is published as usual. */
 void sluice_queue_close(sluice_queue *q);
@@ -189,21 +289,14 @@ static inline int sluice_queue_is_sealed(sluice_queue *q)
 }
 /* No producer is inside the slow claim, and every record claimed so far
  * has been published: close waits for this before it freezes the counters
- * and frees the slots (a claim made just before the head closed may still
+ * and frees the rings (a claim made just before the head closed may still
  * be being filled; one waiting for room is still on its way out). */
 bool sluice_queue_quiet(sluice_queue *q);
-/* Free the slots and what they hold, keep the header (its first pages):
- * what a producer racing with close may still read (head, gate, capacity,
- * waiters, bells) stays valid. The queue is unusable after. */
+/* Free the rings' memory, keep the header pages: what a producer racing
+ * with close may still read (heads, gates, waiters, bells) stays valid.
+ * The queue is unusable after. */
 void sluice_queue_bury(sluice_queue *q);
-size_t sluice_queue_header_size(void);
 /* Wake every sleeper (close, resume). */
 void sluice_queue_wake(sluice_queue *q);
-/* Total records ever accepted (claimed) in this queue. */
-static inline uint64_t sluice_queue_accepted(sluice_queue *q)
-{
-    return atomic_load_explicit(&q->head, memory_order_acquire) &
-           ~SLUICE_HEAD_CLOSED;
-}
 
 #endif

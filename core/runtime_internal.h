@@ -16,6 +16,7 @@
 #include <sluice/sluice.h>
 
 #include "format_internal.h"
+#include "metrics_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
 #include "sink_internal.h"
@@ -132,6 +133,9 @@ struct sluice_runtime {
     size_t guarded_count;
     _Atomic bool cancelled;        /* close's deadline passed: stop now */
     _Atomic int refs;              /* see lifecycle.c */
+    sluice_metrics_listen metrics_listen; /* [runtime] metrics_listen */
+    struct sluice_metrics_http *metrics_http; /* its server, while it runs
+                                                 (metrics_http.c) */
 };
 
 /* The life of a runtime (lifecycle.c has the whole story):

@@ -25,16 +25,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "options_internal.h"
 #include "runtime_internal.h"
 
-/* Does the plugin's table reach member m? */
-#define HAS_MEMBER(api, m)                                                    \
-    ((api)->struct_size >= offsetof(sluice_sink_api, m) + sizeof((api)->m) && \
-     (api)->m != NULL)
+/* Does the table reach member m, which version v added? Both its declared
+ * version and its size must say so, as SQLite's os.c guards a VFS member
+ * by iVersion; a pointer member must also be set. */
+#define REACHES(api, m, v)                                                    \
+    ((api)->abi_version >= (v) &&                                             \
+     (api)->struct_size >= offsetof(sluice_sink_api, m) + sizeof((api)->m))
+#define HAS_MEMBER(api, m, v) (REACHES(api, m, v) && (api)->m != NULL)
 
-/* The smallest table an ABI-1 plugin may have: up to close(). */
-#define SLUICE_API_MIN_SIZE \
-    (offsetof(sluice_sink_api, close) + sizeof(((sluice_sink_api *)0)->close))
+/* The end of member m: a table of the version that ends with m is at
+ * least this large. */
+#define END_OF(m) (offsetof(sluice_sink_api, m) + sizeof(((sluice_sink_api *)0)->m))
+
+/* The smallest table each version may have: version 1 up to close() (its
+ * later members were optional), version 2 every member it defines. */
+static size_t min_size(int version)
+{
+    return version >= 2 ? END_OF(crash_write) : END_OF(close);
+}
 
 /* ---- SIGPIPE ------------------------------------------------------------- */
 
@@ -77,19 +88,26 @@ int sluice_sink_api_check_(const sluice_sink_api *api, const char *origin,
     if (!api)
         return sluice_error_set(err, "%s: sluice_sink_entry() returned NULL",
                                 origin);
-    if (api->abi_version != SLUICE_SINK_ABI_VERSION)
+    if (api->abi_version > SLUICE_SINK_ABI_VERSION)
         return sluice_error_set(err,
-                                "%s: plugin ABI version %d, but this runtime "
-                                "speaks version %d",
+                                "%s: plugin ABI version %d is newer than this "
+                                "runtime, which speaks versions 1 to %d: "
+                                "rebuild the plugin against this sluice's "
+                                "sink.h, or upgrade sluice",
                                 origin, api->abi_version,
                                 SLUICE_SINK_ABI_VERSION);
-    if (api->struct_size < SLUICE_API_MIN_SIZE)
+    if (api->abi_version < 1)
+        return sluice_error_set(err,
+                                "%s: plugin ABI version %d is not a version "
+                                "(this runtime speaks versions 1 to %d)",
+                                origin, api->abi_version,
+                                SLUICE_SINK_ABI_VERSION);
+    if (api->struct_size < min_size(api->abi_version))
         return sluice_error_set(err,
                                 "%s: sluice_sink_api is %zu bytes, smaller than "
                                 "the %zu that ABI version %d needs",
                                 origin, api->struct_size,
-                                (size_t)SLUICE_API_MIN_SIZE,
-                                SLUICE_SINK_ABI_VERSION);
+                                min_size(api->abi_version), api->abi_version);
     if (!api->name || !api->name[0])
         return sluice_error_set(err, "%s: the plugin has no name", origin);
     if (!api->open || !api->write || !api->close)
@@ -97,6 +115,18 @@ int sluice_sink_api_check_(const sluice_sink_api *api, const char *origin,
                                 "%s: plugin '%s' lacks an entry point (open, "
                                 "write and close are required)",
                                 origin, api->name);
+    if (HAS_MEMBER(api, options, 2)) {
+        sluice_error e;
+        if (sluice_option_specs_check_(api->options, &e) != 0)
+            return sluice_error_set(err, "%s: plugin '%s': %s", origin,
+                                    api->name, e.message);
+    }
+    if (REACHES(api, default_format, 2) &&
+        (api->default_format < SLUICE_LINE_TEXT ||
+         api->default_format > SLUICE_LINE_LOGFMT))
+        return sluice_error_set(err, "%s: plugin '%s': unknown default_format "
+                                     "%d", origin, api->name,
+                                (int)api->default_format);
     return 0;
 }
 
@@ -128,11 +158,40 @@ int sluice_sink_api_version_(const sluice_sink_api *api)
 
 const char *const *sluice_sink_api_option_names_(const sluice_sink_api *api)
 {
-    return api->option_names;
+    return sluice_sink_api_options_(api) ? NULL : api->option_names;
+}
+
+const sluice_option_spec *sluice_sink_api_options_(const sluice_sink_api *api)
+{
+    return HAS_MEMBER(api, options, 2) ? api->options : NULL;
+}
+
+sluice_format_kind sluice_sink_api_default_format_(const sluice_sink_api *api)
+{
+    if (!REACHES(api, default_format, 2))
+        return SLUICE_FORMAT_TEXT;
+    switch (api->default_format) {
+    case SLUICE_LINE_JSON: return SLUICE_FORMAT_JSON;
+    case SLUICE_LINE_LOGFMT: return SLUICE_FORMAT_LOGFMT;
+    default: return SLUICE_FORMAT_TEXT;
+    }
+}
+
+bool sluice_sink_api_needs_line_(const sluice_sink_api *api)
+{
+    return !(REACHES(api, flags, 2) && (api->flags & SLUICE_SINK_NO_LINE));
+}
+
+bool sluice_sink_api_checks_before_open_(const sluice_sink_api *api)
+{
+    return api->abi_version >= 2 && HAS_MEMBER(api, check, 1);
 }
 
 bool sluice_sink_api_has_option_(const sluice_sink_api *api, const char *key)
 {
+    const sluice_option_spec *specs = sluice_sink_api_options_(api);
+    if (specs)
+        return sluice_option_spec_find_(specs, key) != NULL;
     for (const char *const *p = api->option_names; p && *p; p++) {
         size_t n = strlen(*p);
         if (n >= 2 && strcmp(*p + n - 2, ".*") == 0) {
@@ -148,7 +207,7 @@ bool sluice_sink_api_has_option_(const sluice_sink_api *api, const char *key)
 int sluice_sink_check_(const sluice_sink_api *api, const sluice_options *opts,
                        sluice_error *err)
 {
-    if (!HAS_MEMBER(api, check))
+    if (!HAS_MEMBER(api, check, 1))
         return 0;
     sluice_error e;
     e.message[0] = '\0';
@@ -160,26 +219,35 @@ int sluice_sink_check_(const sluice_sink_api *api, const sluice_options *opts,
         return 0;
     if (e.message[0])
         return sluice_error_set(err, "%s", e.message);
-    return sluice_error_set(err, "%s: sink '%s': check failed", opts->source,
-                            opts->sink_name);
+    err->message[0] = '\0'; /* its mistakes were reported one by one */
+    return -1;
 }
 
 /* ---- instances ------------------------------------------------------------ */
 
 sluice_sink_instance *sluice_sink_new_(const char *name,
                                        const sluice_sink_api *api,
-                                       sluice_plugin *plugin)
+                                       sluice_plugin *plugin,
+                                       const char *base_dir)
 {
     sluice_sink_instance *s = calloc(1, sizeof *s);
     char *copy = s ? strdup(name) : NULL;
-    if (!s || !copy) {
+    char *dir = s && base_dir ? strdup(base_dir) : NULL;
+    if (!s || !copy || (base_dir && !dir)) {
         free(s);
+        free(copy);
+        free(dir);
         sluice_plugin_unload(plugin);
         return NULL;
     }
     s->name = copy;
     s->api = api;
     s->plugin = plugin;
+    s->base_dir = dir;
+    s->needs_line = sluice_sink_api_needs_line_(api);
+    s->host_ctx.base_dir = s->base_dir;
+    s->host_ctx.format = &s->format;
+    sluice_host_init_(&s->host, &s->host_ctx);
     pthread_mutex_init(&s->lock, NULL);
     return s;
 }
@@ -189,10 +257,12 @@ int sluice_sink_open_(sluice_sink_instance *s, const sluice_options *opts,
 {
     sluice_error e;
     e.message[0] = '\0';
+    sluice_options given = *opts;
+    given.host = &s->host; /* valid until close */
     pthread_mutex_lock(&s->lock);
     pipe_guard g;
     guard_enter(&g);
-    int rc = s->api->open(opts, &s->state, &e);
+    int rc = s->api->open(&given, &s->state, &e);
     guard_leave(&g);
     s->opened = rc == 0;
     pthread_mutex_unlock(&s->lock);
@@ -235,7 +305,7 @@ int sluice_sink_write_(sluice_sink_instance *s,
 
 int sluice_sink_flush_(sluice_sink_instance *s, sluice_error *err)
 {
-    if (!HAS_MEMBER(s->api, flush))
+    if (!HAS_MEMBER(s->api, flush, 1))
         return 0;
     sluice_error e;
     e.message[0] = '\0';
@@ -253,7 +323,7 @@ int sluice_sink_flush_(sluice_sink_instance *s, sluice_error *err)
 
 int sluice_sink_reopen_(sluice_sink_instance *s, sluice_error *err)
 {
-    if (!HAS_MEMBER(s->api, reopen))
+    if (!HAS_MEMBER(s->api, reopen, 1))
         return 0;
     sluice_error e;
     e.message[0] = '\0';
@@ -275,7 +345,7 @@ int sluice_sink_reopen_(sluice_sink_instance *s, sluice_error *err)
  * plugin's own crash_write. */
 bool sluice_sink_crash_safe_(const sluice_sink_instance *s)
 {
-    return s && s->opened && HAS_MEMBER(s->api, crash_write);
+    return s && s->opened && HAS_MEMBER(s->api, crash_write, 2);
 }
 
 int sluice_sink_crash_write_(sluice_sink_instance *s, const char *data,
@@ -303,5 +373,6 @@ void sluice_sink_free_(sluice_sink_instance *s)
     sluice_plugin_unload(s->plugin);
     free(s->name);
     free(s->pattern);
+    free(s->base_dir);
     free(s);
 }

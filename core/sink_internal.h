@@ -18,6 +18,7 @@
 #include <sluice/sink.h>
 
 #include "format_internal.h"
+#include "host_internal.h"
 #include "plugin_internal.h"
 
 typedef struct sluice_sink_instance {
@@ -29,6 +30,10 @@ typedef struct sluice_sink_instance {
     pthread_mutex_t lock;          /* serialises every call on state */
     sluice_format format;
     char *pattern;
+    bool needs_line;               /* render record->line for it */
+    char *base_dir;                /* the configuration's folder, or NULL */
+    sluice_host_ctx host_ctx;      /* what host's services work with */
+    sluice_host host;              /* handed to open(), valid until close */
 } sluice_sink_instance;
 
 /* ---- the table ----------------------------------------------------------- */
@@ -44,21 +49,35 @@ const sluice_sink_api *sluice_sink_api_from_entry_(sluice_sink_entry_fn entry,
 const char *sluice_sink_api_name_(const sluice_sink_api *api);
 const char *sluice_sink_api_description_(const sluice_sink_api *api);
 int sluice_sink_api_version_(const sluice_sink_api *api);
+/* Version 1's list of names; NULL when the plugin has an option table. */
 const char *const *sluice_sink_api_option_names_(const sluice_sink_api *api);
+/* Version 2's option table (checked when loaded), or NULL. */
+const sluice_option_spec *sluice_sink_api_options_(const sluice_sink_api *api);
+/* The format a section without `format =` gets (text before version 2). */
+sluice_format_kind sluice_sink_api_default_format_(const sluice_sink_api *api);
+/* Does write() read record->line (no SLUICE_SINK_NO_LINE)? */
+bool sluice_sink_api_needs_line_(const sluice_sink_api *api);
+/* Version 2 with a check(): it runs before every open(), not only in
+ * `sluice check`. */
+bool sluice_sink_api_checks_before_open_(const sluice_sink_api *api);
+/* Does the table (or version 1's list) accept key? */
 bool sluice_sink_api_has_option_(const sluice_sink_api *api, const char *key);
 /* The plugin's check() of opts, when it has one (else 0). On error, err
- * holds the plugin's message (which names FILE:LINE) or a generic one. */
+ * holds the plugin's message (which names FILE:LINE), or is empty when
+ * check() reported its mistakes through opts->host one by one. */
 int sluice_sink_check_(const sluice_sink_api *api, const sluice_options *opts,
                        sluice_error *err);
 
 /* ---- instances ------------------------------------------------------------ */
 
 /* A new, unopened instance; it owns plugin from now on (also on error).
+ * base_dir (may be NULL) is what its host services resolve paths against.
  * NULL when out of memory. */
 sluice_sink_instance *sluice_sink_new_(const char *name,
                                        const sluice_sink_api *api,
-                                       sluice_plugin *plugin);
-/* open(); on error err is "SOURCE:LINE: [sink.NAME]: why" (line: the
+                                       sluice_plugin *plugin,
+                                       const char *base_dir);
+/* open(), with opts->host set to the instance's services; on error err is "SOURCE:LINE: [sink.NAME]: why" (line: the
  * section's), or the plugin's message when it already names the source. */
 int sluice_sink_open_(sluice_sink_instance *s, const sluice_options *opts,
                       int line, sluice_error *err);

@@ -41,18 +41,19 @@ static void logger_stats(sluice_logger *lg, sluice_logger_stats *out)
     uint64_t claimed = 0, refused = 0, closed = 0, evicted = 0;
     for (unsigned i = 0; i < lg->lanes; i++) {
         sluice_queue *q = lg->queues[i];
-        refused += atomic_load(&q->refused);
-        closed += atomic_load(&q->refused_closed);
-        evicted += atomic_load(&q->evicted);
+        refused += sluice_queue_refused(q);
+        closed += sluice_queue_refused_closed(q);
+        evicted += sluice_queue_evicted(q);
         claimed += sluice_queue_accepted(q);
     }
     out->rejected = atomic_load(&lg->rejected);
     out->closed = closed;
     out->forked = atomic_load(&lg->forked);
-    out->overflowed = refused + evicted;
-    out->attempted = claimed + refused + closed + out->rejected + out->forked;
-    out->dropped = out->overflowed + closed + out->rejected + out->forked;
-    out->accepted = out->attempted - out->dropped;
+    out->overflowed = refused;
+    out->evicted = evicted;
+    out->accepted = claimed;
+    out->dropped = refused + closed + out->rejected + out->forked;
+    out->attempted = out->accepted + out->dropped;
     out->binding_count = lg->lanes * lg->sinks_per_lane;
     for (size_t i = 0; i < out->binding_count; i++) {
         sluice_binding *b = &lg->bindings[i];
@@ -98,9 +99,7 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     out->restarts = runs > 1 ? runs - 1 : 0;
     out->given_up = atomic_load(&b->given_up);
     out->diverted = atomic_load(&b->diverted);
-    pthread_mutex_lock(&b->queue->lock);
-    out->evicted = b->queue->cursor[b->cursor].evicted;
-    pthread_mutex_unlock(&b->queue->lock);
+    out->evicted = sluice_queue_cursor_evicted(b->queue, b->cursor);
 }
 
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)

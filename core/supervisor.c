@@ -101,7 +101,7 @@ static void on_event(const sluice_tracker_event *ev, void *user)
         return;
     if (sluice_runtime_state_(rt) >= SLUICE_RUNTIME_CLOSING &&
         b->logger->fallback && !atomic_load(&rt->cancelled) &&
-        sluice_queue_pending(b->queue, b->cursor) > 0) {
+        !sluice_queue_drained(b->queue, b->cursor)) {
         /* closing: the backlog goes to the fallback now, on this thread,
          * before the tracker counts the task as done (the run loop diverts
          * a binding that failed once close began) */

@@ -1,9 +1,9 @@
 /*
  * values.c -- parsers of single configuration values: decimal integers
- * (no octal, no trailing junk), booleans, levels, MIN..MAX ranges, restart
- * intensities, comma-separated lists. Each says only whether the text is
- * well formed; the caller names the key and line. Knows nothing of sinks,
- * loggers or queues.
+ * (no leading zeros, no trailing junk), sizes (10M), durations (5s),
+ * booleans, levels, MIN..MAX ranges, restart intensities, comma-separated
+ * lists. Each says only whether the text is well formed; the caller names
+ * the key and line. Knows nothing of sinks, loggers or queues.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,13 +16,75 @@
 
 int sluice_value_ll_(const char *v, long long *out)
 {
-    char *end = NULL;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end)
+    return sluice_int_parse(v, out);
+}
+
+/* The leading decimal digits of v as a non-negative number (no leading
+ * zero but 0 itself); *rest points after them. 0, or -1. */
+static int leading_number(const char *v, long long *out, const char **rest)
+{
+    const char *p = v;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    size_t n = (size_t)(p - v);
+    char digits[24];
+    if (n == 0 || n >= sizeof digits)
         return -1;
-    *out = x;
+    memcpy(digits, v, n);
+    digits[n] = '\0';
+    if (sluice_int_parse(digits, out) != 0)
+        return -1;
+    *rest = p;
     return 0;
+}
+
+int sluice_value_size_(const char *v, long long *out)
+{
+    static const struct {
+        const char *suffix;
+        int shift;
+    } units[] = {
+        {"", 0},     {"b", 0},    {"k", 10},   {"kb", 10},  {"kib", 10},
+        {"m", 20},   {"mb", 20},  {"mib", 20}, {"g", 30},   {"gb", 30},
+        {"gib", 30}, {"t", 40},   {"tb", 40},  {"tib", 40},
+    };
+    long long x;
+    const char *rest;
+    if (leading_number(v, &x, &rest) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcasecmp(rest, units[i].suffix) != 0)
+            continue;
+        if (x > (LLONG_MAX >> units[i].shift))
+            return -1;
+        *out = x << units[i].shift;
+        return 0;
+    }
+    return -1;
+}
+
+int sluice_value_duration_(const char *v, long long *ms)
+{
+    static const struct {
+        const char *unit;
+        long long ms;
+    } units[] = {
+        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+        {"d", 86400000},
+    };
+    long long x;
+    const char *rest;
+    if (leading_number(v, &x, &rest) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(rest, units[i].unit) != 0)
+            continue;
+        if (x > LLONG_MAX / units[i].ms)
+            return -1;
+        *ms = x * units[i].ms;
+        return 0;
+    }
+    return -1;
 }
 
 int sluice_value_int_key_(sluice_builder *b, const bsection *s,
@@ -136,33 +198,6 @@ int sluice_value_intensity_(const char *v, long long *n, long long *period_ms)
         return -1;
     *period_ms = p * mult;
     return 0;
-}
-
-int sluice_value_size_(const char *v, unsigned long long *out)
-{
-    const char *p = v;
-    if (*p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
-        return -1; /* digits first, and no leading zero */
-    unsigned long long n = 0;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (n > (ULLONG_MAX - (unsigned)(*p - '0')) / 10)
-            return -1;
-        n = n * 10 + (unsigned)(*p - '0');
-    }
-    static const struct {
-        const char *suffix;
-        unsigned shift;
-    } units[] = {{"", 0},    {"K", 10},   {"KiB", 10}, {"M", 20},  {"MiB", 20},
-                 {"G", 30},  {"GiB", 30}, {"T", 40},   {"TiB", 40}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(p, units[i].suffix) != 0)
-            continue;
-        if (units[i].shift && n > (ULLONG_MAX >> units[i].shift))
-            return -1;
-        *out = n << units[i].shift;
-        return 0;
-    }
-    return -1;
 }
 
 bool sluice_value_in_list_(const char *const *list, const char *key)

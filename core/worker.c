@@ -50,6 +50,11 @@ typedef struct scratch {
     size_t field_off[BATCH_MAX];   /* into pool, SIZE_MAX: base fields only */
     sluice_field *pool;            /* fields of the batch's records */
     size_t pool_len, pool_cap;
+    sluice_buf fieldbytes;         /* the batch's fields, copied out of the
+                                      queue (drop_oldest may reuse its room
+                                      once the batch is rendered) */
+    size_t fb_off[BATCH_MAX], fb_len[BATCH_MAX];
+    sluice_taken taken[BATCH_MAX]; /* the batch, as the queue gave it */
     sluice_record recs[BATCH_MAX];
     const sluice_record *ptrs[BATCH_MAX];
     sluice_time_cache tc;
@@ -102,93 +107,107 @@ size_t sluice_worker_decode_fields_(const unsigned char *p, size_t len,
     return n;
 }
 
-/* Render records [first, first+n) for sink s into sc: decode them (the
- * deferred formatting happens here), run the post-hooks, render lines. */
+/* Render the batch taken into sc->taken for sink s: decode each record
+ * (the deferred formatting happens here) and copy its fields out of the
+ * queue, then run the post-hooks and render the lines (unless the sink
+ * declared that it never reads them). Nothing of the batch is read from
+ * the queue after this returns. */
 static void render_batch(sluice_binding *b, sluice_sink_instance *s,
-                         scratch *sc, uint64_t first, size_t n)
+                         scratch *sc, size_t n)
 {
     sluice_logger *lg = b->logger;
     sluice_clock_snapshot clk;
     sluice_clock_snapshot_take(&clk);
     sluice_buf_reset(&sc->msgs);
     sluice_buf_reset(&sc->lines);
+    sluice_buf_reset(&sc->fieldbytes);
     sc->pool_len = 0;
     for (size_t i = 0; i < n; i++) {
-        sluice_slot *slot = sluice_queue_slot(b->queue, first + i);
-        const unsigned char *payload = sluice_slot_payload(slot);
+        const sluice_rec *rec = sc->taken[i].rec;
+        const unsigned char *payload = rec->payload;
         sluice_record *r = &sc->recs[i];
         memset(r, 0, sizeof *r);
-        r->time_ns = sluice_clock_snapshot_ns(&clk, slot->ticks);
-        r->level = (sluice_level)slot->level;
+        r->time_ns = sluice_clock_snapshot_ns(&clk, rec->ticks);
+        r->level = (sluice_level)rec->level;
         r->logger = lg->name;
-        r->thread_id = slot->thread_id;
-        r->sequence = first + i;
+        r->thread_id = rec->thread_id;
+        r->sequence = sc->taken[i].sequence;
         sc->msg_off[i] = sc->msgs.len;
-        if (slot->kind == SLUICE_KIND_ARGS && slot->callsite) {
-            const sluice_callsite *cs = slot->callsite;
+        if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
+            const sluice_callsite *cs = rec->callsite;
             const sluice_printf_program *pp = sluice_printf_cache_get(
                 &sc->printf_cache, cs, cs->format, cs->arg_types,
                 cs->arg_count);
             if (pp)
-                sluice_printf_run(&sc->msgs, pp, payload, slot->args_length);
+                sluice_printf_run(&sc->msgs, pp, payload, rec->args_length);
             else
                 sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
                                      cs->arg_count, payload,
-                                     slot->args_length);
+                                     rec->args_length);
             r->file = cs->file;
             r->function = cs->function;
             r->source_line = cs->line;
         } else {
-            sluice_buf_append(&sc->msgs, payload, slot->args_length);
+            sluice_buf_append(&sc->msgs, payload, rec->args_length);
         }
         sc->msg_len[i] = sc->msgs.len - sc->msg_off[i];
-        /* fields: the logger's base fields, then the call's */
-        sc->field_off[i] = SIZE_MAX;
-        r->fields = lg->fields;
-        r->field_count = lg->field_count;
-        if (slot->field_count) {
-            size_t want = sc->pool_len + lg->field_count + slot->field_count;
-            if (want > sc->pool_cap) {
-                size_t cap = sc->pool_cap ? sc->pool_cap : 256;
-                while (cap < want)
-                    cap *= 2;
-                sluice_field *grown = realloc(sc->pool, cap * sizeof *grown);
-                if (!grown)
-                    continue; /* out of memory: base fields only */
-                sc->pool = grown;
-                sc->pool_cap = cap;
-            }
-            sluice_field *f = sc->pool + sc->pool_len;
-            if (lg->field_count)
-                memcpy(f, lg->fields, lg->field_count * sizeof *f);
-            size_t got = sluice_worker_decode_fields_(
-                payload + slot->args_length, slot->length - slot->args_length,
-                slot->field_count, f + lg->field_count);
-            sc->field_off[i] = sc->pool_len;
-            r->field_count = lg->field_count + got;
-            sc->pool_len += r->field_count;
+        sc->fb_off[i] = sc->fieldbytes.len;
+        sc->fb_len[i] = 0;
+        if (rec->field_count) {
+            sluice_buf_append(&sc->fieldbytes, payload + rec->args_length,
+                              rec->length - rec->args_length);
+            sc->fb_len[i] = sc->fieldbytes.len - sc->fb_off[i];
         }
     }
-    /* the buffers may have moved while growing: point into them now */
+    /* the buffers may have moved while growing: point into them now. Fields:
+     * the logger's base fields, then the call's (pre-hooks', then its own) */
     for (size_t i = 0; i < n; i++) {
+        const sluice_rec *rec = sc->taken[i].rec;
         sluice_record *r = &sc->recs[i];
         r->message = sc->msgs.data ? sc->msgs.data + sc->msg_off[i] : "";
         r->message_len = sc->msg_len[i];
-        if (sc->field_off[i] != SIZE_MAX)
-            r->fields = sc->pool + sc->field_off[i];
+        r->fields = lg->fields;
+        r->field_count = lg->field_count;
+        sc->field_off[i] = SIZE_MAX;
+        if (!sc->fb_len[i])
+            continue;
+        size_t want = sc->pool_len + lg->field_count + rec->field_count;
+        if (want > sc->pool_cap) {
+            size_t cap = sc->pool_cap ? sc->pool_cap : 256;
+            while (cap < want)
+                cap *= 2;
+            sluice_field *grown = realloc(sc->pool, cap * sizeof *grown);
+            if (!grown)
+                continue; /* out of memory: base fields only */
+            sc->pool = grown;
+            sc->pool_cap = cap;
+        }
+        sluice_field *f = sc->pool + sc->pool_len;
+        if (lg->field_count)
+            memcpy(f, lg->fields, lg->field_count * sizeof *f);
+        size_t got = sluice_worker_decode_fields_(
+            (const unsigned char *)sc->fieldbytes.data + sc->fb_off[i],
+            sc->fb_len[i], rec->field_count, f + lg->field_count);
+        sc->field_off[i] = sc->pool_len;
+        r->field_count = lg->field_count + got;
+        sc->pool_len += r->field_count;
     }
+    for (size_t i = 0; i < n; i++)
+        if (sc->field_off[i] != SIZE_MAX)
+            sc->recs[i].fields = sc->pool + sc->field_off[i];
     unsigned hooks = atomic_load_explicit(&lg->post_hook_count, memory_order_acquire);
     for (size_t i = 0; i < n; i++) {
         sluice_record *r = &sc->recs[i];
         for (unsigned h = 0; h < hooks; h++)
             ((sluice_post_hook_fn)lg->post_hooks[h].fn)(lg->post_hooks[h].user, r);
         sc->line_off[i] = sc->lines.len;
-        sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
+        if (s->needs_line) /* not for a sink that builds its own message */
+            sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
         sc->line_len[i] = sc->lines.len - sc->line_off[i];
     }
     for (size_t i = 0; i < n; i++) {
         sluice_record *r = &sc->recs[i];
-        r->line = sc->lines.data + sc->line_off[i];
+        r->line = s->needs_line ? sc->lines.data + sc->line_off[i] : NULL;
         r->line_len = sc->line_len[i];
         sc->ptrs[i] = r;
     }
@@ -222,6 +241,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     sluice_buf_init(&sc->msgs);
     sluice_printf_cache_init(&sc->printf_cache);
     sluice_buf_init(&sc->lines);
+    sluice_buf_init(&sc->fieldbytes);
     sc->pool = NULL;
     sc->pool_len = sc->pool_cap = 0;
     sluice_time_cache_init(&sc->tc);
@@ -273,13 +293,12 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         was_diverting = diverting;
         sluice_sink_instance *s = diverting ? lg->fallback : b->sink;
-        uint64_t first;
         /* sluice_queue_take, but once a crash began (crash_flush) no batch */
-        size_t n = sluice_crash_take_(b, BATCH_MAX, &first);
+        size_t n = sluice_crash_take_(b, sc->taken, BATCH_MAX);
         int64_t now;
         if (n == 0) {
             if (sluice_queue_is_sealed(b->queue) &&
-                sluice_queue_pending(b->queue, b->cursor) == 0)
+                sluice_queue_drained(b->queue, b->cursor))
                 break;
             now = sluice_clock_monotonic_ns();
             if (dirty && now >= next_flush) {
@@ -307,13 +326,14 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         idle_since = 0;
         nap_ns = IDLE_NAP_MIN_NS;
-        render_batch(b, s, sc, first, n);
+        render_batch(b, s, sc, n);
+        sluice_queue_rendered(b->queue, b->cursor);
         size_t written = 0;
         int wrc = sluice_sink_write_(s, sc->ptrs, n, &written, err);
         /* count before releasing: whoever sees pending drop (a flush) must
          * also see the records counted as written */
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
-        sluice_queue_release(b->queue, b->cursor, written);
+        sluice_queue_release(b->queue, b->cursor, sc->taken, n, written);
         sluice_crash_batch_end_();
         if (written) {
             dirty = true;
@@ -358,6 +378,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     sluice_buf_free(&sc->msgs);
     sluice_printf_cache_free(&sc->printf_cache);
     sluice_buf_free(&sc->lines);
+    sluice_buf_free(&sc->fieldbytes);
     free(sc->pool);
     free(sc);
     atomic_store(&b->in_run, 0);

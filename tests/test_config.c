@@ -23,8 +23,8 @@ Test(config, unknown_section_names_line)
 
 Test(config, unknown_logger_key_names_line)
 {
-    expect_error("[sink.c]\nplugin = capture\n\n[logger.a]\nsinks = c\nqueue_size = 4\n",
-                 "<string>:6: [logger.a]: unknown key 'queue_size'");
+    expect_error("[sink.c]\nplugin = capture\n\n[logger.a]\nsinks = c\nqueue_length = 4\n",
+                 "<string>:6: [logger.a]: unknown key 'queue_length'");
 }
 
 Test(config, unknown_sink_key_lists_known_keys)

@@ -51,11 +51,17 @@ static void child_writes_into_a_broken_pipe(const char *stream, int fd,
     close(fds[1]);
 
     sluice_option items[2] = {{"stream", stream, 10}, {"color", "never", 11}};
-    sluice_options opts = {"out", "test.ini", items, 2};
+    sluice_options opts;
+    memset(&opts, 0, sizeof opts);
+    opts.sink_name = "out";
+    opts.source = "test.ini";
+    opts.items = items;
+    opts.count = 2;
     void *st = NULL;
     verdict v = {0};
     sluice_error err = {{0}};
-    if (api->open(&opts, &st, &err) != 0)
+    /* parsed as the runtime parses them, then opened */
+    if (plugin_call_open(api, &opts, &st, &err) != 0)
         _exit(3);
     sluice_record r = {.level = SLUICE_LEVEL_INFO, .logger = "t",
                        .message = "hello", .message_len = 5,

@@ -9,6 +9,8 @@
 
 #include <criterion/criterion.h>
 
+#include "plugin_fixture.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -98,10 +100,13 @@ static int open_kv(void **st, sluice_error *err, ...)
         n++;
     }
     va_end(ap);
-    sluice_options o = {"f", "test.ini", items, n};
-    memset(err, 0, sizeof *err);
-    *st = NULL;
-    return api()->open(&o, st, err);
+    sluice_options o = {0};
+    o.sink_name = "f";
+    o.source = "test.ini";
+    o.items = items;
+    o.count = n;
+    o.line = 1;
+    return plugin_call_open(api(), &o, st, err);
 }
 
 /* A record whose line is printf(fmt, ...) and whose time is t (ns). */
@@ -413,9 +418,12 @@ Test(file_sink, missing_directory_is_an_error_naming_the_path)
     sluice_error err;
     const char *path = in_tmp("no/such/dir/app.log");
     cr_assert_neq(open_kv(&st, &err, "path", path, NULL), 0);
+    /* the runtime refuses it before open(), with the key's line */
+    cr_assert(strstr(err.message, "test.ini:10: sink 'f': option 'path': "),
+              "message: %s", err.message);
     cr_assert(strstr(err.message, path), "message: %s", err.message);
-    cr_assert(strstr(err.message, strerror(ENOENT)), "message: %s",
-              err.message);
+    cr_assert(strstr(err.message, "does not exist (it is not created for you)"),
+              "message: %s", err.message);
     cr_assert(!exists(in_tmp("no")), "the directory was created");
 
     const char *dated = in_tmp("nodir/app.log");
@@ -453,15 +461,19 @@ Test(file_sink, bad_options_are_refused_with_file_and_line)
     } bad[] = {
         {"mode", "rw-r-----", "octal"},
         {"mode", "0999", "octal"},
-        {"mode", "017777", "octal"},
+        {"mode", "017777", "017777 is out of range 0..07777"},
         {"mode", "-0640", "octal"},
-        {"rotate_bytes", "10MB", "not an integer"},
-        {"rotate_bytes", "-1", "out of range"},
-        {"keep", "five", "not an integer"},
+        {"rotate_bytes", "0xA00000", "not a size"},
+        {"rotate_bytes", "-1", "'-1' is not a size"},
+        {"rotate_bytes", "10 MB", "not a size"},
+        {"rotate_bytes", "2P", "not a size"},
+        {"keep", "five", "not a decimal integer"},
         {"keep", "-1", "out of range"},
-        {"rotate", "weekly", "none, daily or hourly"},
-        {"fsync_interval_ms", "-5", "out of range"},
-        {"fsync_interval_ms", "", "not an integer"},
+        {"rotate", "weekly", "not one of none, daily, hourly"},
+        {"fsync_interval_ms", "-5", "not a duration"},
+        {"fsync_interval_ms", "", "not a duration"},
+        {"fsync_interval_ms", "2d", "2d is out of range 0..1d"},
+        {"keep", "010", "leading zeros are not allowed"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         void *st;
@@ -595,6 +607,47 @@ Test(file_sink, size_rotation_keeps_the_newest_keep_files)
         free(got);
     }
     free_recs(rs, 100);
+}
+
+Test(file_sink, rotate_bytes_takes_a_size_with_a_unit)
+{
+    void *st;
+    sluice_error err;
+    const char *path = in_tmp("app.log");
+    cr_assert_eq(open_kv(&st, &err, "path", path, "rotate_bytes", "1K",
+                         "keep", "1", NULL),
+                 0, "%s", err.message);
+    /* 100-byte records: 10 fit in 1024 bytes, the 11th starts app.log */
+    sluice_record *rs[11];
+    for (int i = 0; i < 11; i++)
+        rs[i] = rec(0, "r%03d %094d\n", i, 0);
+    write_ok(st, rs, 11);
+    api()->close(st);
+    size_t len;
+    free(slurp(in_tmp("app.log.1"), &len));
+    cr_assert_eq(len, 1000, "app.log.1 holds %zu bytes", len);
+    free(slurp(path, &len));
+    cr_assert_eq(len, 100);
+    free_recs(rs, 11);
+}
+
+Test(file_sink, every_bad_value_of_a_section_is_reported_at_once)
+{
+    void *st;
+    sluice_error err;
+    cr_assert_neq(open_kv(&st, &err, "path", in_tmp("app.log"), "mode", "999",
+                          "keep", "010", "rotate", "weekly", NULL),
+                  0);
+    cr_assert(strstr(err.message, "test.ini:11: sink 'f': option 'mode': "
+                                  "'999' is not an octal number"),
+              "%s", err.message);
+    cr_assert(strstr(err.message, "test.ini:12: sink 'f': option 'keep': "
+                                  "'010' is not a decimal integer: leading "
+                                  "zeros are not allowed"),
+              "%s", err.message);
+    cr_assert(strstr(err.message, "test.ini:13: sink 'f': option 'rotate': "
+                                  "'weekly' is not one of none, daily, hourly"),
+              "%s", err.message);
 }
 
 Test(file_sink, size_rotation_a_big_record_gets_a_file_of_its_own)

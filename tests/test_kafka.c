@@ -510,11 +510,11 @@ Test(kafka, bad_options_name_file_and_line)
     optset os;
     optset_init(&os, "k");
     optset_add(&os, "brokers", "localhost:9092");
-    expect_refused(&os, "test.ini: sink 'k': option 'topic': is required");
+    expect_refused(&os, "test.ini:1: sink 'k': option 'topic': is required");
 
     optset_init(&os, "k");
     optset_add(&os, "topic", TOPIC);
-    expect_refused(&os, "test.ini: sink 'k': option 'brokers': is required");
+    expect_refused(&os, "test.ini:1: sink 'k': option 'brokers': is required");
 
     optset_init(&os, "k");
     optset_add(&os, "brokers", "localhost:9092");
@@ -577,11 +577,63 @@ Test(kafka, bad_options_name_file_and_line)
     api->close(st);
 }
 
-Test(kafka, option_names_list_the_rdkafka_prefix)
+Test(kafka, the_option_table_takes_the_rdkafka_prefix)
 {
-    int found = 0;
-    for (const char *const *p = api->option_names; *p; p++)
-        if (strcmp(*p, "rdkafka.*") == 0)
-            found = 1;
-    cr_assert(found, "option_names has \"rdkafka.*\"");
+    cr_assert(sluice_option_spec_find_(api->options, "rdkafka.linger.ms"),
+              "the table has \"rdkafka.*\"");
+    cr_assert_null(sluice_option_spec_find_(api->options, "rdkafka."));
+}
+
+/* Every property that loads code, runs a command, installs a signal
+ * handler or weakens delivery is refused, each on its own line, and none
+ * reaches librdkafka. */
+Test(kafka, properties_that_load_code_or_weaken_delivery_are_refused)
+{
+    static const char *const refused[][3] = {
+        {"rdkafka.plugin.library.paths", "/tmp/evil.so", "loads shared libraries"},
+        {"rdkafka.interceptor.test.config1", "x", "interceptors load and run code"},
+        {"rdkafka.ssl.engine.location", "/tmp/engine.so", "loads an OpenSSL engine"},
+        {"rdkafka.ssl.providers", "legacy", "loads OpenSSL provider modules"},
+        {"rdkafka.sasl.kerberos.kinit.cmd", "touch /tmp/x", "runs a shell command"},
+        {"rdkafka.internal.termination.signal", "10", "installs a signal handler"},
+        {"rdkafka.acks", "0", "the sink's own acks option"},
+        {"rdkafka.request.required.acks", "1", "the sink's own acks option"},
+        {"rdkafka.enable.idempotence", "false", "idempotence option"},
+        {"rdkafka.max.in.flight", "10", "at most 5 requests in flight"},
+        {"rdkafka.retries", "0", "an idempotent producer needs retries"},
+        {"rdkafka.queuing.strategy", "lifo", "reorders the records"},
+        {"rdkafka.transactional.id", "t1", "runs no transactions"},
+        {"rdkafka.dr_msg_cb", "x", "only through librdkafka's API"},
+    };
+    size_t n = sizeof refused / sizeof refused[0];
+    cr_assert_leq(n + 2, OPTSET_MAX);
+    optset os;
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    for (size_t i = 0; i < n; i++)
+        optset_add(&os, refused[i][0], refused[i][1]);
+    void *st = NULL;
+    sluice_error err;
+    cr_assert_neq(plugin_call_open(api, &os.o, &st, &err), 0);
+    for (size_t i = 0; i < n; i++) {
+        char want[300];
+        snprintf(want, sizeof want, "test.ini:%zu: sink 'k': option '%s': "
+                 "cannot be set: ", 12 + i, refused[i][0]);
+        cr_assert(strstr(plugin_errors, want), "missing '%s' in:\n%s", want,
+                  plugin_errors);
+        cr_assert(strstr(plugin_errors, refused[i][2]), "missing '%s' in:\n%s",
+                  refused[i][2], plugin_errors);
+    }
+    /* without idempotence, more in flight and no retries are the
+     * operator's choice */
+    optset_init(&os, "k");
+    optset_add(&os, "brokers", "localhost:9092");
+    optset_add(&os, "topic", TOPIC);
+    optset_add(&os, "idempotence", "false");
+    optset_add(&os, "rdkafka.max.in.flight", "10");
+    optset_add(&os, "rdkafka.retries", "0");
+    optset_add(&os, "rdkafka.queuing.strategy", "fifo");
+    st = open_sink(&os);
+    api->close(st);
 }

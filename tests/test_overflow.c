@@ -67,12 +67,17 @@ static void *drain_thread(void *arg)
     return NULL;
 }
 
+/* One ring of 128 KiB; every record here ("t=%d i=%d": a 48-byte header
+ * and two 8-byte arguments) takes 64 bytes, so exactly FIT fit. */
+#define FIT (128 * 1024 / 64)
+
 static const char *ini_for(const char *overflow, const char *extra)
 {
     static char ini[512];
     snprintf(ini, sizeof ini,
              "[sink.c]\nplugin = capture\n[logger.a]\nsinks = c\n"
-             "queue_capacity = 1024\nautostart = false\noverflow = %s\n%s",
+             "queue_size = 128K\nproducer_rings = 1\nautostart = false\n"
+             "overflow = %s\n%s",
              overflow, extra);
     return ini;
 }
@@ -81,12 +86,13 @@ Test(overflow, drop_newest_counts_exactly)
 {
     sluice_runtime *rt = start_ini(ini_for("drop_newest", ""));
     sluice_logger *lg = sluice_logger_get(rt, "a");
-    run_producers(lg); /* nobody drains: exactly 1024 fit */
+    run_producers(lg); /* nobody drains: exactly FIT fit */
     sluice_logger_stats st;
     sluice_logger_stats_get(lg, &st);
     cr_assert_eq(st.attempted, THREADS * PER_THREAD);
-    cr_assert_eq(st.accepted, 1024);
-    cr_assert_eq(st.dropped, THREADS * PER_THREAD - 1024);
+    cr_assert_eq(st.accepted, FIT);
+    cr_assert_eq(st.dropped, THREADS * PER_THREAD - FIT);
+    cr_assert_eq(st.overflowed, st.dropped);
     cr_assert_eq(st.attempted, st.accepted + st.dropped);
     drainer d = {sluice_logger_binding(lg, 0), -1};
     pthread_t t;
@@ -95,7 +101,7 @@ Test(overflow, drop_newest_counts_exactly)
     cr_assert_eq(sluice_close(rt, 5000), 0);
     pthread_join(t, NULL);
     cr_assert_eq(d.rc, 0);
-    cr_assert_eq(capture_count(), 1024, "the sink gets exactly what was accepted");
+    cr_assert_eq(capture_count(), FIT, "the sink gets exactly what was accepted");
     int last[THREADS];
     size_t per[THREADS];
     check_order(last, per);
@@ -108,41 +114,47 @@ Test(overflow, drop_oldest_keeps_the_newest)
     run_producers(lg);
     sluice_logger_stats st;
     sluice_logger_stats_get(lg, &st);
+    /* every call was accepted; the oldest were taken out again */
     cr_assert_eq(st.attempted, THREADS * PER_THREAD);
-    cr_assert_eq(st.accepted, 1024);
-    cr_assert_eq(st.dropped, THREADS * PER_THREAD - 1024);
+    cr_assert_eq(st.accepted, THREADS * PER_THREAD);
+    cr_assert_eq(st.dropped, 0);
+    cr_assert_eq(st.evicted, THREADS * PER_THREAD - FIT);
     sluice_binding_stats bs;
     sluice_binding_stats_get(sluice_logger_binding(lg, 0), &bs);
-    cr_assert_eq(bs.evicted, THREADS * PER_THREAD - 1024);
-    cr_assert_eq(bs.pending, 1024);
+    cr_assert_eq(bs.evicted, THREADS * PER_THREAD - FIT);
+    cr_assert_eq(bs.pending, FIT);
     drainer d = {sluice_logger_binding(lg, 0), -1};
     pthread_t t;
     pthread_create(&t, NULL, drain_thread, &d);
     cr_assert_eq(sluice_logger_flush(lg, 10000), 0);
     cr_assert_eq(sluice_close(rt, 5000), 0);
     pthread_join(t, NULL);
-    cr_assert_eq(capture_count(), 1024);
+    cr_assert_eq(capture_count(), FIT);
     int last[THREADS];
     size_t per[THREADS];
     check_order(last, per);
-    /* the survivors are exactly the 1024 newest: queue positions
-     * 16000-1024 .. 15999, in order */
+    /* the survivors are exactly the FIT newest, in order: queue positions
+     * (in 8-unit records) 16000-FIT .. 15999 */
     for (size_t k = 0; k < capture_count(); k++)
-        cr_assert_eq(capture_sink.records[k].sequence,
-                     THREADS * PER_THREAD - 1024 + k,
+        cr_assert_eq(capture_sink.records[k].sequence / 8,
+                     THREADS * PER_THREAD - FIT + k,
                      "record %zu has queue position %llu", k,
                      (unsigned long long)capture_sink.records[k].sequence);
+    /* and each thread kept its newest, up to its last */
+    for (int i = 0; i < THREADS; i++)
+        if (per[i])
+            cr_assert_eq(last[i], PER_THREAD - 1, "thread %d lost its newest", i);
 }
 
 Test(overflow, block_with_timeout_drops_after_waiting)
 {
     sluice_runtime *rt = start_ini(ini_for("block", "block_timeout_ms = 5\n"));
     sluice_logger *lg = sluice_logger_get(rt, "a");
-    run_producers(lg); /* nobody drains: each record past 1024 waits 5 ms */
+    run_producers(lg); /* nobody drains: each record past FIT waits 5 ms */
     sluice_logger_stats st;
     sluice_logger_stats_get(lg, &st);
-    cr_assert_eq(st.accepted, 1024);
-    cr_assert_eq(st.dropped, THREADS * PER_THREAD - 1024);
+    cr_assert_eq(st.accepted, FIT);
+    cr_assert_eq(st.dropped, THREADS * PER_THREAD - FIT);
     sluice_close(rt, 0);
 }
 

@@ -4,14 +4,18 @@
  * test) holds open for reading and writing. Writers come and go without
  * ending the input, lines written while sluice is stopped wait in the FIFO
  * for the next start, SIGHUP after logrotate's rename reopens the file and
- * the run goes on, SIGTERM drains and exits 0.
+ * the run goes on, SIGTERM drains and exits 0. With Type=notify, systemd
+ * hears READY=1, WATCHDOG=1 and STOPPING=1 on its notification socket (here,
+ * one the test binds).
  */
 #include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -190,5 +194,91 @@ Test(service, sighup_after_a_rename_reopens_the_file_and_the_run_goes_on)
     cr_assert_eq(stop_sluice(pid), 0);
     assert_file_holds(rotated, 1, 100);
     assert_file_holds(s.log, 101, 200);
+    service_teardown(&s);
+}
+
+/* ---- systemd's notification protocol (Type=notify, WatchdogSec=) -------- */
+
+/* The next datagram on sock, as text; NULL after 60 s (a bound for a hang). */
+static char *next_notification(int sock, char *buf, size_t size)
+{
+    for (int waited = 0; waited < 60; waited++) {
+        ssize_t n = recv(sock, buf, size - 1, 0);
+        if (n >= 0) {
+            buf[n] = '\0';
+            return buf;
+        }
+        cr_assert(errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR,
+                  "recv: %s", strerror(errno));
+    }
+    return NULL;
+}
+
+/* Does a notification hold the assignment (one per line)? */
+static bool says(const char *message, const char *assignment)
+{
+    size_t len = strlen(assignment);
+    for (const char *line = message; line; line = strchr(line, '\n')) {
+        if (*line == '\n')
+            line++;
+        if (strncmp(line, assignment, len) == 0 && (line[len] == '\n' || line[len] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+Test(service, notifies_ready_watchdog_and_stopping)
+{
+#ifndef SLUICE_HAVE_SD_NOTIFY
+    cr_skip_test("built without libsystemd: sluice run does not notify");
+#endif
+    service s;
+    service_setup(&s);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s/notify", s.dir);
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(sock, 0);
+    cr_assert_eq(bind(sock, (struct sockaddr *)&addr, sizeof addr), 0, "bind: %s",
+                 strerror(errno));
+    struct timeval second = {1, 0};
+    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &second, sizeof second);
+
+    const char *path = cli();
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        char self[32];
+        snprintf(self, sizeof self, "%d", (int)getpid()); /* exec keeps it */
+        setenv("NOTIFY_SOCKET", addr.sun_path, 1);
+        setenv("WATCHDOG_USEC", "200000", 1); /* WATCHDOG=1 every 100 ms */
+        setenv("WATCHDOG_PID", self, 1);
+        dup2(s.fifo_fd, STDIN_FILENO);
+        execl(path, "sluice", "run", "-c", s.conf, "-t", "5000", (char *)NULL);
+        _exit(127);
+    }
+    running = pid;
+
+    char buf[4096], *message;
+    while ((message = next_notification(sock, buf, sizeof buf)) && !says(message, "READY=1"))
+        cr_assert(!says(message, "WATCHDOG=1"), "WATCHDOG=1 before READY=1");
+    cr_assert_not_null(message, "no READY=1");
+    write_lines(&s, 1, 10); /* ready means reading */
+    cr_assert_eq(wait_lines(s.log, 10), 10);
+    int pings = 0;
+    while (pings < 5 && (message = next_notification(sock, buf, sizeof buf))) {
+        cr_assert(!says(message, "STOPPING=1"), "STOPPING=1 before SIGTERM");
+        pings += says(message, "WATCHDOG=1");
+    }
+    cr_assert_eq(pings, 5, "WATCHDOG=1 did not keep coming");
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    while ((message = next_notification(sock, buf, sizeof buf)) && !says(message, "STOPPING=1"))
+        ;
+    cr_assert_not_null(message, "no STOPPING=1 after SIGTERM");
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    running = -1;
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+    assert_file_holds(s.log, 1, 10);
+    close(sock);
     service_teardown(&s);
 }

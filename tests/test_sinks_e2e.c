@@ -14,6 +14,8 @@
  */
 #include "helpers.h"
 
+#include <dlfcn.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -106,7 +108,7 @@ Test(sinks_e2e, check_reports_bad_file_values)
     snprintf(ini, sizeof ini,
              "[sink.f]\nplugin = file\npath = %s/app.log\nrotate_bytes = -5\n"
              "[logger.a]\nsinks = f\n", dir);
-    check_refuses(dir, "rotate", ini, 4, "f", "rotate_bytes", "-5 is out of range");
+    check_refuses(dir, "rotate", ini, 4, "f", "rotate_bytes", "'-5' is not a size");
     snprintf(ini, sizeof ini,
              "[sink.f]\nplugin = file\npath = %s/app.log\nmode = 0999\n"
              "[logger.a]\nsinks = f\n", dir);
@@ -156,6 +158,53 @@ Test(sinks_e2e, check_reports_bad_console_syslog_journald_values)
     tmpdir_remove(dir);
 }
 
+/* A configuration that names libraries for librdkafka to load: sluice
+ * check refuses each with its line, and nothing gets loaded. */
+Test(sinks_e2e, check_loads_no_library_a_kafka_section_names)
+{
+#ifndef SE_KAFKA_PLUGIN
+    cr_skip_test("the kafka plugin was not built");
+#else
+    char *dir = tmpdir_make();
+    char conf[512], marker[512], ini[2048];
+    snprintf(conf, sizeof conf, "%s/evil.ini", dir);
+    snprintf(marker, sizeof marker, "%s/loaded", dir);
+    const char *lib_dir = getenv("SLUICE_BROKEN_PLUGIN_DIR");
+    cr_assert_not_null(lib_dir);
+    snprintf(ini, sizeof ini,
+             "[sink.k]\nplugin = kafka\nbrokers = 127.0.0.1:1\ntopic = t\n"
+             "rdkafka.plugin.library.paths = %s/marker_lib.so\n"
+             "rdkafka.ssl.engine.location = %s/marker_lib.so\n"
+             "rdkafka.acks = 0\n[logger.a]\nsinks = k\n", lib_dir, lib_dir);
+    write_text(conf, ini);
+    char *out;
+    int rc = sh(&out, "SLUICE_MARKER=%s %s check -c %s", marker, cli(), conf);
+    cr_assert_eq(rc, 1, "%s", out);
+    char want[700];
+    snprintf(want, sizeof want, "%s:5: sink 'k': option "
+             "'rdkafka.plugin.library.paths': cannot be set: loads shared "
+             "libraries", conf);
+    cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);
+    snprintf(want, sizeof want, "%s:6: sink 'k': option "
+             "'rdkafka.ssl.engine.location': cannot be set", conf);
+    cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);
+    snprintf(want, sizeof want, "%s:7: sink 'k': option 'rdkafka.acks': "
+             "cannot be set: the sink's own acks option", conf);
+    cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);
+    free(out);
+    struct stat st;
+    cr_assert_neq(stat(marker, &st), 0, "sluice check loaded the library");
+    /* and the marker works: loading the library does create it */
+    setenv("SLUICE_MARKER", marker, 1);
+    snprintf(ini, sizeof ini, "%s/marker_lib.so", lib_dir);
+    void *h = dlopen(ini, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(h, "%s", dlerror());
+    cr_assert_eq(stat(marker, &st), 0, "the marker library made no marker");
+    dlclose(h);
+    tmpdir_remove(dir);
+#endif
+}
+
 Test(sinks_e2e, check_reports_bad_kafka_values)
 {
 #ifndef SE_KAFKA_PLUGIN
@@ -193,7 +242,7 @@ Test(sinks_e2e, check_reports_every_bad_sink_and_opens_nothing)
     char *out;
     cr_assert_eq(sh(&out, "%s check -c %s", cli(), conf), 1, "%s", out);
     char want[700];
-    snprintf(want, sizeof want, "%s:4: sink 'f': option 'keep': 'lots' is not an integer", conf);
+    snprintf(want, sizeof want, "%s:4: sink 'f': option 'keep': 'lots' is not a decimal integer", conf);
     cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);
     snprintf(want, sizeof want, "%s:8: sink 's': option 'port': 70000 is out of range", conf);
     cr_assert(strstr(out, want), "missing '%s' in:\n%s", want, out);
@@ -483,7 +532,7 @@ Test(sinks_e2e, relp_collector_killed_and_restarted_supervisor_retries)
              "[runtime]\nrestart_backoff_ms = 50..500\nrestart_intensity = unlimited\n"
              "[sink.s]\nplugin = syslog\ntransport = relp\nhost = 127.0.0.1\n"
              "port = %d\nconnect_timeout_ms = 1000\ntimeout_ms = 3000\n"
-             "app_name = e2e\npattern = %%m\n"
+             "app_name = e2e\n"
              "[logger.relp]\nsinks = s\nqueue_capacity = 16384\noverflow = block\n",
              c.relp_port);
     sluice_runtime *rt = start_ini(ini);

@@ -229,7 +229,8 @@ Test(supervisor, given_up_without_fallback_keeps_records_until_resume)
     sluice_runtime *rt = start_ini(
         "[runtime]\nrestart_backoff_ms = 1..2\nrestart_intensity = 2/10s\n"
         "[sink.f]\nplugin = fault\nfail_first_ms = 300\n"
-        "[logger.a]\nsinks = f\nqueue_capacity = 64\noverflow = drop_newest\n");
+        "[logger.a]\nsinks = f\nqueue_size = 64K\nproducer_rings = 1\n"
+        "overflow = drop_newest\n");
     sluice_logger *lg = sluice_logger_get(rt, "a");
     for (int i = 0; i < 40; i++)
         SLUICE_INFO(lg, "r%d", i);
@@ -242,20 +243,21 @@ Test(supervisor, given_up_without_fallback_keeps_records_until_resume)
     }
     cr_assert_eq(st.state, SLUICE_STATE_GIVEN_UP);
     cr_assert_eq(st.pending, 40, "given up, the records stay queued");
-    /* producers now meet the overflow policy: 24 more fit, the rest drop */
-    for (int i = 40; i < 100; i++)
+    /* producers now meet the overflow policy: a "r%d" record takes 7 units
+     * of 8 bytes, the ring 8192 units, so 1170 fit in all; the rest drop */
+    for (int i = 40; i < 2000; i++)
         SLUICE_INFO(lg, "r%d", i);
     sluice_logger_stats ls;
     sluice_logger_stats_get(lg, &ls);
-    cr_assert_eq(ls.accepted, 64);
-    cr_assert_eq(ls.dropped, 36);
+    cr_assert_eq(ls.accepted, 1170);
+    cr_assert_eq(ls.dropped, 2000 - 1170);
     usleep(350000); /* the sink is healthy again */
     sluice_error err;
     cr_assert_eq(sluice_binding_resume(sluice_logger_binding(lg, 0), &err), 0, "%s",
                  err.message);
     cr_assert_eq(sluice_logger_flush(lg, 20000), 0);
     st = stats_of(lg, 0);
-    cr_assert_eq(st.written, 64);
+    cr_assert_eq(st.written, 1170);
     cr_assert_eq(st.pending, 0);
     cr_assert_neq(st.state, SLUICE_STATE_GIVEN_UP);
     /* resume on a binding that was not given up is refused */

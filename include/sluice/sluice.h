@@ -33,10 +33,14 @@
  *                      returned: returns 0 at once (what was left was
  *                      counted by close). Do not call it again after 0.
  *   sluice_binding_resume  refused (-1)
- *   sluice_logger_get, sluice_runtime_reopen, sluice_runtime_stop_intake
- *                      during close: as usual (get returns NULL once close
- *                      is done); after close returned: rt is freed, do
- *                      not call them.
+ *   sluice_logger_get, sluice_runtime_reopen, sluice_runtime_stop_intake,
+ *   sluice_runtime_metrics_write
+ *                      during close: as usual (get returns NULL and
+ *                      metrics_write -1 once close is done); after close
+ *                      returned: rt is freed, do not call them.
+ *   the metrics server ([runtime] metrics_listen) stops as close begins:
+ *                      a scrape being answered finishes first, then the
+ *                      port is closed.
  * In the child of a fork(): see sluice_close and docs/delivery.md.
  */
 #ifndef SLUICE_H
@@ -311,16 +315,22 @@ const char *sluice_binding_state_name(sluice_binding_state s);
 typedef struct sluice_logger_stats {
     uint64_t attempted;        /* logging calls at an enabled level (not
                                   counting calls made after close began) */
-    uint64_t accepted;         /* attempted - dropped */
-    uint64_t dropped;          /* overflowed + closed + rejected + forked */
+    uint64_t accepted;         /* attempted - dropped: records queued */
+    uint64_t dropped;          /* overflowed + closed + rejected + forked:
+                                  records refused, never queued */
     uint64_t rejected;         /* of dropped: rejected by a pre-hook */
     uint64_t pending;          /* the largest backlog of its bindings */
     size_t binding_count;
-    uint64_t overflowed;       /* of dropped: refused or evicted by the
-                                  overflow policy */
+    uint64_t overflowed;       /* of dropped: refused by the overflow policy
+                                  (drop_newest, block_timeout_ms, a record
+                                  larger than the queue takes) */
     uint64_t closed;           /* of dropped: the call was waiting for room
                                   when close began, and gave up */
     uint64_t forked;           /* of dropped: calls in a forked child */
+    uint64_t evicted;          /* accepted records drop_oldest took out of
+                                  the queue before every sink had them
+                                  (what each sink lost: its binding's
+                                  evicted) */
 } sluice_logger_stats;
 
 typedef struct sluice_binding_stats {
@@ -344,6 +354,25 @@ int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
 size_t sluice_logger_binding_count(sluice_logger *lg);
 sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index);
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out);
+
+/* ---- metrics ------------------------------------------------------------- */
+
+/* The Content-Type to serve sluice_runtime_metrics_write's text with. */
+#define SLUICE_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Every counter of rt's loggers, of their lanes' queues and of their
+ * bindings -- what the stats calls above give -- in the Prometheus text
+ * exposition format, version 0.0.4 (docs/metrics.md lists the metrics),
+ * for a host that serves its own /metrics or feeds another exporter;
+ * [runtime] metrics_listen serves the same text over HTTP. Each logger's
+ * counters are read once per call, so its families agree (accepted is
+ * attempted less the dropped ones). *text gets a NUL-terminated string of
+ * *len bytes (len may be NULL), allocated with malloc: free() it. Returns
+ * 0, or -1 with err set and *text NULL: out of memory, a runtime whose
+ * close has finished, or a forked child's copy of its parent's runtime.
+ * Safe during close (see "During and after close" above). */
+int sluice_runtime_metrics_write(sluice_runtime *rt, char **text, size_t *len,
+                                 sluice_error *err);
 
 /* The worker run loop of one binding, for loggers with autostart = false
  * (with autostart the supervisor calls it). Sets is_running, drains until the

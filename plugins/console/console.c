@@ -15,65 +15,42 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static const char *const console_options[] = {"stream", "color", NULL};
+/* in option order: the index is the value */
+static const char *const stream_choices[] = {"stdout", "stderr", NULL};
+static const char *const color_choices[] = {"auto", "always", "never", NULL};
+enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+
+static const sluice_option_spec console_options[] = {
+    {.name = "stream", .type = SLUICE_OPTION_ENUM, .default_value = "stderr",
+     .choices = stream_choices,
+     .description = "the standard stream written to"},
+    {.name = "color", .type = SLUICE_OPTION_ENUM, .default_value = "auto",
+     .choices = color_choices,
+     .description = "colour the level: auto does only on a terminal, and "
+                    "only if NO_COLOR is unset or empty"},
+    {0}};
 
 typedef struct console_state {
     int fd;
     int color;
 } console_state;
 
-/* The options, validated: shared by open() and check(). */
-typedef struct console_config {
-    int fd;
-    int color; /* resolved: auto looks at the stream and NO_COLOR */
-} console_config;
-
-static int console_parse(const sluice_options *opts, console_config *c,
-                         sluice_error *err)
-{
-    const char *stream = sluice_options_get(opts, "stream", "stderr");
-    if (strcmp(stream, "stdout") == 0)
-        c->fd = STDOUT_FILENO;
-    else if (strcmp(stream, "stderr") == 0)
-        c->fd = STDERR_FILENO;
-    else
-        return sluice_options_error(opts, "stream", err,
-                                    "'%s' is neither stdout nor stderr",
-                                    stream);
-    /* color = auto (default) | always | never */
-    const char *color = sluice_options_get(opts, "color", "auto");
-    if (strcmp(color, "auto") == 0) {
-        const char *nc = getenv("NO_COLOR");
-        c->color = isatty(c->fd) && !(nc && nc[0]);
-    } else if (strcmp(color, "always") == 0) {
-        c->color = 1;
-    } else if (strcmp(color, "never") == 0) {
-        c->color = 0;
-    } else {
-        return sluice_options_error(opts, "color", err,
-                                    "'%s' is not auto, always or never",
-                                    color);
-    }
-    return 0;
-}
-
-static int console_check(const sluice_options *opts, sluice_error *err)
-{
-    console_config c;
-    return console_parse(opts, &c, err);
-}
-
 static int console_open(const sluice_options *opts, void **state,
                         sluice_error *err)
 {
-    console_config c;
-    if (console_parse(opts, &c, err))
-        return -1;
     console_state *s = calloc(1, sizeof *s);
     if (!s)
         return sluice_error_set(err, "console: out of memory");
-    s->fd = c.fd;
-    s->color = c.color;
+    s->fd = sluice_options_get_enum(opts, "stream") == 0 ? STDOUT_FILENO
+                                                         : STDERR_FILENO;
+    switch (sluice_options_get_enum(opts, "color")) {
+    case COLOR_ALWAYS: s->color = 1; break;
+    case COLOR_NEVER: s->color = 0; break;
+    default: {
+        const char *nc = getenv("NO_COLOR");
+        s->color = isatty(s->fd) && !(nc && nc[0]);
+    }
+    }
     *state = s;
     return 0;
 }
@@ -185,11 +162,10 @@ static const sluice_sink_api console_api = {
     .struct_size = sizeof(sluice_sink_api),
     .name = "console",
     .description = "stdout or stderr; colour on a terminal unless NO_COLOR",
-    .option_names = console_options,
     .open = console_open,
     .write = console_write,
     .close = console_close,
-    .check = console_check,
+    .options = console_options,
     .crash_write = console_crash_write,
 };
 

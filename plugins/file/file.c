@@ -28,11 +28,38 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const file_options[] = {
-    "path", "mode", "rotate_bytes", "keep", "rotate", "fsync_interval_ms",
-    NULL};
-
+/* in the order of enum rotate_kind: the option's value is the index */
+static const char *const rotate_choices[] = {"none", "daily", "hourly", NULL};
 enum rotate_kind { ROTATE_NONE, ROTATE_DAILY, ROTATE_HOURLY };
+
+/* The options as data: the runtime parses and checks them before check()
+ * and open(), and `sluice plugins file` and the docs are made from this. */
+static const sluice_option_spec file_options[] = {
+    {.name = "path", .type = SLUICE_OPTION_PATH,
+     .flags = SLUICE_OPTION_REQUIRED | SLUICE_OPTION_WRITABLE_DIR,
+     .description = "the file to append to (its folder is not created for "
+                    "you)"},
+    {.name = "mode", .type = SLUICE_OPTION_INT, .default_value = "0640",
+     .min = 0, .max = 07777, .flags = SLUICE_OPTION_OCTAL,
+     .description = "permissions of a file the sink creates, exactly (the "
+                    "umask does not apply)"},
+    {.name = "rotate_bytes", .type = SLUICE_OPTION_SIZE, .default_value = "0",
+     .min = 0, .max = 1LL << 50,
+     .description = "rotate (app.log -> app.log.1 ...) when the next record "
+                    "would make the file larger; 0: off"},
+    {.name = "rotate", .type = SLUICE_OPTION_ENUM, .default_value = "none",
+     .choices = rotate_choices,
+     .description = "rotation into dated files by each record's time (UTC), "
+                    "app.2026-11-23.log; not with rotate_bytes"},
+    {.name = "keep", .type = SLUICE_OPTION_INT, .default_value = "5",
+     .min = 0, .max = 100000,
+     .description = "old files kept beside the live one"},
+    {.name = "fsync_interval_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "0", .min = 0, .max = 86400000,
+     .description = "fdatasync at most this often while writing, and on "
+                    "flush; 0: never"},
+    {0}};
+
 #define NO_PERIOD INT64_MIN
 
 typedef struct file_state {
@@ -64,28 +91,6 @@ static int64_t mono_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Parse `mode` as octal permissions (0..07777). */
-static int parse_mode(const sluice_options *opts, mode_t *out,
-                      sluice_error *err)
-{
-    const char *v = sluice_options_get(opts, "mode", NULL);
-    if (!v) {
-        *out = 0640;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    long x = strtol(v, &end, 8);
-    if (errno || end == v || *end != '\0' || v[0] == '-' || v[0] == '+' ||
-        x < 0 || x > 07777)
-        return sluice_options_error(opts, "mode", err,
-                                    "'%s' is not an octal file mode "
-                                    "(0000..7777, e.g. 0640)",
-                                    v);
-    *out = (mode_t)x;
-    return 0;
 }
 
 /* Open (creating with exactly s->mode) the file `name`; sets s->fd, s->size.
@@ -460,78 +465,38 @@ static int split_path(file_state *s)
     return s->dir && s->stem && s->ext ? 0 : -1;
 }
 
-/* The options, validated: shared by open() and check(). */
-typedef struct file_config {
-    const char *path;
-    mode_t mode;
-    long long fsync_ms, rotate_bytes, keep;
-    int rotate;
-} file_config;
-
-static int parse_config(const sluice_options *opts, file_config *c,
-                        sluice_error *err)
-{
-    memset(c, 0, sizeof *c);
-    const char *path = sluice_options_get(opts, "path", NULL);
-    if (!path)
-        return sluice_options_error(opts, NULL, err,
-                                    "option 'path' is required");
-    if (!path[0])
-        return sluice_options_error(opts, "path", err, "the path is empty");
-    const char *slash = strrchr(path, '/');
-    if (slash && slash[1] == '\0')
-        return sluice_options_error(opts, "path", err,
-                                    "'%s' names a directory, not a file",
-                                    path);
-    c->path = path;
-    if (parse_mode(opts, &c->mode, err) ||
-        sluice_options_int(opts, "fsync_interval_ms", 0, 0, 86400000LL,
-                           &c->fsync_ms, err) ||
-        sluice_options_int(opts, "rotate_bytes", 0, 0, INT64_MAX / 2,
-                           &c->rotate_bytes, err) ||
-        sluice_options_int(opts, "keep", 5, 0, 100000, &c->keep, err))
-        return -1;
-    const char *rot = sluice_options_get(opts, "rotate", "none");
-    if (strcmp(rot, "none") == 0)
-        c->rotate = ROTATE_NONE;
-    else if (strcmp(rot, "daily") == 0)
-        c->rotate = ROTATE_DAILY;
-    else if (strcmp(rot, "hourly") == 0)
-        c->rotate = ROTATE_HOURLY;
-    else
-        return sluice_options_error(opts, "rotate", err,
-                                    "'%s' is not none, daily or hourly", rot);
-    if (c->rotate != ROTATE_NONE && c->rotate_bytes > 0)
-        return sluice_options_error(opts, "rotate_bytes", err,
-                                    "size rotation cannot be combined with "
-                                    "rotate = %s; use one of them",
-                                    rot);
-    return 0;
-}
-
-/* `sluice check`: the values only; no file is opened or created. */
+/* `sluice check`, and before open(): the rule across options (the
+ * runtime has checked each value, and that the folder of path exists and
+ * is writable). Nothing is opened or created. */
 static int file_check(const sluice_options *opts, sluice_error *err)
 {
-    file_config c;
-    return parse_config(opts, &c, err);
+    if (sluice_options_get_enum(opts, "rotate") != ROTATE_NONE &&
+        sluice_options_get_int(opts, "rotate_bytes") > 0)
+        return sluice_options_report(opts, "rotate_bytes", err,
+                                     "size rotation cannot be combined with "
+                                     "rotate = %s; use one of them",
+                                     sluice_options_get_string(opts, "rotate"));
+    return 0;
 }
 
 static int file_open(const sluice_options *opts, void **state,
                      sluice_error *err)
 {
-    file_config c;
-    if (parse_config(opts, &c, err))
-        return -1;
-    const char *path = c.path;
-    long long rotate_bytes = c.rotate_bytes, keep = c.keep;
-    int rotate = c.rotate;
+    const char *path = sluice_options_get_string(opts, "path");
+    if (!path)
+        return sluice_options_error(opts, "path", err,
+                                    "no parsed options (a runtime of ABI 2 "
+                                    "parses them)");
+    long long rotate_bytes = sluice_options_get_int(opts, "rotate_bytes");
+    long long keep = sluice_options_get_int(opts, "keep");
+    int rotate = sluice_options_get_enum(opts, "rotate");
 
     file_state *s = calloc(1, sizeof *s);
     if (!s)
         return sluice_error_set(err, "file: out of memory");
     s->fd = -1;
-    s->mode = c.mode;
-    s->fsync_ms = c.fsync_ms;
+    s->mode = (mode_t)sluice_options_get_int(opts, "mode");
+    s->fsync_ms = sluice_options_get_int(opts, "fsync_interval_ms");
     s->last_sync = mono_ns();
     s->rotate_bytes = rotate_bytes;
     s->keep = keep;
@@ -560,8 +525,9 @@ static int file_open(const sluice_options *opts, void **state,
         }
     } else {
         /* The live file is chosen by the first record's time; check the
-         * directory now, and prune what an earlier run left (the newest
-         * may be continued: keep one more). */
+         * directory now (it may have gone since the runtime looked), and
+         * prune what an earlier run left (the newest may be continued:
+         * keep one more). */
         struct stat st;
         const char *why = NULL;
         if (stat(s->dir, &st) != 0)
@@ -850,13 +816,13 @@ static const sluice_sink_api file_api = {
     .struct_size = sizeof(sluice_sink_api),
     .name = "file",
     .description = "append to a file; size or daily/hourly rotation, reopen",
-    .option_names = file_options,
     .open = file_open,
     .write = file_write,
     .flush = file_flush,
     .close = file_close,
     .reopen = file_reopen,
     .check = file_check,
+    .options = file_options,
     .crash_write = file_crash_write,
 };
 

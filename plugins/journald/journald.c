@@ -34,8 +34,22 @@
 #define JOURNALD_FIELD_MAX 64 /* journald drops longer field names */
 #define JOURNALD_SNDBUF (8 * 1024 * 1024)
 
-static const char *const journald_options[] = {
-    "socket", "identifier", "use_libsystemd", "timeout_ms", NULL};
+static const sluice_option_spec journald_options[] = {
+    {.name = "socket", .type = SLUICE_OPTION_PATH,
+     .default_value = JOURNALD_DEFAULT_SOCKET, .min = 1, .max = 107,
+     .description = "the journal's AF_UNIX datagram socket (not with "
+                    "use_libsystemd)"},
+    {.name = "identifier", .type = SLUICE_OPTION_STRING, .min = 1, .max = 255,
+     .description = "SYSLOG_IDENTIFIER of every entry (default: the "
+                    "record's logger name)"},
+    {.name = "timeout_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "5000", .min = 1, .max = 3600000,
+     .description = "how long one send may block on a busy journal"},
+    {.name = "use_libsystemd", .type = SLUICE_OPTION_BOOL,
+     .default_value = "false",
+     .description = "send with sd_journal_sendv() instead (the system "
+                    "journal only)"},
+    {0}};
 
 typedef struct jbuf {
     char *data;
@@ -383,69 +397,28 @@ static void journald_close(void *state)
     free(s);
 }
 
-/* The options, validated: shared by open() and check(). */
-typedef struct journald_config {
-    int use_sd;
-    long long timeout_ms;
-    const char *path;            /* the socket (native protocol) */
-    const char *ident;           /* NULL: the record's logger name */
-} journald_config;
-
-static int journald_parse(const sluice_options *opts, journald_config *c,
-                          sluice_error *err)
+/* `sluice check`, and before open(): the rule across options (the runtime
+ * checked each value). No socket is made. */
+static int journald_check(const sluice_options *opts, sluice_error *err)
 {
-    memset(c, 0, sizeof *c);
-    if (sluice_options_bool(opts, "use_libsystemd", 0, &c->use_sd, err) != 0)
-        return -1;
-    if (sluice_options_int(opts, "timeout_ms", 5000, 1, 3600000,
-                           &c->timeout_ms, err) != 0)
-        return -1;
-    const char *path = sluice_options_get(opts, "socket", NULL);
-    if (path && c->use_sd)
-        return sluice_options_error(
+    if (sluice_options_given(opts, "socket") &&
+        sluice_options_get_bool(opts, "use_libsystemd"))
+        return sluice_options_report(
             opts, "socket", err,
             "cannot be set with use_libsystemd = true (libsystemd always "
             "uses the system journal)");
-    if (!path)
-        path = JOURNALD_DEFAULT_SOCKET;
-    struct sockaddr_un probe;
-    if (path[0] == '\0')
-        return sluice_options_error(opts, "socket", err, "is empty");
-    if (strlen(path) >= sizeof probe.sun_path)
-        return sluice_options_error(opts, "socket", err,
-                                    "path is longer than %zu bytes",
-                                    sizeof probe.sun_path - 1);
-    c->path = path;
-    const char *ident = sluice_options_get(opts, "identifier", NULL);
-    if (ident) {
-        if (ident[0] == '\0')
-            return sluice_options_error(opts, "identifier", err, "is empty");
-        for (const char *p = ident; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                return sluice_options_error(
-                    opts, "identifier", err,
-                    "contains a control character");
-    }
-    c->ident = ident;
     return 0;
-}
-
-/* `sluice check`: the values only; no socket is made. */
-static int journald_check(const sluice_options *opts, sluice_error *err)
-{
-    journald_config c;
-    return journald_parse(opts, &c, err);
 }
 
 static int journald_open(const sluice_options *opts, void **state,
                          sluice_error *err)
 {
-    journald_config c;
-    if (journald_parse(opts, &c, err) != 0)
-        return -1;
-    int use_sd = c.use_sd;
-    long long timeout_ms = c.timeout_ms;
-    const char *path = c.path, *ident = c.ident;
+    int use_sd = sluice_options_get_bool(opts, "use_libsystemd");
+    long long timeout_ms = sluice_options_get_int(opts, "timeout_ms");
+    const char *path = sluice_options_get_string(opts, "socket");
+    const char *ident = sluice_options_get_string(opts, "identifier");
+    if (!path)
+        path = JOURNALD_DEFAULT_SOCKET;
 
     journald_state *s = calloc(1, sizeof *s);
     if (!s)
@@ -486,11 +459,12 @@ static const sluice_sink_api journald_api = {
     .struct_size = sizeof(sluice_sink_api),
     .name = "journald",
     .description = "the systemd journal, native protocol with fields",
-    .option_names = journald_options,
     .open = journald_open,
     .write = journald_write,
     .close = journald_close,
     .check = journald_check,
+    .options = journald_options,
+    .flags = SLUICE_SINK_NO_LINE, /* entries are built from the fields */
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &journald_api; }

@@ -27,6 +27,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +37,35 @@
 #define KAFKA_PROP_PREFIX "rdkafka."
 #define KAFKA_PURGE_WAIT_MS 5000 /* bound on serving reports after a purge */
 
-static const char *const kafka_options[] = {
-    "brokers", "topic", "key_field", "acks", "idempotence", "timeout_ms",
-    "rdkafka.*", NULL};
+/* "all" and "-1" are the same: an index below 2 means all */
+static const char *const acks_choices[] = {"all", "-1", "1", "0", NULL};
+#define ACKS_IS_ALL(index) ((index) < 2)
+
+static const sluice_option_spec kafka_options[] = {
+    {.name = "brokers", .type = SLUICE_OPTION_LIST,
+     .description = "host:port[,host:port...], librdkafka's "
+                    "bootstrap.servers; required unless "
+                    "rdkafka.bootstrap.servers is given"},
+    {.name = "topic", .type = SLUICE_OPTION_STRING, .min = 1, .max = 249,
+     .flags = SLUICE_OPTION_REQUIRED,
+     .description = "the topic to produce to (a-z A-Z 0-9 . _ -)"},
+    {.name = "key_field", .type = SLUICE_OPTION_STRING, .min = 1, .max = 255,
+     .description = "a record field whose value is the message key (no key "
+                    "when the record lacks it)"},
+    {.name = "acks", .type = SLUICE_OPTION_ENUM, .default_value = "all",
+     .choices = acks_choices,
+     .description = "acknowledgements a record needs; other than all needs "
+                    "idempotence = false"},
+    {.name = "idempotence", .type = SLUICE_OPTION_BOOL, .default_value = "true",
+     .description = "librdkafka's enable.idempotence"},
+    {.name = "timeout_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "30000", .min = 1, .max = 86400000,
+     .description = "how long one write waits for its delivery reports"},
+    {.name = "rdkafka.*", .type = SLUICE_OPTION_STRING,
+     .description = "any other librdkafka property, applied last; those that "
+                    "load code, install a signal handler or weaken delivery "
+                    "are refused"},
+    {0}};
 
 /* One produced message of a write: its delivery report lands here. */
 typedef struct kslot {
@@ -231,21 +259,106 @@ static int valid_topic(const char *t)
     return 1;
 }
 
+/* A mistake: in check() each is reported and checking goes on; in open()
+ * the first one is the error. Returns -1. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 5, 6)))
+#endif
+static int complain(const sluice_options *o, int checking, const char *key,
+                    sluice_error *err, const char *fmt, ...)
+{
+    char what[SLUICE_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (checking)
+        return sluice_options_report(o, key, err, "%s", what);
+    return sluice_options_error(o, key, err, "%s", what);
+}
+
+/* Why the librdkafka property name (= value) may not be set from the
+ * configuration, or NULL. Refused: whatever loads code or runs a command
+ * (the only code sluice loads is a plugin = it was asked to load), what
+ * installs a signal handler in the host, what only librdkafka's API may
+ * set, and what would weaken what this sink promises: a record counts as
+ * written only from its delivery report, with the acknowledgements and
+ * idempotence the sink's own options say. */
+static const char *refused_property(const char *name, const char *value,
+                                    int idempotent)
+{
+    static const struct {
+        const char *name;
+        const char *why;
+    } never[] = {
+        {"plugin.library.paths", "loads shared libraries into the process; "
+                                 "sluice loads code only through plugin ="},
+        {"ssl.engine.location", "loads an OpenSSL engine library"},
+        {"ssl.engine.id", "loads an OpenSSL engine"},
+        {"ssl.providers", "loads OpenSSL provider modules"},
+        {"sasl.kerberos.kinit.cmd", "runs a shell command (the default kinit "
+                                    "command applies; or run kinit outside)"},
+        {"internal.termination.signal", "installs a signal handler in the "
+                                        "host process"},
+        {"acks", "the sink's own acks option says how many acknowledgements "
+                 "a record needs"},
+        {"request.required.acks", "the sink's own acks option says how many "
+                                  "acknowledgements a record needs"},
+        {"enable.idempotence", "use the sink's own idempotence option"},
+        {"delivery.report.only.error", "the sink counts a record as written "
+                                       "only from its delivery report"},
+        {"log.queue", "the sink's log callback must see librdkafka's errors"},
+        {"transactional.id", "the sink runs no transactions: every produce "
+                             "would fail"},
+        {"opaque", "the sink sets it through librdkafka's API"},
+        {"default_topic_conf", "the sink sets it through librdkafka's API"},
+        {"enabled_events", "the sink serves delivery reports as callbacks"},
+    };
+    for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
+        if (strcmp(name, never[i].name) == 0)
+            return never[i].why;
+    if (strncmp(name, "interceptor", 11) == 0)
+        return "interceptors load and run code in the producer";
+    size_t n = strlen(name);
+    if ((n > 3 && strcmp(name + n - 3, "_cb") == 0) ||
+        strcmp(name, "ssl_key") == 0 || strcmp(name, "ssl_certificate") == 0 ||
+        strcmp(name, "ssl_ca") == 0 || strcmp(name, "ssl_engine_callback_data") == 0 ||
+        strcmp(name, "msg_order_cmp") == 0)
+        return "a callback or pointer, settable only through librdkafka's API";
+    if (strcmp(name, "queuing.strategy") == 0 && strcmp(value, "fifo") != 0)
+        return "anything but fifo reorders the records";
+    long long x;
+    if (idempotent &&
+        (strcmp(name, "max.in.flight.requests.per.connection") == 0 ||
+         strcmp(name, "max.in.flight") == 0) &&
+        sluice_int_parse(value, &x) == 0 && x > 5)
+        return "an idempotent producer allows at most 5 requests in flight "
+               "(more needs idempotence = false, and may reorder on retry)";
+    if (idempotent &&
+        (strcmp(name, "message.send.max.retries") == 0 ||
+         strcmp(name, "retries") == 0) &&
+        sluice_int_parse(value, &x) == 0 && x == 0)
+        return "an idempotent producer needs retries (the sink's own retry "
+               "comes on top)";
+    return NULL;
+}
+
 /* Set a librdkafka property; on error report it against option key. */
-static int conf_set(const sluice_options *o, const char *key,
+static int conf_set(const sluice_options *o, int checking, const char *key,
                     rd_kafka_conf_t *conf, const char *name, const char *value,
                     sluice_error *err)
 {
     char errstr[512];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) !=
         RD_KAFKA_CONF_OK)
-        return sluice_options_error(o, key, err, "%s", errstr);
+        return complain(o, checking, key, err, "%s", errstr);
     return 0;
 }
 
-/* The options, validated: shared by open() and check(). conf holds every
- * property (the rdkafka.* ones last, so they can override) but no callback
- * or opaque: open() adds those for its own state. */
+/* The options gathered and, with checking, every rule across them checked
+ * (each value was checked by the runtime). conf holds every property (the
+ * rdkafka.* ones last, so they can override) but no callback or opaque:
+ * open() adds those for its own state. */
 typedef struct kafka_config {
     const char *topic;
     const char *key_field;   /* NULL: no message key */
@@ -253,81 +366,69 @@ typedef struct kafka_config {
     rd_kafka_conf_t *conf;   /* owned by the caller on success */
 } kafka_config;
 
-static int kafka_parse(const sluice_options *o, kafka_config *c,
+static int kafka_parse(const sluice_options *o, int checking, kafka_config *c,
                        sluice_error *err)
 {
     memset(c, 0, sizeof *c);
-    const char *topic = sluice_options_get(o, "topic", NULL);
+    int bad = 0;
+    const char *topic = sluice_options_get_string(o, "topic");
     if (!topic)
-        return sluice_options_error(o, "topic", err,
-                                    "is required (the topic to produce to)");
+        return complain(o, checking, "topic", err,
+                        "is required (the topic to produce to)");
     if (!valid_topic(topic))
-        return sluice_options_error(
-            o, "topic", err,
-            "'%s' is not a valid topic name (1..249 of a-z A-Z 0-9 . _ -)",
-            topic);
-    const char *brokers = sluice_options_get(o, "brokers", NULL);
-    if (brokers && brokers[0] == '\0')
-        return sluice_options_error(o, "brokers", err, "is empty");
+        bad |= complain(o, checking, "topic", err,
+                        "'%s' is not a valid topic name (1..249 of a-z A-Z "
+                        "0-9 . _ -)", topic);
+    const char *brokers = sluice_options_get_string(o, "brokers");
     if (!brokers && !sluice_options_find(o, "rdkafka.bootstrap.servers"))
-        return sluice_options_error(
-            o, "brokers", err, "is required (host:port[,host:port...])");
-    const char *key_field = sluice_options_get(o, "key_field", NULL);
-    if (key_field && key_field[0] == '\0')
-        return sluice_options_error(o, "key_field", err, "is empty");
-    const char *acks = sluice_options_get(o, "acks", "all");
-    if (strcmp(acks, "all") != 0 && strcmp(acks, "-1") != 0 &&
-        strcmp(acks, "0") != 0 && strcmp(acks, "1") != 0)
-        return sluice_options_error(o, "acks", err,
-                                    "'%s' is not all, 1 or 0", acks);
-    int idem = 1;
-    if (sluice_options_bool(o, "idempotence", 1, &idem, err) != 0)
-        return -1;
-    int acks_all = strcmp(acks, "all") == 0 || strcmp(acks, "-1") == 0;
-    if (idem && !acks_all)
-        return sluice_options_error(
-            o, "acks", err,
-            "'%s' needs idempotence = false (an idempotent producer waits "
-            "for all in-sync replicas)",
-            acks);
-    if (sluice_options_int(o, "timeout_ms", 30000, 1, 86400000,
-                           &c->timeout_ms, err) != 0)
+        bad |= complain(o, checking, "brokers", err,
+                        "is required (host:port[,host:port...])");
+    int acks = sluice_options_get_enum(o, "acks");
+    int idem = sluice_options_get_bool(o, "idempotence");
+    if (idem && !ACKS_IS_ALL(acks))
+        bad |= complain(o, checking, "acks", err,
+                        "'%s' needs idempotence = false (an idempotent "
+                        "producer waits for all in-sync replicas)",
+                        sluice_options_get_string(o, "acks"));
+    if (bad && !checking)
         return -1;
     c->topic = topic;
-    c->key_field = key_field;
+    c->key_field = sluice_options_get_string(o, "key_field");
+    c->timeout_ms = sluice_options_get_int(o, "timeout_ms");
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (!conf)
         return sluice_error_set(err, "kafka: out of memory");
-    if (conf_set(o, NULL, conf, "client.id", "sluice", err) ||
-        conf_set(o, "acks", conf, "acks", acks, err) ||
-        conf_set(o, "idempotence", conf, "enable.idempotence",
+    if (conf_set(o, checking, NULL, conf, "client.id", "sluice", err) ||
+        conf_set(o, checking, "acks", conf, "acks",
+                 sluice_options_get_string(o, "acks"), err) ||
+        conf_set(o, checking, "idempotence", conf, "enable.idempotence",
                  idem ? "true" : "false", err) ||
-        (brokers &&
-         conf_set(o, "brokers", conf, "bootstrap.servers", brokers, err)))
+        (brokers && conf_set(o, checking, "brokers", conf, "bootstrap.servers",
+                             brokers, err)))
         goto fail;
-    /* Pass-through properties, applied last so they can override. */
+    /* Pass-through properties, applied last so they can override; a
+     * refused one never reaches librdkafka (which would load a library at
+     * once for plugin.library.paths, even in `sluice check`). */
     size_t plen = strlen(KAFKA_PROP_PREFIX);
     for (size_t i = 0; i < o->count; i++) {
         const sluice_option *it = &o->items[i];
         if (strncmp(it->key, KAFKA_PROP_PREFIX, plen) != 0)
             continue;
         const char *name = it->key + plen;
-        if (name[0] == '\0') {
-            sluice_options_error(o, it->key, err,
-                                 "names no librdkafka property");
-            goto fail;
+        const char *why = refused_property(name, it->value, idem);
+        if (why) {
+            bad |= complain(o, checking, it->key, err, "cannot be set: %s", why);
+        } else if (conf_set(o, checking, it->key, conf, name, it->value, err)) {
+            bad = 1;
+        } else {
+            continue;
         }
-        if (strcmp(name, "delivery.report.only.error") == 0) {
-            sluice_options_error(
-                o, it->key, err,
-                "cannot be set: the sink counts a record as written only "
-                "from its delivery report");
-            goto fail;
-        }
-        if (conf_set(o, it->key, conf, name, it->value, err) != 0)
+        if (!checking)
             goto fail;
     }
+    if (bad)
+        goto fail;
     c->conf = conf;
     return 0;
 fail:
@@ -335,11 +436,12 @@ fail:
     return -1;
 }
 
-/* `sluice check`: build and validate the configuration, start no producer. */
+/* `sluice check`, and before open(): build and validate the configuration,
+ * reporting every mistake; start no producer, load nothing. */
 static int kafka_check(const sluice_options *o, sluice_error *err)
 {
     kafka_config c;
-    if (kafka_parse(o, &c, err) != 0)
+    if (kafka_parse(o, 1, &c, err) != 0)
         return -1;
     rd_kafka_conf_destroy(c.conf);
     return 0;
@@ -349,7 +451,7 @@ static int kafka_open(const sluice_options *opts, void **state,
                       sluice_error *err)
 {
     kafka_config c;
-    if (kafka_parse(opts, &c, err) != 0)
+    if (kafka_parse(opts, 0, &c, err) != 0)
         return -1;
     kafka_state *s = calloc(1, sizeof *s);
     if (!s) {
@@ -589,12 +691,12 @@ static const sluice_sink_api kafka_api = {
     .name = "kafka",
     .description = "Apache Kafka topic via librdkafka, confirmed by "
                    "delivery reports",
-    .option_names = kafka_options,
     .open = kafka_open,
     .write = kafka_write,
     .flush = kafka_flush,
     .close = kafka_close,
     .check = kafka_check,
+    .options = kafka_options,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &kafka_api; }

@@ -4,21 +4,13 @@
  */
 #include <sluice/sink.h>
 
-static const char *const null_options[] = {NULL};
+static const sluice_option_spec null_options[] = {{0}}; /* none */
 
 static int null_open(const sluice_options *opts, void **state, sluice_error *err)
 {
     (void)opts;
     (void)err;
     *state = NULL;
-    return 0;
-}
-
-/* No options, nothing to open: there is nothing to check. */
-static int null_check(const sluice_options *opts, sluice_error *err)
-{
-    (void)opts;
-    (void)err;
     return 0;
 }
 
@@ -39,11 +31,11 @@ static const sluice_sink_api null_api = {
     .struct_size = sizeof(sluice_sink_api),
     .name = "null",
     .description = "discards every record (for measuring the runtime)",
-    .option_names = null_options,
     .open = null_open,
     .write = null_write,
     .close = null_close,
-    .check = null_check,
+    .options = null_options,
+    .flags = SLUICE_SINK_NO_LINE, /* it reads nothing */
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &null_api; }

@@ -16,7 +16,6 @@
  */
 #include "syslog_internal.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -31,12 +30,76 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const syslog_options[] = {
-    "transport", "host", "port", "socket", "facility", "hostname",
-    "app_name", "msgid", "sd_id", "format", "connect_timeout_ms",
-    "timeout_ms", "max_message_size", "relp_window", NULL};
-
+/* in the order of enum transport: the option's value is the index */
+static const char *const transport_choices[] = {"udp", "tcp", "unix", "relp",
+                                                NULL};
 enum transport { T_UDP, T_TCP, T_UNIX, T_RELP };
+
+/* the facility codes 0..23 by name, then by number: code = index % 24 */
+static const char *const facility_choices[] = {
+    "kern",   "user",   "mail",   "daemon", "auth",     "syslog",
+    "lpr",    "news",   "uucp",   "cron",   "authpriv", "ftp",
+    "ntp",    "security", "console", "solaris-cron", "local0", "local1",
+    "local2", "local3", "local4", "local5", "local6",   "local7",
+    "0",  "1",  "2",  "3",  "4",  "5",  "6",  "7",  "8",  "9",  "10", "11",
+    "12", "13", "14", "15", "16", "17", "18", "19", "20", "21", "22", "23",
+    NULL};
+#define FACILITY_COUNT 24
+
+static const char *const format_choices[] = {"rfc5424", "rfc3164", NULL};
+
+/* RFC 5426: a datagram carries at most 65507 octets over IPv4 */
+#define UDP_MESSAGE_MAX 65507
+
+static const sluice_option_spec syslog_options[] = {
+    {.name = "transport", .type = SLUICE_OPTION_ENUM, .default_value = "udp",
+     .choices = transport_choices,
+     .description = "udp (RFC 5426), tcp (RFC 6587 octet counting), unix (a "
+                    "local datagram socket) or relp (librelp)"},
+    {.name = "host", .type = SLUICE_OPTION_HOST, .default_value = "localhost",
+     .description = "the collector's host name or IP address; udp, tcp, relp"},
+    {.name = "port", .type = SLUICE_OPTION_INT, .min = 1, .max = 65535,
+     .description = "the collector's port; udp, tcp, relp (default 514, relp "
+                    "2514)"},
+    {.name = "socket", .type = SLUICE_OPTION_PATH, .default_value = "/dev/log",
+     .min = 1, .max = 107,
+     .description = "the local datagram socket; unix only"},
+    {.name = "format", .type = SLUICE_OPTION_ENUM, .default_value = "rfc5424",
+     .choices = format_choices,
+     .description = "the message format (this plugin owns the key)"},
+    {.name = "facility", .type = SLUICE_OPTION_ENUM, .default_value = "user",
+     .choices = facility_choices,
+     .description = "the facility, by name or by its number 0..23"},
+    {.name = "hostname", .type = SLUICE_OPTION_STRING, .min = 1, .max = 255,
+     .flags = SLUICE_OPTION_TOKEN,
+     .description = "the HOSTNAME field (default: gethostname())"},
+    {.name = "app_name", .type = SLUICE_OPTION_STRING, .min = 1, .max = 48,
+     .flags = SLUICE_OPTION_TOKEN,
+     .description = "APP-NAME (RFC 3164: the TAG, at most 32, no ':', '[', "
+                    "']'); default: the record's logger name"},
+    {.name = "msgid", .type = SLUICE_OPTION_STRING, .default_value = "-",
+     .min = 1, .max = 32, .flags = SLUICE_OPTION_TOKEN,
+     .description = "the MSGID field"},
+    {.name = "sd_id", .type = SLUICE_OPTION_STRING,
+     .default_value = "fields@32473", .min = 1, .max = 32,
+     .flags = SLUICE_OPTION_TOKEN,
+     .description = "SD-ID of the element holding the fields: name@<private "
+                    "enterprise number>, without '=', ']', '\"'"},
+    {.name = "connect_timeout_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "5000", .min = 1, .max = 600000,
+     .description = "how long connecting may take (relp: rounded up to "
+                    "seconds)"},
+    {.name = "timeout_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "10000", .min = 1, .max = 600000,
+     .description = "how long one send, or one wait for the RELP window or "
+                    "an ack, may block"},
+    {.name = "max_message_size", .type = SLUICE_OPTION_SIZE,
+     .default_value = "8192", .min = 480, .max = 16777216,
+     .description = "the whole message in octets (udp: at most 65507)"},
+    {.name = "relp_window", .type = SLUICE_OPTION_INT, .default_value = "128",
+     .min = 2, .max = 65535,
+     .description = "unacknowledged RELP frames in flight; relp only"},
+    {0}};
 
 typedef struct syslog_state {
     enum transport transport;
@@ -54,95 +117,64 @@ typedef struct syslog_state {
 } syslog_state;
 
 /* ------------------------------------------------------------------ */
-/* options                                                              */
-
-static const struct {
-    const char *name;
-    int code;
-} facilities[] = {
-    {"kern", 0},    {"user", 1},     {"mail", 2},    {"daemon", 3},
-    {"auth", 4},    {"syslog", 5},   {"lpr", 6},     {"news", 7},
-    {"uucp", 8},    {"cron", 9},     {"authpriv", 10}, {"ftp", 11},
-    {"ntp", 12},    {"security", 13}, {"console", 14}, {"solaris-cron", 15},
-    {"local0", 16}, {"local1", 17},  {"local2", 18}, {"local3", 19},
-    {"local4", 20}, {"local5", 21},  {"local6", 22}, {"local7", 23},
-};
-
-static int parse_facility(const sluice_options *o, int *out, sluice_error *err)
-{
-    const char *v = sluice_options_get(o, "facility", "user");
-    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
-        if (strcasecmp(v, facilities[i].name) == 0) {
-            *out = facilities[i].code;
-            return 0;
-        }
-    char *end = NULL;
-    long x = strtol(v, &end, 10);
-    if (end != v && *end == '\0' && x >= 0 && x <= 23) {
-        *out = (int)x;
-        return 0;
-    }
-    return sluice_options_error(o, "facility", err,
-                                "'%s' is not a facility (kern, user, mail, "
-                                "daemon, auth, syslog, ..., local0..local7, "
-                                "or 0..23)", v);
-}
-
-/* A header token: 1..max PRINTUSASCII, minus the bytes in extra. */
-static int check_token(const sluice_options *o, const char *key,
-                       const char *v, size_t max, const char *extra,
-                       sluice_error *err)
-{
-    size_t n = strlen(v);
-    if (n == 0 || n > max)
-        return sluice_options_error(o, key, err,
-                                    "must be 1 to %zu characters long", max);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 33 || c > 126 || (extra && strchr(extra, c)))
-            return sluice_options_error(o, key, err,
-                                        "'%s' has a character not allowed "
-                                        "here (position %zu)", v, i + 1);
-    }
-    return 0;
-}
-
-/* Host names and IP literals: letters, digits, '.', '-', '_', ':' and '%'
- * (IPv6 scope); "[v6]" brackets are accepted and removed. */
-static int parse_host(const sluice_options *o, char *out, size_t cap,
-                      sluice_error *err)
-{
-    const char *v = sluice_options_get(o, "host", "localhost");
-    size_t n = strlen(v);
-    if (n >= 2 && v[0] == '[' && v[n - 1] == ']') {
-        v++;
-        n -= 2;
-    }
-    if (n == 0 || n >= cap || n > 253)
-        return sluice_options_error(o, "host", err,
-                                    "must be a host name or an IP address");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (!isalnum(c) && !strchr(".-_:%", c))
-            return sluice_options_error(o, "host", err,
-                                        "'%s' is not a host name or an IP "
-                                        "address", sluice_options_get(o, "host", ""));
-    }
-    memcpy(out, v, n);
-    out[n] = '\0';
-    return 0;
-}
+/* options: each value is parsed and checked by the runtime (the table
+ * above); here are the rules across options, and the values gathered.  */
 
 static int only_for(const sluice_options *o, const char *key, int ok,
                     const char *which, sluice_error *err)
 {
-    if (!ok && sluice_options_find(o, key))
-        return sluice_options_error(o, key, err,
-                                    "only applies to transport = %s", which);
+    if (!ok && sluice_options_given(o, key))
+        return sluice_options_report(o, key, err,
+                                     "only applies to transport = %s", which);
     return 0;
 }
 
-/* The options, validated: shared by open() and check(). */
+/* `sluice check`, and before open(): no socket, no relp client. */
+static int syslog_check(const sluice_options *o, sluice_error *err)
+{
+    int bad = 0;
+    int transport = sluice_options_get_enum(o, "transport");
+#ifndef SYSLOG_HAVE_RELP
+    if (transport == T_RELP)
+        bad |= sluice_options_report(o, "transport", err,
+                                     "relp is not available: this syslog.so "
+                                     "was built without librelp (install "
+                                     "librelp-dev and rebuild with "
+                                     "-Dsyslog_relp=enabled)");
+#endif
+    int net = transport != T_UNIX;
+    bad |= only_for(o, "host", net, "udp, tcp or relp", err);
+    bad |= only_for(o, "port", net, "udp, tcp or relp", err);
+    bad |= only_for(o, "socket", !net, "unix", err);
+    bad |= only_for(o, "relp_window", transport == T_RELP, "relp", err);
+    if (transport == T_UDP &&
+        sluice_options_get_int(o, "max_message_size") > UDP_MESSAGE_MAX)
+        bad |= sluice_options_report(o, "max_message_size", err,
+                                     "%lld is more than a UDP datagram holds "
+                                     "(%d)",
+                                     sluice_options_get_int(o, "max_message_size"),
+                                     UDP_MESSAGE_MAX);
+    int rfc3164 = sluice_options_get_enum(o, "format") == 1;
+    const char *app = sluice_options_get_string(o, "app_name");
+    if (app && rfc3164 && (strlen(app) > 32 || strpbrk(app, ":[]")))
+        bad |= sluice_options_report(o, "app_name", err,
+                                     "'%s': an RFC 3164 TAG has at most 32 "
+                                     "characters, none of ':', '[', ']'",
+                                     app);
+    const char *sd_id = sluice_options_get_string(o, "sd_id");
+    if (sd_id && strpbrk(sd_id, "=]\""))
+        bad |= sluice_options_report(o, "sd_id", err,
+                                     "'%s' has a character not allowed in an "
+                                     "SD-ID ('=', ']' or '\"')", sd_id);
+    else if (sd_id && !strchr(sd_id, '@'))
+        bad |= sluice_options_report(o, "sd_id", err,
+                                     "'%s' must have the form name@<private "
+                                     "enterprise number> (RFC 5424 7.2.2)",
+                                     sd_id);
+    return bad ? -1 : 0;
+}
+
+/* The options gathered for open(). */
 typedef struct syslog_config {
     enum transport transport;
     char host[256];
@@ -154,124 +186,42 @@ typedef struct syslog_config {
     syslog_fmt fmt;
 } syslog_config;
 
-static int syslog_parse(const sluice_options *o, syslog_config *c,
-                        sluice_error *err)
+static void syslog_gather(const sluice_options *o, syslog_config *c)
 {
     memset(c, 0, sizeof *c);
-    long long x = 0;
-    const char *t = sluice_options_get(o, "transport", "udp");
-    if (strcmp(t, "udp") == 0)
-        c->transport = T_UDP;
-    else if (strcmp(t, "tcp") == 0)
-        c->transport = T_TCP;
-    else if (strcmp(t, "unix") == 0)
-        c->transport = T_UNIX;
-    else if (strcmp(t, "relp") == 0) {
-#ifdef SYSLOG_HAVE_RELP
-        c->transport = T_RELP;
-#else
-        return sluice_options_error(o, "transport", err,
-                                    "relp is not available: this syslog.so "
-                                    "was built without librelp (install "
-                                    "librelp-dev and rebuild with "
-                                    "-Dsyslog_relp=enabled)");
-#endif
-    } else {
-        return sluice_options_error(o, "transport", err,
-                                    "'%s' is not udp, tcp, unix or relp", t);
-    }
-    int net = c->transport != T_UNIX;
-    if (only_for(o, "host", net, "udp, tcp or relp", err) ||
-        only_for(o, "port", net, "udp, tcp or relp", err) ||
-        only_for(o, "socket", !net, "unix", err) ||
-        only_for(o, "relp_window", c->transport == T_RELP, "relp", err))
-        return -1;
-    if (net) {
-        if (parse_host(o, c->host, sizeof c->host, err) ||
-            sluice_options_int(o, "port", c->transport == T_RELP ? 2514 : 514,
-                               1, 65535, &x, err))
-            return -1;
-        snprintf(c->port, sizeof c->port, "%d", (int)x);
-    } else {
-        const char *p = sluice_options_get(o, "socket", "/dev/log");
-        if (p[0] == '\0' || strlen(p) >= sizeof c->socket_path)
-            return sluice_options_error(o, "socket", err,
-                                        "must be a path of 1 to %zu bytes",
-                                        sizeof c->socket_path - 1);
-        strcpy(c->socket_path, p);
-    }
-    if (sluice_options_int(o, "connect_timeout_ms", 5000, 1, 600000, &x, err))
-        return -1;
-    c->connect_timeout_ms = (int)x;
-    if (sluice_options_int(o, "timeout_ms", 10000, 1, 600000, &x, err))
-        return -1;
-    c->timeout_ms = (int)x;
-    /* RFC 5426: a datagram carries at most 65507 octets over IPv4 */
-    if (sluice_options_int(o, "max_message_size", 8192, 480,
-                           c->transport == T_UDP ? 65507 : 16777216, &x, err))
-        return -1;
-    c->fmt.max_size = (size_t)x;
-    long long window = 128;
-    if (c->transport == T_RELP &&
-        sluice_options_int(o, "relp_window", 128, 2, 65535, &window, err))
-        return -1;
-    c->relp_window = (int)window;
-
-    const char *f = sluice_options_get(o, "format", "rfc5424");
-    if (strcmp(f, "rfc5424") == 0)
-        c->fmt.rfc3164 = 0;
-    else if (strcmp(f, "rfc3164") == 0)
-        c->fmt.rfc3164 = 1;
-    else
-        return sluice_options_error(o, "format", err,
-                                    "'%s' is neither rfc5424 nor rfc3164", f);
+    c->transport = (enum transport)sluice_options_get_enum(o, "transport");
+    const char *host = sluice_options_get_string(o, "host");
+    snprintf(c->host, sizeof c->host, "%s", host ? host : "localhost");
+    long long port = sluice_options_given(o, "port")
+                         ? sluice_options_get_int(o, "port")
+                         : c->transport == T_RELP ? 2514 : 514;
+    snprintf(c->port, sizeof c->port, "%d", (int)port);
+    const char *socket_path = sluice_options_get_string(o, "socket");
+    snprintf(c->socket_path, sizeof c->socket_path, "%s",
+             socket_path ? socket_path : "/dev/log");
+    c->connect_timeout_ms = (int)sluice_options_get_int(o, "connect_timeout_ms");
+    c->timeout_ms = (int)sluice_options_get_int(o, "timeout_ms");
+    c->relp_window = (int)sluice_options_get_int(o, "relp_window");
+    c->fmt.max_size = (size_t)sluice_options_get_int(o, "max_message_size");
+    c->fmt.rfc3164 = sluice_options_get_enum(o, "format") == 1;
     c->fmt.omit_host = c->fmt.rfc3164 && c->transport == T_UNIX;
-    if (parse_facility(o, &c->fmt.facility, err))
-        return -1;
-
-    const char *v = sluice_options_get(o, "hostname", NULL);
+    c->fmt.facility = sluice_options_get_enum(o, "facility") % FACILITY_COUNT;
+    const char *v = sluice_options_get_string(o, "hostname");
     if (v) {
-        if (check_token(o, "hostname", v, 255, NULL, err))
-            return -1;
-        strcpy(c->fmt.hostname, v);
+        snprintf(c->fmt.hostname, sizeof c->fmt.hostname, "%s", v);
     } else {
         char h[256] = "";
         if (gethostname(h, sizeof h - 1) != 0 || h[0] == '\0')
             strcpy(h, "-");
         strcpy(c->fmt.hostname, h); /* format.c replaces unusable bytes */
     }
-    v = sluice_options_get(o, "app_name", NULL);
-    if (v) {
-        if (check_token(o, "app_name", v, c->fmt.rfc3164 ? 32 : 48,
-                        c->fmt.rfc3164 ? ":[]" : NULL, err))
-            return -1;
-        strcpy(c->fmt.app_name, v);
-    }
-    v = sluice_options_get(o, "msgid", "-");
-    if (check_token(o, "msgid", v, 32, NULL, err))
-        return -1;
-    strcpy(c->fmt.msgid, v);
-    v = sluice_options_get(o, "sd_id", "fields@32473");
-    if (check_token(o, "sd_id", v, 32, "=]\"", err))
-        return -1;
-    if (!strchr(v, '@'))
-        return sluice_options_error(o, "sd_id", err,
-                                    "'%s' must have the form name@<private "
-                                    "enterprise number> (RFC 5424 7.2.2)", v);
-    strcpy(c->fmt.sd_id, v);
+    if ((v = sluice_options_get_string(o, "app_name")))
+        snprintf(c->fmt.app_name, sizeof c->fmt.app_name, "%s", v);
+    v = sluice_options_get_string(o, "msgid");
+    snprintf(c->fmt.msgid, sizeof c->fmt.msgid, "%s", v ? v : "-");
+    v = sluice_options_get_string(o, "sd_id");
+    snprintf(c->fmt.sd_id, sizeof c->fmt.sd_id, "%s", v ? v : "fields@32473");
     snprintf(c->fmt.procid, sizeof c->fmt.procid, "%ld", (long)getpid());
-    return 0;
-}
-
-/* `sluice check`: the values only; no socket, no relp client. */
-static int syslog_check(const sluice_options *o, sluice_error *err)
-{
-    syslog_config *c = malloc(sizeof *c);
-    if (!c)
-        return sluice_error_set(err, "syslog: out of memory");
-    int rc = syslog_parse(o, c, err);
-    free(c);
-    return rc;
 }
 
 static void syslog_close(void *state);
@@ -282,10 +232,7 @@ static int syslog_open(const sluice_options *o, void **state,
     syslog_config *c = malloc(sizeof *c);
     if (!c)
         return sluice_error_set(err, "syslog: out of memory");
-    if (syslog_parse(o, c, err)) {
-        free(c);
-        return -1;
-    }
+    syslog_gather(o, c);
     syslog_state *s = calloc(1, sizeof *s);
     if (!s) {
         free(c);
@@ -595,12 +542,13 @@ static const sluice_sink_api syslog_api = {
     .struct_size = sizeof(sluice_sink_api),
     .name = "syslog",
     .description = "RFC 5424/3164 to a collector over udp, tcp, unix or relp",
-    .option_names = syslog_options,
     .open = syslog_open,
     .write = syslog_write,
     .flush = syslog_flush,
     .close = syslog_close,
     .check = syslog_check,
+    .options = syslog_options,
+    .flags = SLUICE_SINK_NO_LINE, /* it renders its own messages */
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &syslog_api; }

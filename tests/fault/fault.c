@@ -1,6 +1,10 @@
 /*
  * fault.c -- a sink whose failures are scripted by options, for tests.
  *
+ * Options (the table below): path, fail_every, fail_percent, seed,
+ * fail_first_ms, down_every_ms, down_for_ms, hang_ms, partial, silent_path,
+ * flush_count_path.
+ *
  *   path = FILE            append each record's line here (optional)
  *   fail_every = N         every Nth write() fails (0: never)
  *   fail_percent = P       each write() fails with probability P% (seeded)
@@ -9,6 +13,8 @@
  *   down_every_ms = E      an outage starts every E ms after open ...
  *   down_for_ms = D        ... and lasts D ms: every write() fails meanwhile
  *   hang_ms = H            each write() first sleeps H ms
+ *   open_delay_ms = O      open() sleeps O ms, after creating path (so a
+ *                          test can tell that open has begun)
  *   partial = honest|silent|none
  *                          on a failure, first write a prefix of the batch;
  *                          honest: report it in *written; silent: report 0
@@ -27,10 +33,42 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const fault_options[] = {
-    "path", "fail_every", "fail_percent", "seed", "fail_first_ms",
-    "down_every_ms", "down_for_ms", "hang_ms", "partial", "silent_path",
-    "flush_count_path", NULL};
+static const char *const partial_choices[] = {"none", "honest", "silent", NULL};
+
+static const sluice_option_spec fault_options[] = {
+    {.name = "path", .type = SLUICE_OPTION_PATH,
+     .description = "append each record's line here"},
+    {.name = "fail_every", .type = SLUICE_OPTION_INT, .default_value = "0",
+     .min = 0, .max = 1000000, .description = "every Nth write() fails; 0: never"},
+    {.name = "fail_percent", .type = SLUICE_OPTION_INT, .default_value = "0",
+     .min = 0, .max = 100,
+     .description = "each write() fails with this probability (seeded)"},
+    {.name = "seed", .type = SLUICE_OPTION_INT, .default_value = "1",
+     .min = 0, .max = 1LL << 31,
+     .description = "seed for fail_percent and the partial sizes"},
+    {.name = "fail_first_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "0", .min = 0, .max = 3600000,
+     .description = "every write() fails during this long after open"},
+    {.name = "down_every_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "0", .min = 0, .max = 3600000,
+     .description = "an outage starts this often after open ..."},
+    {.name = "down_for_ms", .type = SLUICE_OPTION_DURATION,
+     .default_value = "0", .min = 0, .max = 3600000,
+     .description = "... and lasts this long: every write() fails meanwhile"},
+    {.name = "hang_ms", .type = SLUICE_OPTION_DURATION, .default_value = "0",
+     .min = 0, .max = 3600000, .description = "each write() first sleeps this long"},
+    {.name = "partial", .type = SLUICE_OPTION_ENUM, .default_value = "none",
+     .choices = partial_choices,
+     .description = "on a failure, first write a prefix of the batch; honest "
+                    "reports it, silent reports 0 (written twice)"},
+    {.name = "silent_path", .type = SLUICE_OPTION_PATH,
+     .description = "append the lines written silently here"},
+    {.name = "flush_count_path", .type = SLUICE_OPTION_PATH,
+     .description = "each flush() appends one byte here"},
+    {.name = "open_delay_ms", .type = SLUICE_OPTION_DURATION, .default_value = "0",
+     .min = 0, .max = 3600000,
+     .description = "open() first sleeps this long (a slow start)"},
+    {0}};
 
 typedef struct fault {
     int fd, silent_fd, flush_fd;
@@ -52,7 +90,7 @@ static long long now_ms(void)
 static int open_out(const sluice_options *o, const char *key, int *fd,
                     sluice_error *err)
 {
-    const char *p = sluice_options_get(o, key, NULL);
+    const char *p = sluice_options_get_string(o, key);
     *fd = -1;
     if (!p)
         return 0;
@@ -82,30 +120,23 @@ static int fault_open(const sluice_options *o, void **state, sluice_error *err)
     if (!f)
         return sluice_error_set(err, "fault: out of memory");
     f->fd = f->silent_fd = f->flush_fd = -1;
-    long long seed = 1;
-    const char *partial = sluice_options_get(o, "partial", "none");
-    if (sluice_options_int(o, "fail_every", 0, 0, 1000000, &f->fail_every, err) ||
-        sluice_options_int(o, "fail_percent", 0, 0, 100, &f->fail_percent, err) ||
-        sluice_options_int(o, "seed", 1, 0, 1LL << 31, &seed, err) ||
-        sluice_options_int(o, "fail_first_ms", 0, 0, 3600000, &f->fail_first_ms, err) ||
-        sluice_options_int(o, "down_every_ms", 0, 0, 3600000, &f->down_every, err) ||
-        sluice_options_int(o, "down_for_ms", 0, 0, 3600000, &f->down_for, err) ||
-        sluice_options_int(o, "hang_ms", 0, 0, 3600000, &f->hang_ms, err))
-        goto bad;
-    if (strcmp(partial, "none") == 0)
-        f->partial = 0;
-    else if (strcmp(partial, "honest") == 0)
-        f->partial = 1;
-    else if (strcmp(partial, "silent") == 0)
-        f->partial = 2;
-    else {
-        sluice_options_error(o, "partial", err, "'%s' is not none, honest or silent",
-                             partial);
-        goto bad;
-    }
+    f->fail_every = sluice_options_get_int(o, "fail_every");
+    f->fail_percent = sluice_options_get_int(o, "fail_percent");
+    f->fail_first_ms = sluice_options_get_int(o, "fail_first_ms");
+    f->down_every = sluice_options_get_int(o, "down_every_ms");
+    f->down_for = sluice_options_get_int(o, "down_for_ms");
+    f->hang_ms = sluice_options_get_int(o, "hang_ms");
+    f->partial = sluice_options_get_enum(o, "partial");
+    long long seed = sluice_options_get_int(o, "seed");
+    long long open_delay_ms = sluice_options_get_int(o, "open_delay_ms");
     if (open_out(o, "path", &f->fd, err) || open_out(o, "silent_path", &f->silent_fd, err) ||
         open_out(o, "flush_count_path", &f->flush_fd, err))
         goto bad;
+    if (open_delay_ms) {
+        struct timespec ts = {open_delay_ms / 1000, (long)(open_delay_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     f->seed = (unsigned)seed;
     f->opened_ms = now_ms();
     *state = f;
@@ -191,11 +222,11 @@ static const sluice_sink_api fault_api = {
     .struct_size = sizeof(sluice_sink_api),
     .name = "fault",
     .description = "fault injection for tests: scripted failures, hangs, partial writes",
-    .option_names = fault_options,
     .open = fault_open,
     .write = fault_write,
     .flush = fault_flush,
     .close = fault_close,
+    .options = fault_options,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &fault_api; }

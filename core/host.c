@@ -1,0 +1,121 @@
+/*
+ * host.c -- the services the runtime hands to a plugin (sluice_host in
+ * sluice/sink.h): a record rendered as the runtime renders `line`, JSON
+ * string escaping, RFC 3339 time, a path resolved against the
+ * configuration's folder, and, while check() runs, a way to report one more
+ * mistake. Each writes into the plugin's buffer with snprintf's contract.
+ * They are callable from any thread: each keeps its state on the stack.
+ * Knows nothing of queues, workers or the configuration's shape; the
+ * formatting itself is format.c's.
+ */
+#include "host_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Copy what was built in b into out[0..cap) with a NUL, as snprintf does;
+ * the length the whole text needs. */
+static size_t give(sluice_buf *b, char *out, size_t cap)
+{
+    size_t n = b->len;
+    if (cap > 0 && out) {
+        size_t take = n < cap - 1 ? n : cap - 1;
+        if (take)
+            memcpy(out, b->data, take);
+        out[take] = '\0';
+    }
+    sluice_buf_free(b);
+    return n;
+}
+
+static const sluice_host_ctx *ctx_of(const sluice_host *host)
+{
+    return host ? (const sluice_host_ctx *)host->runtime_ : NULL;
+}
+
+static size_t host_render(const sluice_host *host, const sluice_record *r,
+                          sluice_line_format format, char *out, size_t cap)
+{
+    const sluice_host_ctx *ctx = ctx_of(host);
+    sluice_format f;
+    memset(&f, 0, sizeof f);
+    if (format == SLUICE_LINE_TEXT && ctx && ctx->format &&
+        ctx->format->kind == SLUICE_FORMAT_TEXT) {
+        f = *ctx->format; /* the sink's compiled pattern */
+    } else {
+        f.kind = format == SLUICE_LINE_JSON     ? SLUICE_FORMAT_JSON
+                 : format == SLUICE_LINE_LOGFMT ? SLUICE_FORMAT_LOGFMT
+                                                : SLUICE_FORMAT_TEXT;
+        f.pattern = NULL;
+        if (sluice_format_compile(&f, NULL) != 0)
+            f.op_count = 0;
+    }
+    /* a record the plugin made itself may leave parts out */
+    sluice_record rec = *r;
+    if (!rec.logger)
+        rec.logger = "";
+    if (!rec.message) {
+        rec.message = "";
+        rec.message_len = 0;
+    }
+    if (!rec.fields)
+        rec.field_count = 0;
+    sluice_time_cache tc;
+    sluice_time_cache_init(&tc);
+    sluice_buf b;
+    sluice_buf_init(&b);
+    sluice_format_render(&b, &f, &rec, &tc);
+    return give(&b, out, cap);
+}
+
+static size_t host_escape_json(const char *s, size_t n, char *out, size_t cap)
+{
+    sluice_buf b;
+    sluice_buf_init(&b);
+    sluice_escape_json(&b, s ? s : "", s ? n : 0);
+    return give(&b, out, cap);
+}
+
+static size_t host_format_time(int64_t time_ns, char *out, size_t cap)
+{
+    sluice_time_cache tc;
+    sluice_time_cache_init(&tc);
+    sluice_buf b;
+    sluice_buf_init(&b);
+    sluice_format_time(&b, time_ns, &tc);
+    return give(&b, out, cap);
+}
+
+static size_t host_resolve_path(const sluice_host *host, const char *path,
+                                char *out, size_t cap)
+{
+    const sluice_host_ctx *ctx = ctx_of(host);
+    const char *dir = ctx ? ctx->base_dir : NULL;
+    if (!path)
+        path = "";
+    int n;
+    if (dir && path[0] && path[0] != '/')
+        n = snprintf(out, cap, "%s/%s", dir, path);
+    else
+        n = snprintf(out, cap, "%s", path);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+static void host_report(const sluice_host *host, const char *key,
+                        const char *message)
+{
+    const sluice_host_ctx *ctx = ctx_of(host);
+    if (ctx && ctx->report)
+        ctx->report(ctx->report_user, key, message ? message : "invalid");
+}
+
+void sluice_host_init_(sluice_host *host, sluice_host_ctx *ctx)
+{
+    memset(host, 0, sizeof *host);
+    host->render = host_render;
+    host->escape_json = host_escape_json;
+    host->format_time = host_format_time;
+    host->resolve_path = host_resolve_path;
+    host->report = host_report;
+    host->runtime_ = ctx;
+}
