@@ -16,18 +16,19 @@
  *   1. sets sluice_crash_pending_: the workers of registered runtimes take
  *      no more batches (crash_internal.h has the handshake);
  *   2. waits up to CRASH_BATCH_WAIT_NS (1 s) for the batches in flight
- *      to end (cursor.claimed == cursor.done) on the bindings it will
- *      write, except one the crashing thread itself holds (it will never
- *      end);
+ *      to end (no ring's cursor has records taken: sluice_queue_in_flight)
+ *      on the bindings it will write, except one the crashing thread
+ *      itself holds (it will never end);
  *   3. for every binding of every registered runtime (not a fork child's
- *      copy), renders the records from its cursor.done to the head, in
- *      order, exactly as the worker would (the sink's format and pattern;
- *      the message from the call site's format by the printf interpreter,
- *      in its signal-safe mode), and hands them to the sink's crash_write
- *      in runs of whole lines, through the doorway (sink.c). A binding
- *      diverting into its logger's fallback writes there, and so does one
- *      whose sink is not crash-safe or whose crash_write fails, when the
- *      fallback is crash-safe;
+ *      copy), renders the records from its cursors' done to the heads,
+ *      across the rings in the order the worker takes them (a queue scan:
+ *      queue.c), exactly as the worker would (the sink's format and
+ *      pattern; the message from the call site's format by the printf
+ *      interpreter, in its signal-safe mode), and hands them to the sink's
+ *      crash_write in runs of whole lines, through the doorway (sink.c). A
+ *      binding diverting into its logger's fallback writes there, and so
+ *      does one whose sink is not crash-safe or whose crash_write fails,
+ *      when the fallback is crash-safe;
  *   4. puts the previous action back (a handler of the host's, or else
  *      SIG_DFL), unblocks the signal and raises it: the process ends as it
  *      would have without sluice (killed by the signal, core dump), or the
@@ -35,20 +36,26 @@
  *      instruction faults again, with the true siginfo).
  *
  * What it does not do: allocate, take a lock the crashing thread may hold
- * (the one trylock, on a queue's lock to keep drop_oldest from evicting
- * what is being written, gives up after a few ms), use stdio or
- * gmtime_r/localtime, or run post-hooks (host code that cannot run in a
- * signal handler): the records of a logger with post-hooks are not written
- * at all, since a hook may redact what they hold.
+ * (the one trylock, on each ring's lock of a drop_oldest queue to keep
+ * producers from evicting what is being written, gives up after a few
+ * ms), use stdio or gmtime_r/localtime, move a cursor, or run post-hooks
+ * (host code that cannot run in a signal handler): the records of a logger
+ * with post-hooks are not written at all, since a hook may redact what
+ * they hold.
  *
  * Duplicates: a batch still in flight when the wait ends (a sink hung in
  * write(), or the crash struck inside the worker's own batch) is written
- * again from cursor.done: a duplicate is better than a loss. Limits: a
+ * again from cursor.done: a duplicate is better than a loss. Should that
+ * batch end after all while the handler writes and producers reuse its
+ * room, a record read as its room is claimed over is dropped (the scan
+ * sees it: its worker wrote it). Limits: a
  * message longer than CRASH_MESSAGE_MAX or a line longer than
  * CRASH_OUT_MAX is cut (the line still ends in '\n'); a record with more
  * than CRASH_CALL_FIELDS_MAX fields of its own keeps the first ones; times
  * are converted with the tick rate measured when the runtime started,
- * anchored at the crash. A flush that is still writing after
+ * anchored at the crash; a record a producer is still filling is waited
+ * for (CRASH_FILL_WAIT_NS for the whole flush), then passed, unread. A
+ * flush that is still writing after
  * CRASH_DEADLINE_S (a sink's descriptor that blocks) is cut short by
  * SIGALRM, which ends the process with the crash's signal.
  *
@@ -76,11 +83,8 @@
 #define CRASH_CALL_FIELDS_MAX 1024     /* fields of a record's own */
 #define CRASH_BATCH_WAIT_NS 1000000000LL /* for the batches in flight */
 #define CRASH_FILL_WAIT_NS 20000000LL  /* for records still being filled */
-#define CRASH_LOCK_WAIT_NS 5000000LL   /* for a queue's lock (drop_oldest) */
+#define CRASH_LOCK_WAIT_NS 5000000LL   /* for a ring's lock (drop_oldest) */
 #define CRASH_DEADLINE_S 10            /* the whole flush */
-/* cursor.claimed while the handler writes a binding: drop_oldest never
- * evicts a record a sink is writing (queue.c) */
-#define CRASH_CLAIMED UINT64_MAX
 
 typedef struct crash_state {
     sluice_runtime *rt;
@@ -139,12 +143,12 @@ static bool covers(const sluice_runtime *rt)
 
 /* ---- the workers' side ---------------------------------------------------- */
 
-size_t sluice_crash_stop_(sluice_binding *b, size_t n)
+size_t sluice_crash_stop_(sluice_binding *b, const sluice_taken *out, size_t n)
 {
     if (!covers(b->logger->rt))
         return n;
-    if (n)
-        sluice_queue_release(b->queue, b->cursor, 0); /* untouched */
+    if (n) /* untouched: the handler writes it */
+        sluice_queue_release(b->queue, b->cursor, out, n, 0);
     atomic_store_explicit(&sluice_crash_batch_, NULL, memory_order_relaxed);
     while (atomic_load(&sluice_crash_pending_))
         nap_ns(10000000); /* until the signal ends the process */
@@ -176,10 +180,7 @@ static bool binding_in_flight(sluice_binding *b)
         return false; /* nothing will be written: no need to wait */
     if (b == atomic_load_explicit(&sluice_crash_batch_, memory_order_relaxed))
         return false; /* this thread's own: it will never end */
-    sluice_cursor *cur = &b->queue->cursor[b->cursor];
-    uint64_t done = atomic_load_explicit(&cur->done, memory_order_acquire);
-    uint64_t claimed = __atomic_load_n(&cur->claimed, __ATOMIC_ACQUIRE);
-    return claimed > done;
+    return sluice_queue_in_flight(b->queue, b->cursor);
 }
 
 static void wait_for_batches(int64_t deadline)
@@ -211,52 +212,48 @@ typedef struct crash_run {
     sluice_sink_instance *sink;
     sluice_clock_snapshot clock;   /* anchored at the crash */
     sluice_buf out;
-    uint64_t out_first;            /* the seq of the first line in out */
+    sluice_queue_scan scan;        /* the next record to render */
+    sluice_queue_scan out_start;   /* the scan before the first line in out */
     size_t records;                /* handed to crash_write so far */
     size_t pending;                /* lines in out */
     bool failed;                   /* crash_write failed: stop */
     int64_t fill_deadline;
 } crash_run;
 
-/* The record in slot (seq) as the worker's render_batch makes it (but for
- * the post-hooks), its message rendered into the state's message area. */
-static void decode(crash_run *run, uint64_t seq, sluice_slot *slot,
+/* The record t as the worker's render_batch makes it (but for the
+ * post-hooks), from head (a copy of its header) and its payload where it
+ * lies in the queue, its message rendered into the state's message area. */
+static void decode(crash_run *run, const sluice_taken *t, const sluice_rec *head,
                    sluice_record *r)
 {
     crash_state *s = run->state;
     sluice_logger *lg = run->binding->logger;
-    const unsigned char *payload = sluice_slot_payload(slot);
-    memset(r, 0, sizeof *r);
-    r->time_ns = sluice_clock_snapshot_ns(&run->clock, slot->ticks);
-    r->level = (sluice_level)slot->level;
-    r->logger = lg->name;
-    r->thread_id = slot->thread_id;
-    r->sequence = seq;
-    if (slot->kind == SLUICE_KIND_ARGS && slot->callsite) {
-        const sluice_callsite *cs = slot->callsite;
+    const unsigned char *payload = t->rec->payload;
+    sluice_taken copy = *t;
+    copy.rec = head;
+    sluice_worker_record_init_(r, lg, &copy, &run->clock);
+    if (head->kind == SLUICE_KIND_ARGS && head->callsite) {
+        const sluice_callsite *cs = head->callsite;
         sluice_buf message;
         sluice_buf_init_fixed(&message, s->message, CRASH_MESSAGE_MAX);
         /* the interpreter: a compiled program would be allocated */
         sluice_printf_render_interp(&message, cs->format, cs->arg_types,
-                                    cs->arg_count, payload, slot->args_length);
+                                    cs->arg_count, payload, head->args_length);
         r->message = message.data;
         r->message_len = message.len;
-        r->file = cs->file;
-        r->function = cs->function;
-        r->source_line = cs->line;
     } else {
         r->message = (const char *)payload; /* the text itself */
-        r->message_len = slot->args_length;
+        r->message_len = head->args_length;
     }
     r->fields = lg->fields;
     r->field_count = lg->field_count;
-    if (slot->field_count) {
+    if (head->field_count) {
         size_t room = s->field_cap - lg->field_count;
-        size_t want = slot->field_count < room ? slot->field_count : room;
+        size_t want = head->field_count < room ? head->field_count : room;
         if (lg->field_count)
             memcpy(s->fields, lg->fields, lg->field_count * sizeof *s->fields);
         size_t got = sluice_worker_decode_fields_(
-            payload + slot->args_length, slot->length - slot->args_length,
+            payload + head->args_length, head->length - head->args_length,
             want, s->fields + lg->field_count);
         r->fields = s->fields;
         r->field_count = lg->field_count + got;
@@ -277,21 +274,40 @@ static void put_out(crash_run *run)
     run->pending = 0;
 }
 
-/* Render record seq into the lines gathered, handing them over first when
- * it does not fit. */
-static void add_record(crash_run *run, uint64_t seq, sluice_slot *slot)
+/* Render record t into the lines gathered, handing them over first when
+ * it does not fit; before is the scan as it was before t. A record whose
+ * room was claimed over while it was read is left out: its worker wrote
+ * it after all (the scan goes on from its cursor), and what was read may
+ * be torn. */
+static void add_record(crash_run *run, const sluice_taken *t,
+                       const sluice_queue_scan *before)
 {
+    /* the header copied, then checked: only then is its call site (a
+     * pointer) and are its lengths to be trusted */
+    sluice_rec head;
+    memcpy(&head, t->rec, sizeof head);
+    if (!sluice_queue_scan_intact(&run->scan, t))
+        return;
     sluice_record r;
-    decode(run, seq, slot, &r);
+    decode(run, t, &head, &r);
     const sluice_format *format = &run->sink->format;
+    sluice_time_cache *time_cache = &run->state->time_cache;
     size_t mark = run->out.len;
-    sluice_format_render(&run->out, format, &r, &run->state->time_cache);
-    if (run->out.failed && mark > 0) {
+    sluice_format_render(&run->out, format, &r, time_cache);
+    if (run->out.failed && mark > 0) { /* hand over what fits, then again */
         run->out.len = mark;
+        run->out.failed = 0;
         put_out(run);
         if (run->failed)
             return;
-        sluice_format_render(&run->out, format, &r, &run->state->time_cache);
+        mark = 0;
+        if (sluice_queue_scan_intact(&run->scan, t))
+            sluice_format_render(&run->out, format, &r, time_cache);
+    }
+    if (!sluice_queue_scan_intact(&run->scan, t)) {
+        run->out.len = mark;
+        run->out.failed = 0;
+        return;
     }
     if (run->out.failed) { /* longer than the whole area: cut, ended */
         run->out.data[run->out.cap - 1] = '\n';
@@ -299,55 +315,54 @@ static void add_record(crash_run *run, uint64_t seq, sluice_slot *slot)
         run->out.failed = 0;
     }
     if (run->pending++ == 0)
-        run->out_first = seq;
+        run->out_start = *before;
 }
 
-/* Is the record at seq published? A producer may still be filling it:
- * wait a little (the crashing thread may be that producer: then never). */
-static bool published(crash_run *run, sluice_slot *slot, uint64_t seq)
+/* The next record of the scan. A producer may still be filling one: wait
+ * a little (the crashing thread may be that producer: then never), then
+ * pass it. false at the end. */
+static bool next_record(crash_run *run, sluice_taken *t)
 {
     for (;;) {
-        if (atomic_load_explicit(&slot->seq, memory_order_acquire) == seq + 1)
-            return true;
+        int got = sluice_queue_scan_next(&run->scan, t);
+        if (got != SLUICE_SCAN_FILLING)
+            return got == SLUICE_SCAN_RECORD;
         if (past(run->fill_deadline))
-            return false;
-        nap_ns(100000);
+            sluice_queue_scan_pass_filling(&run->scan);
+        else
+            nap_ns(100000);
     }
 }
 
-/* Write [from, to) of run->binding's queue to run->sink; returns where it
- * stopped (to, unless crash_write failed). */
-static uint64_t write_range(crash_run *run, uint64_t from, uint64_t to)
+/* Write the records from run->scan on to run->sink. false when
+ * crash_write failed: run->scan is then back before the first record of
+ * the lines it failed to take. */
+static bool write_scan(crash_run *run)
 {
-    sluice_queue *q = run->binding->queue;
     run->failed = false;
     run->pending = 0;
     sluice_buf_init_fixed(&run->out, run->state->out, CRASH_OUT_MAX);
-    for (uint64_t seq = from; seq < to && !run->failed; seq++) {
-        sluice_slot *slot = sluice_queue_slot(q, seq);
-        if (published(run, slot, seq))
-            add_record(run, seq, slot);
+    sluice_queue_scan before = run->scan;
+    sluice_taken t;
+    while (!run->failed && next_record(run, &t)) {
+        add_record(run, &t, &before);
+        before = run->scan;
     }
     if (!run->failed)
         put_out(run);
-    return run->failed ? run->out_first : to;
+    if (run->failed)
+        run->scan = run->out_start;
+    return !run->failed;
 }
 
-/* Keep drop_oldest from evicting the records being written (queue.c
- * evicts no record of a cursor whose claimed is beyond it). A trylock: the
- * crashing thread may hold the lock; then go on without. */
-static bool hold_cursor(sluice_queue *q, sluice_cursor *cur, int64_t deadline)
+/* Keep drop_oldest from evicting the records being written (queue.c): a
+ * trylock on each ring's lock, since the crashing thread may hold one;
+ * past the deadline, go on without. */
+static void hold_rings(sluice_queue *q, unsigned consumer, int64_t deadline)
 {
-    for (;;) {
-        if (pthread_mutex_trylock(&q->lock) == 0) {
-            cur->claimed = CRASH_CLAIMED;
-            pthread_mutex_unlock(&q->lock);
-            return true;
-        }
-        if (past(deadline))
-            return false;
-        nap_ns(100000);
-    }
+    for (unsigned ring = 0; ring < q->rings; ring++)
+        while (!sluice_queue_try_hold(q, consumer, ring) && !past(deadline))
+            nap_ns(100000);
 }
 
 static size_t write_binding(crash_state *s, sluice_binding *b,
@@ -359,18 +374,15 @@ static size_t write_binding(crash_state *s, sluice_binding *b,
     sluice_sink_instance *sink = target(b, &fallback);
     if (!sink)
         return 0;
-    sluice_queue *q = b->queue;
-    sluice_cursor *cur = &q->cursor[b->cursor];
     if (lg->overflow == SLUICE_OVERFLOW_DROP_OLDEST)
-        hold_cursor(q, cur, sluice_clock_monotonic_ns() + CRASH_LOCK_WAIT_NS);
-    uint64_t from = atomic_load_explicit(&cur->done, memory_order_acquire);
-    uint64_t to = sluice_queue_accepted(q);
+        hold_rings(b->queue, b->cursor,
+                   sluice_clock_monotonic_ns() + CRASH_LOCK_WAIT_NS);
     crash_run run = {.state = s, .binding = b, .sink = sink, .clock = *clock,
                      .fill_deadline = *fill_deadline};
-    uint64_t reached = write_range(&run, from, to);
-    if (reached < to && fallback && sink != fallback) {
+    sluice_queue_scan_start(&run.scan, b->queue, b->cursor);
+    if (!write_scan(&run) && fallback && sink != fallback) {
         run.sink = fallback;
-        write_range(&run, reached, to);
+        write_scan(&run);
     }
     *fill_deadline = run.fill_deadline; /* one budget for the whole flush */
     return run.records;
@@ -612,14 +624,9 @@ void sluice_crash_resume_(void)
         crash_state *s = registered(i);
         for (size_t l = 0; s && l < s->rt->logger_count; l++) {
             sluice_logger *lg = s->rt->loggers[l];
-            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
-                sluice_queue *q = lg->bindings[k].queue;
-                sluice_cursor *cur = &q->cursor[lg->bindings[k].cursor];
-                pthread_mutex_lock(&q->lock);
-                if (cur->claimed == CRASH_CLAIMED)
-                    cur->claimed = atomic_load(&cur->done);
-                pthread_mutex_unlock(&q->lock);
-            }
+            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
+                sluice_queue_unhold(lg->bindings[k].queue,
+                                    lg->bindings[k].cursor);
         }
     }
     atomic_store(&sluice_crash_pending_, false);

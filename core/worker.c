@@ -81,7 +81,25 @@ static void fail(sluice_binding *b, const char *msg)
     sluice_event_emit_(b, SLUICE_EVENT_FAILED, msg, 0);
 }
 
-/* Decode the fields that follow the body of a slot's payload into pool;
+void sluice_worker_record_init_(sluice_record *r, const sluice_logger *lg,
+                                const sluice_taken *t,
+                                const sluice_clock_snapshot *clock)
+{
+    const sluice_rec *rec = t->rec;
+    memset(r, 0, sizeof *r);
+    r->time_ns = sluice_clock_snapshot_ns(clock, rec->ticks);
+    r->level = (sluice_level)rec->level;
+    r->logger = lg->name;
+    r->thread_id = rec->thread_id;
+    r->sequence = t->sequence;
+    if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
+        r->file = rec->callsite->file;
+        r->function = rec->callsite->function;
+        r->source_line = rec->callsite->line;
+    }
+}
+
+/* Decode the fields that follow the body of a record's payload into out;
  * returns how many were well formed. (The crash path decodes with it too.) */
 size_t sluice_worker_decode_fields_(const unsigned char *p, size_t len,
                                     size_t count, sluice_field *out)
@@ -125,13 +143,7 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
     for (size_t i = 0; i < n; i++) {
         const sluice_rec *rec = sc->taken[i].rec;
         const unsigned char *payload = rec->payload;
-        sluice_record *r = &sc->recs[i];
-        memset(r, 0, sizeof *r);
-        r->time_ns = sluice_clock_snapshot_ns(&clk, rec->ticks);
-        r->level = (sluice_level)rec->level;
-        r->logger = lg->name;
-        r->thread_id = rec->thread_id;
-        r->sequence = sc->taken[i].sequence;
+        sluice_worker_record_init_(&sc->recs[i], lg, &sc->taken[i], &clk);
         sc->msg_off[i] = sc->msgs.len;
         if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
             const sluice_callsite *cs = rec->callsite;
@@ -144,9 +156,6 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
                 sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
                                      cs->arg_count, payload,
                                      rec->args_length);
-            r->file = cs->file;
-            r->function = cs->function;
-            r->source_line = cs->line;
         } else {
             sluice_buf_append(&sc->msgs, payload, rec->args_length);
         }
