@@ -9,6 +9,10 @@
  *            for the parent's queues); the parent waits up to 20 s for it,
  *            says how it ended, and closes
  *   segv     dereferences a NULL pointer
+ *   segv_threads
+ *            logs from HOST_THREADS threads at once (thread t logs the
+ *            records numbered t, t + HOST_THREADS, ...), joins them, then
+ *            dereferences a NULL pointer
  *   abort    calls abort()
  *   segv_host_handler
  *            installs a SIGSEGV handler of its own before opening (it
@@ -28,6 +32,22 @@
 #include <unistd.h>
 
 #include <sluice/sluice.h>
+
+#define HOST_THREADS 4
+
+typedef struct numbered {
+    pthread_t thread;
+    sluice_logger *lg;
+    long first, count;
+} numbered;
+
+static void *log_numbered(void *arg)
+{
+    numbered *job = arg;
+    for (long i = job->first; i < job->count; i += HOST_THREADS)
+        SLUICE_INFO(job->lg, "record %ld", i);
+    return NULL;
+}
 
 static void *exit_now(void *arg)
 {
@@ -75,8 +95,18 @@ int main(int argc, char **argv)
     }
     sluice_logger *lg = sluice_logger_get(rt, "app");
     long count = strtol(argv[2], NULL, 10);
-    for (long i = 0; i < count; i++)
-        SLUICE_INFO(lg, "record %ld", i);
+    if (strcmp(argv[3], "segv_threads") == 0) {
+        numbered jobs[HOST_THREADS];
+        for (long t = 0; t < HOST_THREADS; t++) {
+            jobs[t] = (numbered){.lg = lg, .first = t, .count = count};
+            pthread_create(&jobs[t].thread, NULL, log_numbered, &jobs[t]);
+        }
+        for (long t = 0; t < HOST_THREADS; t++)
+            pthread_join(jobs[t].thread, NULL);
+    } else {
+        for (long i = 0; i < count; i++)
+            SLUICE_INFO(lg, "record %ld", i);
+    }
     if (strncmp(argv[3], "segv", 4) == 0) {
         say_disposition();
         crash();
