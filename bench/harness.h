@@ -209,31 +209,4 @@ static inline void bench_report_file(const char *path)
            (unsigned long long)d.ordered, (unsigned long long)d.unordered);
 }
 
-/* Size of a file in bytes (-1 if missing), to check what reached the disk. */
-static inline long long bench_file_size(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long long n = ftell(f);
-    fclose(f);
-    return n;
-}
-
-static inline long long bench_count_lines(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    char buf[1 << 16];
-    size_t r;
-    long long lines = 0;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < r; i++)
-            lines += buf[i] == '\n';
-    fclose(f);
-    return lines;
-}
-
 #endif
