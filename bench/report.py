@@ -259,6 +259,7 @@ set title "Latency per log call: 20-record batches, 20 µs pause, default queues
 set ylabel "ns per record (log scale)"
 set xlabel "percentile"
 set logscale y
+set yrange [8:*]
 set grid ytics mytics xtics
 set key top left box opaque
 set xrange [-0.3:{len(PCTS) - 0.7}]
