@@ -15,12 +15,16 @@
  *      level set in place. Any other logger of the same name is replaced;
  *      new ones are added, missing ones removed.
  *   3. prepare: new sink instances opened, new generations made (queues,
- *      bindings, trackers) for the replaced and added loggers. A failure
- *      undoes all of it: nothing changed.
- *   4. commit (roster_lock): each replaced logger's face gets its new
- *      generation (the post-hooks copied; SLUICE_SLOW_LANES set first if it
- *      has several lanes), added faces join rt->loggers, removed ones move
- *      to rt->removed; rt->sinks becomes the new list. Then the old
+ *      bindings, trackers) for the replaced and added loggers; with
+ *      crash_flush in the new file, the crash handler gets room for their
+ *      fields (crash.c). A failure undoes all of it: nothing changed.
+ *   4. commit (roster_lock): the new generations join the runtime's list
+ *      of them (what the crash handler walks); each replaced logger's face
+ *      gets its new generation (the post-hooks copied; SLUICE_SLOW_LANES
+ *      set first if it has several lanes), added faces join rt->loggers,
+ *      removed ones move to rt->removed; rt->sinks becomes the new list;
+ *      a file with crash_flush = false takes the runtime out of the crash
+ *      handler's registry. Then the old
  *      generations are retired (their queues' heads closed so that a
  *      logging call racing with the reload places its record in the new
  *      one: queue.c, producer.c) and sealed, removed loggers stop their
@@ -41,6 +45,8 @@
  *      run loops ended becomes a husk, as after close; a sink instance
  *      nothing uses any more is closed. What cannot be freed yet (a run
  *      loop stuck in a sink) is freed by the next reload, or by close.
+ *      Bindings are marked retired before their sink or rings go, and a
+ *      crash flush under way is waited for in between (crash.c).
  *
  * One reload at a time (reload_lock); close moves the runtime to CLOSING
  * before it waits for a reload under way, so a reload never runs during
@@ -57,6 +63,7 @@
 
 #include "builder_internal.h"
 #include "clock_internal.h"
+#include "crash_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
@@ -392,6 +399,18 @@ static int make_parts(reload *r, sluice_error *err)
     return 0;
 }
 
+/* The most base fields a new generation has. */
+static size_t new_base_fields(const reload *r)
+{
+    size_t most = 0;
+    for (size_t i = 0; i < r->plan.logger_count; i++) {
+        const sluice_logger *gen = r->changes[i].gen;
+        if (gen && gen->field_count > most)
+            most = gen->field_count;
+    }
+    return most;
+}
+
 /* Open the new instances, in file order. */
 static int open_parts(reload *r, sluice_error *err)
 {
@@ -465,6 +484,10 @@ static bool commit(reload *r)
         pthread_mutex_unlock(&rt->roster_lock);
         return false;
     }
+    /* the crash handler's list has them before any record can */
+    for (size_t i = 0; i < r->plan.logger_count; i++)
+        if (r->changes[i].gen)
+            sluice_runtime_add_gen_(rt, r->changes[i].gen);
     for (size_t i = 0; i < r->plan.logger_count; i++) {
         logger_change *c = &r->changes[i];
         if (c->kind == CHANGE_REPLACE) {
@@ -643,6 +666,7 @@ static void release(sluice_runtime *rt, sluice_sink_instance *s)
         if (rt->old_sinks[i] != s)
             continue;
         rt->old_sinks[i] = rt->old_sinks[--rt->old_sink_count];
+        sluice_crash_quiesce_(); /* its bindings are retired: see crash.c */
         sluice_sink_free_(s);
         return;
     }
@@ -690,6 +714,9 @@ static long reap_gen(sluice_runtime *rt, sluice_logger *face, sluice_logger *gen
         }
     pthread_mutex_unlock(&face->gens_lock);
     pthread_mutex_unlock(&rt->roster_lock);
+    /* its bindings are retired: a crash flush that did not see it is over
+     * before its rings and its sinks go (crash.c) */
+    sluice_crash_quiesce_();
     /* a newer binding may still look at its bindings (after): the husk
      * stays, their sink pointers too */
     sluice_supervisor_forget_(gen);
@@ -735,6 +762,7 @@ static bool reap_face(sluice_runtime *rt, sluice_logger *face, long *left)
             release_binding(rt, &gen->bindings[k]);
         release(rt, gen->fallback);
     }
+    sluice_crash_quiesce_(); /* its bindings are retired: see crash.c */
     sluice_face_bury_(face);
     return true;
 }
@@ -834,12 +862,25 @@ static int reload_locked(sluice_runtime *rt, sluice_builder *b, sluice_error *er
         undo(&r);
         goto done;
     }
+    /* the crash handler: room for the new generations' fields, before
+     * they are published (crash_flush on in the new file) */
+    bool crash_added = false;
+    if (r.plan.runtime.crash_flush &&
+        sluice_crash_prepare_(rt, new_base_fields(&r), &crash_added,
+                              err) != 0) {
+        undo(&r);
+        goto done;
+    }
     /* 4. */
     if (!commit(&r)) {
         undo(&r);
+        if (crash_added)
+            sluice_crash_unregister_(rt);
         sluice_error_set(err, "reload: the runtime began to close");
         goto done;
     }
+    if (!r.plan.runtime.crash_flush)
+        sluice_crash_unregister_(rt); /* if it was on: no more */
     /* 5. */
     watched w = {NULL, 0};
     long undelivered = 0;

@@ -18,6 +18,10 @@
  *                   a new one and retires the old, which drains into its
  *                   sinks and ends (gens lists them, newest first). Workers
  *                   see only their binding's generation (b->logger).
+ * The runtime also lists every generation it ever published, oldest first
+ * (first_gen, next_gen): a list that is only appended to, read without a
+ * lock by the crash handler (crash.c), which cannot take gens_lock nor
+ * trust rt->loggers (a reload swaps and frees that array).
  * Both are built from the same struct so that a generation carries what
  * the run loop reads of "its logger" under the same names.
  */
@@ -151,6 +155,8 @@ struct sluice_logger {
                                       reload compares them (plan.c) */
     sluice_level file_level;       /* face: the level the file says */
     struct sluice_logger *next_removed; /* face: rt->removed, until buried */
+    struct sluice_logger *_Atomic next_gen; /* generation: the next one its
+                                      runtime published (release), or NULL */
 };
 
 /* The generation a logging call writes into (a face's gen). */
@@ -163,6 +169,15 @@ static inline sluice_logger *sluice_logger_gen_(sluice_logger *face)
  * reloads excluded: close, destroy). */
 #define SLUICE_FOR_EACH_GEN(face, g) \
     for (sluice_logger *g = (face)->gens; g; g = g->older)
+
+/* Every generation rt published, oldest first (so a face's older ones
+ * before its newer ones), the retired and buried ones included: without
+ * a lock, from any thread (acquire loads; never unlinked, never freed
+ * while rt lives). */
+#define SLUICE_FOR_EACH_RUNTIME_GEN(rt, g)                                     \
+    for (sluice_logger *g = atomic_load_explicit(&(rt)->first_gen,            \
+                                                 memory_order_acquire);        \
+         g; g = atomic_load_explicit(&g->next_gen, memory_order_acquire))
 
 /* The bindings of a generation. */
 static inline size_t sluice_gen_binding_count_(const sluice_logger *gen)
@@ -210,7 +225,25 @@ struct sluice_runtime {
     const sluice_sink_api **host_apis; /* the host's sinks, for a reload */
     size_t host_api_count;
     _Atomic bool intake_stopped;   /* sluice_runtime_stop_intake was called */
+    /* every generation published (see the top): appended by start and by
+     * a reload's commit, one writer at a time */
+    sluice_logger *_Atomic first_gen;
+    sluice_logger *last_gen;       /* the writer's: where the next goes */
 };
+
+/* Add gen, complete, to rt's list of generations (start; a reload's
+ * commit, before the face publishes it). */
+static inline void sluice_runtime_add_gen_(sluice_runtime *rt,
+                                           sluice_logger *gen)
+{
+    atomic_store_explicit(&gen->next_gen, NULL, memory_order_relaxed);
+    if (rt->last_gen)
+        atomic_store_explicit(&rt->last_gen->next_gen, gen,
+                              memory_order_release);
+    else
+        atomic_store_explicit(&rt->first_gen, gen, memory_order_release);
+    rt->last_gen = gen;
+}
 
 /* The life of a runtime (lifecycle.c has the whole story):
  *   STARTING  assembled, its sinks open; the supervisor is being started
