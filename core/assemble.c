@@ -68,6 +68,7 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
     lg->autostart = l->autostart;
     lg->scheduler = l->scheduler;
     lg->fallback = l->fallback ? by_plan[l->fallback - plans] : NULL;
+    lg->dead_letter = l->dead_letter ? by_plan[l->dead_letter - plans] : NULL;
     lg->queues = calloc(lg->lanes, sizeof *lg->queues);
     lg->bindings = calloc((size_t)lg->lanes * l->nsinks, sizeof *lg->bindings);
     if (!lg->name || !lg->queues || !lg->bindings)

@@ -130,6 +130,7 @@ typedef struct logger_plan {
     sink_plan *sinks[SLUICE_QUEUE_MAX_CONSUMERS];
     size_t nsinks;
     sink_plan *fallback;
+    sink_plan *dead_letter;    /* takes what a sink rejected */
     sluice_level level;
     long long queue_bytes;     /* per lane */
     unsigned rings;            /* producer rings per lane */

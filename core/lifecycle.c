@@ -107,6 +107,7 @@ static void bury(sluice_logger *lg)
     for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++)
         lg->bindings[i].sink = NULL;
     lg->fallback = NULL;
+    lg->dead_letter = NULL;
     lg->rt = NULL;
     pthread_mutex_lock(&husks_lock);
     lg->next_husk = husks;

@@ -51,6 +51,8 @@ struct sluice_binding {
     _Atomic uint64_t runs;
     _Atomic uint64_t given_up;
     _Atomic uint64_t diverted;
+    _Atomic uint64_t rejected;     /* refused for good by its sink */
+    _Atomic uint64_t dead_lettered; /* of rejected: the dead letter took */
 
     _Atomic bool task_active;      /* a supervisor task runs it */
     struct sluice_tracker *tracker; /* its own child of the supervisor's:
@@ -96,6 +98,7 @@ struct sluice_logger {
     bool autostart;
     sluice_scheduler_kind scheduler;
     sluice_sink_instance *fallback;
+    sluice_sink_instance *dead_letter; /* takes what a sink rejected */
     sluice_field *fields;          /* base fields from field.NAME = value */
     size_t field_count;
     sluice_hook_slot pre_hooks[SLUICE_HOOKS_MAX];

@@ -7,9 +7,13 @@
  * and advance the cursor by what the sink confirmed. It returns 0 when the
  * queue is closed and drained, or -1 when the sink fails: the error is
  * recorded, the unconfirmed records stay queued (the retained backlog) and
- * the next run() starts with them. Sinks are flushed on an interval, not per
- * record. A binding given up by the supervisor drains into the logger's
- * fallback sink instead, counted as diverted.
+ * the next run() starts with them. A record the sink rejected for good
+ * (sluice_host.reject) counts as done: it is counted as rejected, handed
+ * once to the logger's dead_letter sink when it has one, and never holds
+ * up the records behind it; a batch whose only problems are rejections is
+ * a success. Sinks are flushed on an interval, not per record. A binding
+ * given up by the supervisor drains into the logger's fallback sink
+ * instead, counted as diverted.
  * Knows nothing of INI, plugins' loading or restart policy.
  */
 #include <stdint.h>
@@ -56,6 +60,15 @@ typedef struct scratch {
     const sluice_record *ptrs[BATCH_MAX];
     sluice_time_cache tc;
     sluice_printf_cache printf_cache; /* programs by call site */
+    sluice_outcome outcome;        /* the sink's rejections */
+    /* the rejected records on their way to the dead letter */
+    sluice_outcome dl_outcome;
+    sluice_buf dl_lines;
+    size_t dl_line_off[BATCH_MAX];
+    sluice_field *dl_fields;
+    size_t dl_fields_cap;
+    sluice_record dl_recs[BATCH_MAX];
+    const sluice_record *dl_ptrs[BATCH_MAX];
 } scratch;
 
 void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s)
@@ -211,6 +224,65 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
     }
 }
 
+/* The records of the batch that sink from rejected go to the logger's
+ * dead_letter sink, each with its fields and two more: sluice.reject_sink
+ * (from's name) and sluice.reject_reason. One attempt: what the dead letter
+ * takes is counted in dead_lettered, what it does not is left at rejected.
+ * Returns whether anything was written there (it needs a flush). */
+static bool dead_letter(sluice_binding *b, sluice_sink_instance *from,
+                        scratch *sc, size_t n)
+{
+    sluice_sink_instance *dl = b->logger->dead_letter;
+    const sluice_outcome *o = &sc->outcome;
+    size_t want = 0;
+    for (size_t i = 0; i < n; i++)
+        if (o->flag[i])
+            want += sc->ptrs[i]->field_count + 2;
+    if (want > sc->dl_fields_cap) {
+        sluice_field *grown = realloc(sc->dl_fields, want * sizeof *grown);
+        if (!grown)
+            return false; /* out of memory: rejected, not dead-lettered */
+        sc->dl_fields = grown;
+        sc->dl_fields_cap = want;
+    }
+    sluice_buf_reset(&sc->dl_lines);
+    size_t k = 0, used = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!o->flag[i])
+            continue;
+        sluice_record *r = &sc->dl_recs[k];
+        *r = *sc->ptrs[i];
+        sluice_field *f = sc->dl_fields + used;
+        if (r->field_count)
+            memcpy(f, r->fields, r->field_count * sizeof *f);
+        size_t reason_len;
+        const char *reason = sluice_outcome_reason(o, i, &reason_len);
+        f[r->field_count] = (sluice_field){"sluice.reject_sink", 18, from->name,
+                                           strlen(from->name)};
+        f[r->field_count + 1] = (sluice_field){"sluice.reject_reason", 20,
+                                               reason, reason_len};
+        r->fields = f;
+        r->field_count += 2;
+        used += r->field_count;
+        sc->dl_line_off[k] = sc->dl_lines.len;
+        if (dl->needs_line)
+            sluice_format_render(&sc->dl_lines, &dl->format, r, &sc->tc);
+        k++;
+    }
+    for (size_t j = 0; j < k; j++) {
+        sluice_record *r = &sc->dl_recs[j];
+        size_t end = j + 1 < k ? sc->dl_line_off[j + 1] : sc->dl_lines.len;
+        r->line = dl->needs_line ? sc->dl_lines.data + sc->dl_line_off[j] : NULL;
+        r->line_len = end - sc->dl_line_off[j];
+        sc->dl_ptrs[j] = r;
+    }
+    size_t done = 0;
+    sluice_error e;
+    sluice_sink_write_(dl, sc->dl_ptrs, k, &done, &sc->dl_outcome, &e);
+    atomic_fetch_add(&b->dead_lettered, done - sc->dl_outcome.rejected);
+    return done > 0;
+}
+
 /* Flush sink s; when that fails, record the failure on b (err says why). */
 static int flush_or_fail(sluice_binding *b, sluice_sink_instance *s,
                          sluice_error *err)
@@ -243,6 +315,11 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     sc->pool = NULL;
     sc->pool_len = sc->pool_cap = 0;
     sluice_time_cache_init(&sc->tc);
+    sluice_outcome_init(&sc->outcome);
+    sluice_outcome_init(&sc->dl_outcome);
+    sluice_buf_init(&sc->dl_lines);
+    sc->dl_fields = NULL;
+    sc->dl_fields_cap = 0;
 
     bool closing = sluice_runtime_state_(rt) >= SLUICE_RUNTIME_CLOSING;
     bool divert_now = false;
@@ -268,7 +345,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     int64_t idle_since = 0;   /* when the queue was last found empty */
     int64_t nap_ns = IDLE_NAP_MIN_NS;
     bool was_diverting = atomic_load(&b->diverting);
-    bool dirty = false;
+    bool dirty = false, dead_letter_dirty = false;
     sluice_sink_instance *dirty_sink = NULL;
     int64_t flush_every = (int64_t)lg->flush_interval_ms * 1000000;
     int64_t next_flush = sluice_clock_monotonic_ns() + flush_every;
@@ -326,10 +403,17 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         render_batch(b, s, sc, n);
         sluice_queue_rendered(b->queue, b->cursor);
         size_t written = 0;
-        int wrc = sluice_sink_write_(s, sc->ptrs, n, &written, err);
+        int wrc = sluice_sink_write_(s, sc->ptrs, n, &written, &sc->outcome, err);
         /* count before releasing: whoever sees pending drop (a flush) must
-         * also see the records counted as written */
-        atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
+         * also see the records counted as written (or rejected), and the
+         * rejected ones in the dead letter */
+        size_t rejected = sc->outcome.rejected;
+        atomic_fetch_add(diverting ? &b->diverted : &b->written, written - rejected);
+        if (rejected) {
+            atomic_fetch_add(&b->rejected, rejected);
+            if (lg->dead_letter && dead_letter(b, s, sc, n))
+                dead_letter_dirty = true;
+        }
         sluice_queue_release(b->queue, b->cursor, sc->taken, n, written);
         if (written) {
             dirty = true;
@@ -359,8 +443,17 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             if (dirty && (rc = flush_or_fail(b, s, err)) != 0)
                 break;
             dirty = false;
+            if (dead_letter_dirty) { /* its failure is not this sink's */
+                sluice_error e;
+                sluice_sink_flush_(lg->dead_letter, &e);
+                dead_letter_dirty = false;
+            }
             next_flush = now + flush_every;
         }
+    }
+    if (dead_letter_dirty) {
+        sluice_error e;
+        sluice_sink_flush_(lg->dead_letter, &e);
     }
     if (rc == 0 && dirty)
         rc = flush_or_fail(b, dirty_sink, err);
@@ -376,6 +469,10 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     sluice_buf_free(&sc->lines);
     sluice_buf_free(&sc->fieldbytes);
     free(sc->pool);
+    sluice_outcome_free(&sc->outcome);
+    sluice_outcome_free(&sc->dl_outcome);
+    sluice_buf_free(&sc->dl_lines);
+    free(sc->dl_fields);
     free(sc);
     atomic_store(&b->in_run, 0);
     return rc;

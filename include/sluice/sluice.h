@@ -348,6 +348,11 @@ typedef struct sluice_binding_stats {
     uint64_t given_up;         /* times the supervisor gave up on it */
     uint64_t diverted;         /* records handed to the fallback sink */
     uint64_t evicted;          /* records drop_oldest took from its backlog */
+    uint64_t rejected;         /* records its sink (or the fallback, while
+                                  diverting) rejected for good: never
+                                  written, never retried */
+    uint64_t dead_lettered;    /* of rejected: taken by the logger's
+                                  dead_letter sink */
 } sluice_binding_stats;
 
 int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
