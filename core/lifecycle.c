@@ -82,6 +82,7 @@ void sluice_logger_destroy_(sluice_logger *lg)
     }
     free(lg->fields);
     free(lg->name);
+    sluice_hook_stages_free_(lg);
     pthread_mutex_destroy(&lg->hooks_lock);
     free(lg);
 }
@@ -104,6 +105,7 @@ static void bury(sluice_logger *lg)
     free(lg->fields);
     lg->fields = NULL;
     lg->field_count = 0;
+    sluice_hook_stages_free_(lg);
     for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++)
         lg->bindings[i].sink = NULL;
     lg->fallback = NULL;

@@ -62,6 +62,8 @@ static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
     if (n >= SLUICE_HOOKS_MAX) {
         rc = sluice_error_set(err, "logger '%s': at most %d hooks of a kind",
                               lg->name, SLUICE_HOOKS_MAX);
+    } else if (slots == lg->post_hooks && sluice_hook_stages_start_(lg) != 0) {
+        rc = sluice_error_set(err, "logger '%s': out of memory", lg->name);
     } else {
         slots[n].fn = fn;
         slots[n].user = user;

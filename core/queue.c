@@ -101,10 +101,12 @@ unsigned sluice_queue_default_rings(size_t bytes)
     return (unsigned)rings;
 }
 
+/* Each ring has a cursor per consumer, and one more for the lead stage
+ * (sluice_queue_lead). */
 static size_t header_size(unsigned rings, unsigned consumers)
 {
     return round_up(sizeof(sluice_queue) +
-                        (size_t)rings * consumers * sizeof(sluice_cursor),
+                        (size_t)rings * (consumers + 1) * sizeof(sluice_cursor),
                     page_size());
 }
 
@@ -147,6 +149,7 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     atomic_init(&q->data_bell, 0);
     atomic_init(&q->closed, 0);
     atomic_init(&q->sealed, 0);
+    atomic_init(&q->leading, 0);
     q->rings = rings;
     q->ring_mask = rings - 1;
     q->consumers = consumers;
@@ -169,8 +172,8 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
         r->mask = r->units - 1;
         r->secret = q->secret;
         r->base = (unsigned char *)region + head + (size_t)i * (ring_bytes + SLACK_BYTES);
-        r->cursor = cursors + (size_t)i * consumers;
-        for (unsigned c = 0; c < consumers; c++) {
+        r->cursor = cursors + (size_t)i * (consumers + 1);
+        for (unsigned c = 0; c <= consumers; c++) {
             sluice_cursor *cur = &r->cursor[c];
             memset(cur, 0, sizeof *cur);
             atomic_init(&cur->done, 0);
@@ -276,7 +279,11 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
     const sluice_rec *rec = published(r, min);
     if (!rec)
         return WAIT; /* its producer has not published it yet */
-    for (unsigned i = 0; i < q->consumers; i++) {
+    /* the lead stage's cursor too: it is never behind the others, so when
+     * it sits on the oldest record every consumer does */
+    unsigned cursors = q->consumers + (unsigned)atomic_load_explicit(
+                                          &q->leading, memory_order_relaxed);
+    for (unsigned i = 0; i < cursors; i++) {
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) == min &&
             c->claimed > min && c->rendering)
@@ -284,7 +291,7 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
     }
     bool real = rec->kind != SLUICE_KIND_PAD;
     uint64_t next = min + rec->units;
-    for (unsigned i = 0; i < q->consumers; i++) {
+    for (unsigned i = 0; i < cursors; i++) {
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) != min)
             continue;
@@ -454,13 +461,16 @@ static void unlock_all(sluice_queue *q)
         pthread_mutex_unlock(&q->ring[i].lock);
 }
 
-/* The next real published record from *off on, past padding (then *off
- * is where it starts), or NULL (*off unchanged: a cursor never moves
- * past padding into room nobody has claimed yet). */
-static const sluice_rec *next_real(const sluice_ring *r, uint64_t *off)
+/* The next real published record from *off on and before limit, past
+ * padding (then *off is where it starts), or NULL (*off unchanged: a
+ * cursor never moves past padding into room nobody has claimed yet). */
+static const sluice_rec *next_real(const sluice_ring *r, uint64_t *off,
+                                   uint64_t limit)
 {
     uint64_t at = *off;
     for (;;) {
+        if (at >= limit)
+            return NULL;
         const sluice_rec *rec = published(r, at);
         if (!rec)
             return NULL;
@@ -478,12 +488,19 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     uint64_t at[SLUICE_QUEUE_MAX_RINGS];
     const sluice_rec *next[SLUICE_QUEUE_MAX_RINGS];
     uint32_t taken[SLUICE_QUEUE_MAX_RINGS];
+    uint64_t limit[SLUICE_QUEUE_MAX_RINGS];
     lock_all(q);
+    /* behind the lead stage's cursor, when there is one */
+    bool led = c != q->consumers &&
+               atomic_load_explicit(&q->leading, memory_order_relaxed);
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_cursor *cur = &q->ring[i].cursor[c];
+        limit[i] = led ? atomic_load_explicit(&q->ring[i].cursor[q->consumers].done,
+                                              memory_order_relaxed)
+                       : UINT64_MAX;
         at[i] = atomic_load_explicit(&cur->done, memory_order_relaxed);
         cur->from = at[i];
-        next[i] = next_real(&q->ring[i], &at[i]);
+        next[i] = next_real(&q->ring[i], &at[i], limit[i]);
         taken[i] = 0;
     }
     size_t n = 0;
@@ -502,7 +519,7 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         n++;
         taken[best]++;
         at[best] += next[best]->units;
-        next[best] = next_real(r, &at[best]);
+        next[best] = next_real(r, &at[best], limit[best]);
     }
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_cursor *cur = &q->ring[i].cursor[c];
@@ -513,6 +530,45 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     }
     unlock_all(q);
     return n;
+}
+
+void sluice_queue_lead(sluice_queue *q)
+{
+    lock_all(q);
+    if (!atomic_load_explicit(&q->leading, memory_order_relaxed)) {
+        for (unsigned i = 0; i < q->rings; i++) {
+            sluice_ring *r = &q->ring[i];
+            /* past everything a consumer has taken: those records were
+             * read without the stage, so every consumer reads them so */
+            uint64_t start = 0;
+            for (unsigned c = 0; c < q->consumers; c++) {
+                sluice_cursor *cur = &r->cursor[c];
+                uint64_t d = atomic_load_explicit(&cur->done, memory_order_relaxed);
+                if (d > start)
+                    start = d;
+                if (cur->claimed > start)
+                    start = cur->claimed;
+            }
+            sluice_cursor *lead = &r->cursor[q->consumers];
+            memset(lead, 0, sizeof *lead);
+            atomic_store_explicit(&lead->done, start, memory_order_relaxed);
+            lead->from = lead->claimed = start;
+        }
+        atomic_store_explicit(&q->leading, 1, memory_order_relaxed);
+    }
+    unlock_all(q);
+}
+
+uint64_t sluice_queue_passed(sluice_queue *q, unsigned ring)
+{
+    const sluice_ring *r = &q->ring[ring];
+    uint64_t min = UINT64_MAX;
+    for (unsigned c = 0; c < q->consumers; c++) {
+        uint64_t d = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+        if (d < min)
+            min = d;
+    }
+    return min;
 }
 
 void sluice_queue_rendered(sluice_queue *q, unsigned c)

@@ -150,6 +150,8 @@ typedef struct sluice_queue {
     _Atomic uint32_t data_bell;                  /* futex word */
     _Atomic int closed;          /* intake closed */
     _Atomic int sealed;          /* no record will be added: drain and stop */
+    _Atomic int leading;         /* the lead stage's cursor is in use (under
+                                    every ring's lock; sluice_queue_lead) */
     unsigned rings;              /* a power of two */
     unsigned ring_mask;
     unsigned consumers;
@@ -245,6 +247,21 @@ typedef struct sluice_taken {
  * sluice_queue_rendered. */
 size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
                          size_t max);
+/* The lead stage: from now on consumer q->consumers (one more cursor than
+ * the consumers the queue was made for) goes first, and no other consumer
+ * takes a record it has not passed (released). It starts past every record
+ * a consumer has taken so far, so each record is either passed by the
+ * stage before any consumer takes it, or taken by consumers without it.
+ * The post-hook stage (worker.c) runs through it. Idempotent. */
+void sluice_queue_lead(sluice_queue *q);
+/* The stage's consumer index (take, rendered, release with it). */
+static inline unsigned sluice_queue_leader(const sluice_queue *q)
+{
+    return q->consumers;
+}
+/* Where every consumer (not the stage) has passed in ring: no record
+ * before it will be taken again. */
+uint64_t sluice_queue_passed(sluice_queue *q, unsigned ring);
 /* The batch's records are no longer read from the ring (they were copied
  * out): drop_oldest may take their room from now on. */
 void sluice_queue_rendered(sluice_queue *q, unsigned c);

@@ -16,6 +16,7 @@
 #include <sluice/sluice.h>
 
 #include "format_internal.h"
+#include "hooked_internal.h"
 #include "metrics_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
@@ -65,6 +66,14 @@ typedef struct sluice_hook_slot {
     void *user;
 } sluice_hook_slot;
 
+/* One lane's post-hook stage (worker.c): run by whichever of the lane's
+ * workers comes first, through the queue's lead cursor; what the hooks
+ * made of each record is kept in results for every sink. */
+typedef struct sluice_hook_stage {
+    pthread_mutex_t lock;          /* one worker hooks at a time */
+    sluice_hooked *results;
+} sluice_hook_stage;
+
 /* Bits of a logger's slow_path word: why a call cannot take the straight
  * path. */
 enum {
@@ -104,6 +113,8 @@ struct sluice_logger {
     sluice_hook_slot pre_hooks[SLUICE_HOOKS_MAX];
     sluice_hook_slot post_hooks[SLUICE_HOOKS_MAX];
     _Atomic unsigned post_hook_count;
+    /* [lanes], from its first post-hook on (set once, under hooks_lock) */
+    sluice_hook_stage *_Atomic hook_stages;
     pthread_mutex_t hooks_lock;    /* adding hooks */
     _Atomic uint64_t rejected;     /* by pre-hooks */
     _Atomic uint64_t forked;       /* calls in a fork's child, dropped */
@@ -176,6 +187,12 @@ static inline sluice_runtime_state sluice_runtime_state_(sluice_runtime *rt)
 
 /* worker.c: the run loop, shared by sluice_binding_run and the supervisor */
 int sluice_worker_run_(sluice_binding *b, sluice_error *err);
+/* Give lg its post-hook stages (logger.c, under hooks_lock, at its first
+ * post-hook): from now on each lane's records are hooked once, before any
+ * of its sinks takes them. 0, or -1 when out of memory. */
+int sluice_hook_stages_start_(sluice_logger *lg);
+/* Free them (lifecycle.c, once no run loop is left). */
+void sluice_hook_stages_free_(sluice_logger *lg);
 /* Record a failure outside run() (supervisor). */
 void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s);
 

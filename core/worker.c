@@ -49,6 +49,8 @@ typedef struct scratch {
     size_t msg_off[BATCH_MAX], msg_len[BATCH_MAX];
     size_t line_off[BATCH_MAX], line_len[BATCH_MAX];
     size_t field_off[BATCH_MAX];   /* into pool, SIZE_MAX: base fields only */
+    size_t field_count[BATCH_MAX]; /* encoded in fieldbytes */
+    bool hooked[BATCH_MAX];        /* the post-hook stage's result */
     sluice_field *pool;            /* fields of the batch's records */
     size_t pool_len, pool_cap;
     sluice_buf fieldbytes;         /* the batch's fields, copied out of the
@@ -117,71 +119,83 @@ static size_t decode_fields(const unsigned char *p, size_t len, size_t count,
     return n;
 }
 
-/* Render the batch taken into sc->taken for sink s: decode each record
- * (the deferred formatting happens here) and copy its fields out of the
- * queue, then run the post-hooks and render the lines (unless the sink
- * declared that it never reads them). Nothing of the batch is read from
- * the queue after this returns. */
-static void render_batch(sluice_binding *b, sluice_sink_instance *s,
-                         scratch *sc, size_t n)
+/* Decode the batch taken into sc->taken into sc->recs: each record's
+ * message (the deferred formatting happens here) and fields, copied out of
+ * the queue, so that nothing of the batch is read from the queue after
+ * this returns. A record the post-hook stage has a result for (results
+ * not NULL) is that result: its message and its fields, merged already;
+ * any other gets the logger's base fields, then the pre-hooks' and the
+ * call's as the producer stored them. */
+static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
+                         sluice_hooked *results)
 {
-    sluice_logger *lg = b->logger;
     sluice_clock_snapshot clk;
     sluice_clock_snapshot_take(&clk);
     sluice_buf_reset(&sc->msgs);
     sluice_buf_reset(&sc->lines);
     sluice_buf_reset(&sc->fieldbytes);
     sc->pool_len = 0;
+    if (results)
+        sluice_hooked_lock(results);
     for (size_t i = 0; i < n; i++) {
-        const sluice_rec *rec = sc->taken[i].rec;
+        const sluice_taken *t = &sc->taken[i];
+        const sluice_rec *rec = t->rec;
         const unsigned char *payload = rec->payload;
         sluice_record *r = &sc->recs[i];
         memset(r, 0, sizeof *r);
-        r->time_ns = sluice_clock_snapshot_ns(&clk, rec->ticks);
         r->level = (sluice_level)rec->level;
         r->logger = lg->name;
         r->thread_id = rec->thread_id;
-        r->sequence = sc->taken[i].sequence;
-        sc->msg_off[i] = sc->msgs.len;
+        r->sequence = t->sequence;
         if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
-            const sluice_callsite *cs = rec->callsite;
-            const sluice_printf_program *pp = sluice_printf_cache_get(
-                &sc->printf_cache, cs, cs->format, cs->arg_types,
-                cs->arg_count);
-            if (pp)
-                sluice_printf_run(&sc->msgs, pp, payload, rec->args_length);
-            else
-                sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
-                                     cs->arg_count, payload,
-                                     rec->args_length);
-            r->file = cs->file;
-            r->function = cs->function;
-            r->source_line = cs->line;
-        } else {
-            sluice_buf_append(&sc->msgs, payload, rec->args_length);
+            r->file = rec->callsite->file;
+            r->function = rec->callsite->function;
+            r->source_line = rec->callsite->line;
+        }
+        sc->msg_off[i] = sc->msgs.len;
+        sc->fb_off[i] = sc->fieldbytes.len;
+        sc->hooked[i] = results &&
+                        sluice_hooked_get(results, t->ring, t->off, &sc->msgs,
+                                          &sc->fieldbytes, &sc->field_count[i],
+                                          &r->time_ns);
+        if (!sc->hooked[i]) {
+            r->time_ns = sluice_clock_snapshot_ns(&clk, rec->ticks);
+            sc->field_count[i] = rec->field_count;
+            if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
+                const sluice_callsite *cs = rec->callsite;
+                const sluice_printf_program *pp = sluice_printf_cache_get(
+                    &sc->printf_cache, cs, cs->format, cs->arg_types,
+                    cs->arg_count);
+                if (pp)
+                    sluice_printf_run(&sc->msgs, pp, payload, rec->args_length);
+                else
+                    sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
+                                         cs->arg_count, payload,
+                                         rec->args_length);
+            } else {
+                sluice_buf_append(&sc->msgs, payload, rec->args_length);
+            }
+            if (rec->field_count)
+                sluice_buf_append(&sc->fieldbytes, payload + rec->args_length,
+                                  rec->length - rec->args_length);
         }
         sc->msg_len[i] = sc->msgs.len - sc->msg_off[i];
-        sc->fb_off[i] = sc->fieldbytes.len;
-        sc->fb_len[i] = 0;
-        if (rec->field_count) {
-            sluice_buf_append(&sc->fieldbytes, payload + rec->args_length,
-                              rec->length - rec->args_length);
-            sc->fb_len[i] = sc->fieldbytes.len - sc->fb_off[i];
-        }
+        sc->fb_len[i] = sc->fieldbytes.len - sc->fb_off[i];
     }
-    /* the buffers may have moved while growing: point into them now. Fields:
-     * the logger's base fields, then the call's (pre-hooks', then its own) */
+    if (results)
+        sluice_hooked_unlock(results);
+    /* the buffers may have moved while growing: point into them now */
     for (size_t i = 0; i < n; i++) {
-        const sluice_rec *rec = sc->taken[i].rec;
         sluice_record *r = &sc->recs[i];
         r->message = sc->msgs.data ? sc->msgs.data + sc->msg_off[i] : "";
         r->message_len = sc->msg_len[i];
-        r->fields = lg->fields;
-        r->field_count = lg->field_count;
+        size_t base = sc->hooked[i] ? 0 : lg->field_count;
+        r->fields = base ? lg->fields : NULL;
+        r->field_count = base;
         sc->field_off[i] = SIZE_MAX;
         if (!sc->fb_len[i])
             continue;
-        size_t want = sc->pool_len + lg->field_count + rec->field_count;
+        size_t want = sc->pool_len + base + sc->field_count[i];
         if (want > sc->pool_cap) {
             size_t cap = sc->pool_cap ? sc->pool_cap : 256;
             while (cap < want)
@@ -193,27 +207,28 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
             sc->pool_cap = cap;
         }
         sluice_field *f = sc->pool + sc->pool_len;
-        if (lg->field_count)
-            memcpy(f, lg->fields, lg->field_count * sizeof *f);
+        if (base)
+            memcpy(f, lg->fields, base * sizeof *f);
         size_t got = decode_fields((const unsigned char *)sc->fieldbytes.data +
                                        sc->fb_off[i],
-                                   sc->fb_len[i], rec->field_count,
-                                   f + lg->field_count);
+                                   sc->fb_len[i], sc->field_count[i], f + base);
         sc->field_off[i] = sc->pool_len;
-        r->field_count = lg->field_count + got;
+        r->field_count = base + got;
         sc->pool_len += r->field_count;
     }
     for (size_t i = 0; i < n; i++)
         if (sc->field_off[i] != SIZE_MAX)
             sc->recs[i].fields = sc->pool + sc->field_off[i];
-    unsigned hooks = atomic_load_explicit(&lg->post_hook_count, memory_order_acquire);
+}
+
+/* Render the decoded batch's lines for sink s (unless it declared that it
+ * never reads them) and point sc->ptrs at the records. */
+static void render_lines(sluice_sink_instance *s, scratch *sc, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
-        sluice_record *r = &sc->recs[i];
-        for (unsigned h = 0; h < hooks; h++)
-            ((sluice_post_hook_fn)lg->post_hooks[h].fn)(lg->post_hooks[h].user, r);
         sc->line_off[i] = sc->lines.len;
         if (s->needs_line) /* not for a sink that builds its own message */
-            sluice_format_render(&sc->lines, &s->format, r, &sc->tc);
+            sluice_format_render(&sc->lines, &s->format, &sc->recs[i], &sc->tc);
         sc->line_len[i] = sc->lines.len - sc->line_off[i];
     }
     for (size_t i = 0; i < n; i++) {
@@ -222,6 +237,87 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         r->line_len = sc->line_len[i];
         sc->ptrs[i] = r;
     }
+}
+
+/* ---- the post-hook stage ------------------------------------------------- */
+
+/* Run the post-hooks on the records of b's lane that no sink has taken
+ * yet: take a batch with the queue's lead cursor, decode it, run every
+ * hook on each record in turn, keep the results for every sink, and pass
+ * it, which lets the sinks take it. One worker of the lane at a time: with
+ * wait false, none when another is at it. Returns how many were hooked.
+ * Uses sc (the caller takes its own batch after). */
+static size_t run_post_hooks(sluice_binding *b, sluice_hook_stage *stage,
+                             scratch *sc, bool wait)
+{
+    sluice_logger *lg = b->logger;
+    sluice_queue *q = b->queue;
+    if (wait)
+        pthread_mutex_lock(&stage->lock);
+    else if (pthread_mutex_trylock(&stage->lock) != 0)
+        return 0;
+    unsigned lead = sluice_queue_leader(q);
+    size_t n = sluice_queue_take(q, lead, sc->taken, BATCH_MAX);
+    if (n) {
+        decode_batch(lg, sc, n, NULL);
+        sluice_queue_rendered(q, lead); /* hooks may be slow: not in the ring */
+        unsigned hooks = atomic_load_explicit(&lg->post_hook_count,
+                                              memory_order_acquire);
+        sluice_hooked *results = stage->results;
+        sluice_hooked_lock(results);
+        for (unsigned ring = 0; ring < q->rings; ring++)
+            sluice_hooked_trim(results, ring, sluice_queue_passed(q, ring));
+        sluice_hooked_unlock(results);
+        for (size_t i = 0; i < n; i++) {
+            sluice_record *r = &sc->recs[i];
+            for (unsigned h = 0; h < hooks; h++)
+                ((sluice_post_hook_fn)lg->post_hooks[h].fn)(lg->post_hooks[h].user, r);
+            /* the hooks' memory need only live until this copy */
+            sluice_hooked_lock(results);
+            sluice_hooked_put(results, sc->taken[i].ring, sc->taken[i].off, r);
+            sluice_hooked_unlock(results);
+        }
+        sluice_queue_release(q, lead, sc->taken, n, n);
+    }
+    pthread_mutex_unlock(&stage->lock);
+    return n;
+}
+
+int sluice_hook_stages_start_(sluice_logger *lg)
+{
+    if (atomic_load(&lg->hook_stages))
+        return 0;
+    sluice_hook_stage *stages = calloc(lg->lanes, sizeof *stages);
+    if (!stages)
+        return -1;
+    for (unsigned lane = 0; lane < lg->lanes; lane++) {
+        stages[lane].results = sluice_hooked_new(lg->queues[lane]->rings);
+        if (!stages[lane].results) {
+            while (lane-- > 0)
+                sluice_hooked_free(stages[lane].results);
+            free(stages);
+            return -1;
+        }
+        pthread_mutex_init(&stages[lane].lock, NULL);
+    }
+    /* the stages first, then the lead cursors: a worker that finds its
+     * take held back by a lead cursor finds the stage that moves it */
+    atomic_store_explicit(&lg->hook_stages, stages, memory_order_release);
+    for (unsigned lane = 0; lane < lg->lanes; lane++)
+        sluice_queue_lead(lg->queues[lane]);
+    return 0;
+}
+
+void sluice_hook_stages_free_(sluice_logger *lg)
+{
+    sluice_hook_stage *stages = atomic_exchange(&lg->hook_stages, NULL);
+    if (!stages)
+        return;
+    for (unsigned lane = 0; lane < lg->lanes; lane++) {
+        pthread_mutex_destroy(&stages[lane].lock);
+        sluice_hooked_free(stages[lane].results);
+    }
+    free(stages);
 }
 
 /* The records of the batch that sink from rejected go to the logger's
@@ -368,7 +464,14 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         was_diverting = diverting;
         sluice_sink_instance *s = diverting ? lg->fallback : b->sink;
+        sluice_hook_stage *stages = atomic_load_explicit(&lg->hook_stages,
+                                                         memory_order_acquire);
+        sluice_hook_stage *stage = stages ? &stages[b->lane] : NULL;
+        if (stage) /* keep ahead of the sinks, unless another worker is */
+            run_post_hooks(b, stage, sc, false);
         size_t n = sluice_queue_take(b->queue, b->cursor, sc->taken, BATCH_MAX);
+        if (n == 0 && stage && run_post_hooks(b, stage, sc, true) > 0)
+            n = sluice_queue_take(b->queue, b->cursor, sc->taken, BATCH_MAX);
         int64_t now;
         if (n == 0) {
             if (sluice_queue_is_sealed(b->queue) &&
@@ -400,7 +503,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         idle_since = 0;
         nap_ns = IDLE_NAP_MIN_NS;
-        render_batch(b, s, sc, n);
+        decode_batch(lg, sc, n, stage ? stage->results : NULL);
+        render_lines(s, sc, n);
         sluice_queue_rendered(b->queue, b->cursor);
         size_t written = 0;
         int wrc = sluice_sink_write_(s, sc->ptrs, n, &written, &sc->outcome, err);

@@ -254,3 +254,205 @@ Test(outcome, dead_letter_must_name_a_sink_that_is_not_one_of_the_loggers)
               "%s", msg);
     free(msg);
 }
+
+/* ---- one record, the same in every sink ----------------------------------- */
+
+static atomic_int hook_calls;
+
+/* Numbers each record (field seq) and rewrites its message: what it points
+ * the record at lives in thread-local buffers until its next call. */
+static void number_and_rewrite(void *user, sluice_record *r)
+{
+    (void)user;
+    static _Thread_local char message[128], seq[24];
+    static _Thread_local sluice_field fields[16];
+    int n = atomic_fetch_add(&hook_calls, 1) + 1;
+    snprintf(seq, sizeof seq, "%d", n);
+    int len = snprintf(message, sizeof message, "hooked %.*s",
+                       (int)r->message_len, r->message);
+    r->message = message;
+    r->message_len = (size_t)len;
+    cr_assert_lt(r->field_count, 15);
+    memcpy(fields, r->fields, r->field_count * sizeof *fields);
+    fields[r->field_count] = (sluice_field){"seq", 3, seq, strlen(seq)};
+    r->fields = fields;
+    r->field_count++;
+}
+
+typedef struct producer {
+    sluice_logger *lg;
+    int from, to;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    for (int i = p->from; i < p->to; i++)
+        SLUICE_INFO(p->lg, "n=%d", i);
+    return NULL;
+}
+
+/* seq[K] of each line "hooked n=K seq=S" of text (0: none); the lines. */
+static size_t hooked_lines(const char *text, int *seq, int max)
+{
+    size_t lines = 0;
+    for (const char *p = text; *p;) {
+        int k = -1, s = -1;
+        cr_assert_eq(sscanf(p, "hooked n=%d seq=%d", &k, &s), 2, "bad line: %.80s", p);
+        cr_assert(k >= 0 && k < max && s > 0, "bad line: %.80s", p);
+        cr_assert_eq(seq[k], 0, "record %d twice: %.80s", k, p);
+        seq[k] = s;
+        lines++;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    return lines;
+}
+
+Test(outcome, post_hooks_run_once_per_record_and_every_sink_gets_their_result)
+{
+    enum { RECORDS = 20000 };
+    for (int workers = 1; workers <= 2; workers++) {
+        atomic_store(&hook_calls, 0);
+        char *dir = tmpdir_make();
+        char ini[2048];
+        /* one sink fails every third write: its retries must not run the
+         * hooks again */
+        snprintf(ini, sizeof ini,
+                 "[runtime]\nrestart_backoff_ms = 1..2\nrestart_intensity = unlimited\n"
+                 "[sink.a]\nplugin = fault\npath = %s/a.log\npattern = %%m%%f\n"
+                 "fail_every = 3\npartial = honest\n"
+                 "[sink.b]\nplugin = fault\npath = %s/b.log\npattern = %%m%%f\n"
+                 "[logger.app]\nsinks = a, b\nworkers = %d\nscheduler = round_robin\n",
+                 dir, dir, workers);
+        sluice_runtime *rt = start_ini(ini);
+        sluice_logger *lg = sluice_logger_get(rt, "app");
+        sluice_error err;
+        cr_assert_eq(sluice_logger_add_post_hook(lg, number_and_rewrite, NULL, &err), 0,
+                     "%s", err.message);
+        producer p[2] = {{lg, 0, RECORDS / 2}, {lg, RECORDS / 2, RECORDS}};
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, produce, &p[i]);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        cr_assert_eq(sluice_logger_flush(lg, 120000), 0);
+        cr_assert_eq(sluice_close(rt, 10000), 0);
+        cr_assert_eq(atomic_load(&hook_calls), RECORDS, "workers = %d: %d hook calls",
+                     workers, atomic_load(&hook_calls));
+        int *seq_a = calloc(RECORDS, sizeof *seq_a), *seq_b = calloc(RECORDS, sizeof *seq_b);
+        char *text = file_in(dir, "a.log");
+        cr_assert_eq(hooked_lines(text, seq_a, RECORDS), RECORDS);
+        free(text);
+        text = file_in(dir, "b.log");
+        cr_assert_eq(hooked_lines(text, seq_b, RECORDS), RECORDS);
+        free(text);
+        unsigned char *numbers = calloc(RECORDS + 1, 1);
+        for (int i = 0; i < RECORDS; i++) {
+            cr_assert_eq(seq_a[i], seq_b[i], "workers = %d: record %d is seq=%d in a, %d in b",
+                         workers, i, seq_a[i], seq_b[i]);
+            cr_assert(seq_a[i] >= 1 && seq_a[i] <= RECORDS && !numbers[seq_a[i]]);
+            numbers[seq_a[i]] = 1;
+        }
+        free(numbers);
+        free(seq_a);
+        free(seq_b);
+        tmpdir_remove(dir);
+    }
+}
+
+/* Adds a field of every kind's key k: the post-hook's comes last. */
+static void add_k_post(void *user, sluice_record *r)
+{
+    (void)user;
+    static _Thread_local sluice_field fields[16];
+    cr_assert_lt(r->field_count, 14);
+    memcpy(fields, r->fields, r->field_count * sizeof *fields);
+    fields[r->field_count++] = (sluice_field){"k", 1, "post", 4};
+    fields[r->field_count++] = (sluice_field){"d", 1, "4", 1};
+    r->fields = fields;
+}
+
+static bool add_k_pre(void *user, sluice_hook_record *r)
+{
+    (void)user;
+    r->extra[r->extra_count++] = (sluice_kv){"k", "pre"};
+    r->extra[r->extra_count++] = (sluice_kv){"b", "2"};
+    return true;
+}
+
+Test(outcome, fields_merge_base_then_pre_hook_then_call_then_post_hook)
+{
+    const char *formats[] = {"text", "json"};
+    for (int i = 0; i < 2; i++) {
+        capture_reset();
+        char ini[512];
+        snprintf(ini, sizeof ini,
+                 "[sink.c]\nplugin = capture\nformat = %s\npattern = %%m%%f\n"
+                 "[logger.app]\nsinks = c\nfield.k = base\nfield.a = 1\n",
+                 formats[i]);
+        sluice_runtime *rt = start_ini(ini);
+        sluice_logger *lg = sluice_logger_get(rt, "app");
+        sluice_error err;
+        cr_assert_eq(sluice_logger_add_pre_hook(lg, add_k_pre, NULL, &err), 0);
+        cr_assert_eq(sluice_logger_add_post_hook(lg, add_k_post, NULL, &err), 0);
+        SLUICE_INFO_KV(lg, SLUICE_KV({"k", "call"}, {"c", "3"}), "merged");
+        cr_assert_eq(sluice_close(rt, 5000), 0);
+        cr_assert_eq(capture_count(), 1);
+        const char *l = capture_sink.lines[0];
+        if (i == 0) {
+            cr_assert_str_eq(l, "merged k=post a=1 b=2 c=3 d=4\n");
+        } else {
+            /* the key where it first appeared (a base field), the last value */
+            const char *fields = strstr(l, "\"k\":");
+            cr_assert(fields && strcmp(fields, "\"k\":\"post\",\"a\":\"1\",\"b\":\"2\","
+                                               "\"c\":\"3\",\"d\":\"4\"}\n") == 0,
+                      "%s", l);
+        }
+    }
+}
+
+/* A post-hook added while records are queued: each record is hooked for
+ * every sink or for none, and every record logged after it is hooked. */
+Test(outcome, a_post_hook_added_late_applies_to_a_record_in_every_sink_or_none)
+{
+    enum { RECORDS = 2000 };
+    atomic_store(&hook_calls, 0);
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[sink.a]\nplugin = fault\npath = %s/a.log\npattern = %%m%%f\n"
+             "[sink.b]\nplugin = fault\npath = %s/b.log\npattern = %%m%%f\nhang_ms = 5\n"
+             "[logger.app]\nsinks = a, b\n",
+             dir, dir);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    for (int i = 0; i < RECORDS / 2; i++)
+        SLUICE_INFO(lg, "n=%d", i);
+    sluice_error err;
+    cr_assert_eq(sluice_logger_add_post_hook(lg, number_and_rewrite, NULL, &err), 0);
+    for (int i = RECORDS / 2; i < RECORDS; i++)
+        SLUICE_INFO(lg, "n=%d", i);
+    cr_assert_eq(sluice_close(rt, 60000), 0);
+    char *a = file_in(dir, "a.log"), *b = file_in(dir, "b.log");
+    cr_assert_str_eq(a, b, "the two sinks got different records");
+    size_t hooked = 0;
+    int next = 0;
+    for (const char *p = a; *p; next++) {
+        int k = -1, seq = -1;
+        if (sscanf(p, "hooked n=%d seq=%d", &k, &seq) == 2)
+            hooked++;
+        else
+            cr_assert_eq(sscanf(p, "n=%d", &k), 1, "bad line: %.80s", p);
+        cr_assert_eq(k, next, "record %d where %d was due", k, next);
+        cr_assert(seq > 0 || k < RECORDS / 2, "record %d logged after the hook "
+                                               "was not hooked", k);
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+    cr_assert_eq(next, RECORDS);
+    cr_assert_eq(hooked, (size_t)atomic_load(&hook_calls));
+    free(a);
+    free(b);
+    tmpdir_remove(dir);
+}
