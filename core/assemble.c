@@ -93,6 +93,8 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
             bd->cursor = (unsigned)i;
             bd->state = SLUICE_STATE_IDLE;
             pthread_mutex_init(&bd->mu, NULL);
+            if (bd->sink->level != SLUICE_LEVEL_TRACE)
+                sluice_queue_set_level(bd->queue, bd->cursor, bd->sink->level);
         }
     }
     if (copy_fields(lg, l->section) != 0)
@@ -125,6 +127,7 @@ static int make_sinks(sluice_builder *b, sluice_runtime *rt, sluice_plan *plan,
         rt->sinks[rt->sink_count++] = s;
         by_plan[i] = s;
         s->format = p->format;
+        s->level = p->level;
         if (p->format.pattern) {
             s->pattern = sluice_strdup_(p->format.pattern);
             if (!s->pattern)

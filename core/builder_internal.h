@@ -117,6 +117,7 @@ typedef struct sink_plan {
     sluice_plugin *plugin;
     sluice_format format;
     const char *pattern;
+    sluice_level level;        /* level =: records below it are not its */
     sluice_option *options;    /* the keys the plugin sees, as written */
     size_t option_count;
     const sluice_option_spec *specs; /* version 2's option table, or NULL */

@@ -1,7 +1,9 @@
 /*
  * logger.c -- what a host does with a logger besides logging: find it,
- * set its level, add hooks and a lane scheduler, wait for its records to
- * be written (flush); and reopen the runtime's sinks (logrotate).
+ * set its level and its bindings' levels, add hooks (the first post-hook
+ * starts the lanes' post-hook stages) and a lane scheduler, wait for its
+ * records to be written (flush); and reopen the runtime's sinks
+ * (logrotate).
  *
  * Each call runs inside the guard (guard_internal.h) and reads the
  * logger's bits first: once close began (SLUICE_SLOW_CLOSING) calls that
@@ -120,6 +122,35 @@ void sluice_set_level(sluice_logger *lg, sluice_level lvl)
 sluice_level sluice_get_level(sluice_logger *lg)
 {
     return (sluice_level)__atomic_load_n(&lg->head.level, __ATOMIC_RELAXED);
+}
+
+int sluice_binding_set_level(sluice_binding *b, sluice_level lvl)
+{
+    if (!b || (unsigned)lvl > SLUICE_LEVEL_OFF)
+        return -1;
+    sluice_logger *lg = b->logger;
+    const void *saved = sluice_guard_enter_(lg);
+    int rc = -1;
+    if (!(bits(lg) & LOGGER_GONE)) {
+        sluice_queue_set_level(b->queue, b->cursor, lvl);
+        rc = 0;
+    }
+    sluice_guard_leave_(saved);
+    return rc;
+}
+
+sluice_level sluice_binding_get_level(sluice_binding *b)
+{
+    if (!b)
+        return SLUICE_LEVEL_OFF;
+    sluice_logger *lg = b->logger;
+    const void *saved = sluice_guard_enter_(lg);
+    /* the husk's queue header (its cursors) outlives close */
+    sluice_level lvl = bits(lg) & SLUICE_SLOW_FORKED
+                           ? SLUICE_LEVEL_OFF
+                           : sluice_queue_level(b->queue, b->cursor);
+    sluice_guard_leave_(saved);
+    return lvl;
 }
 
 /* ---- flushing and reopening ------------------------------------------------ */

@@ -120,6 +120,8 @@ static const metric_row rows[] = {
     BINDING_ROW("sluice_binding_dead_lettered_total", "counter", dead_lettered,
                 "Of the rejected records, those the logger's dead_letter "
                 "sink took."),
+    BINDING_ROW("sluice_binding_filtered_total", "counter", filtered,
+                "Records below the sink's level: never written there."),
     {"sluice_binding_state", "gauge",
      "The binding's state: 1 for the state it is in, 0 for the others.",
      PER_BINDING_STATE, 0, NULL, NULL},

@@ -20,7 +20,9 @@ static const char *const runtime_keys[] = {
     "plugin_path", "restart_backoff_ms", "restart_intensity",
     "max_queue_memory", "flush_on_exit_ms", "crash_flush", "metrics_listen",
     NULL};
-static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
+static const char *const sink_core_keys[] = {"plugin", "format", "pattern",
+                                             "level", NULL};
+#define SINK_CORE_KEYS 4
 static const char *const logger_keys[] = {
     "sinks", "level", "queue_capacity", "queue_size", "producer_rings",
     "overflow", "block_timeout_ms", "workers", "scheduler",
@@ -179,6 +181,7 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
     p->name = s->name + 5;
     p->format.kind = SLUICE_FORMAT_TEXT;
     p->format.pattern = NULL;
+    p->level = SLUICE_LEVEL_TRACE;
     const bkey *pk = sluice_section_key_(s, "plugin");
     if (!pk) {
         sluice_builder_error_(b, s->line, "[%s]: missing key 'plugin'", s->name);
@@ -213,6 +216,14 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
         bkey *k = &s->keys[i];
         if (strcmp(k->key, "plugin") == 0)
             continue;
+        if (strcmp(k->key, "level") == 0) { /* the runtime's, for any plugin */
+            if (sluice_level_parse(k->value, &p->level) != 0)
+                sluice_builder_error_(b, k->line,
+                                      "[%s] level: '%s' is not one of trace, "
+                                      "debug, info, warn, error, fatal, off",
+                                      s->name, k->value);
+            continue;
+        }
         if (sluice_sink_api_has_option_(p->api, k->key)) {
             p->options[p->option_count++] =
                 (sluice_option){k->key, k->value, k->line};
@@ -245,9 +256,11 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
                 size_t used = 0;
                 size_t n = sluice_option_spec_count_(p->specs);
                 known[0] = '\0';
-                for (size_t j = 0; j < n + 3 && used + 1 < sizeof known; j++) {
-                    const char *name = j < 3 ? sink_core_keys[j]
-                                             : p->specs[j - 3].name;
+                for (size_t j = 0; j < n + SINK_CORE_KEYS && used + 1 < sizeof known;
+                     j++) {
+                    const char *name = j < SINK_CORE_KEYS
+                                           ? sink_core_keys[j]
+                                           : p->specs[j - SINK_CORE_KEYS].name;
                     int w = snprintf(known + used, sizeof known - used, "%s%s",
                                      used ? ", " : "", name);
                     if (w < 0 || (size_t)w >= sizeof known - used)

@@ -150,6 +150,7 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     atomic_init(&q->closed, 0);
     atomic_init(&q->sealed, 0);
     atomic_init(&q->leading, 0);
+    atomic_init(&q->filtering, 0);
     q->rings = rings;
     q->ring_mask = rings - 1;
     q->consumers = consumers;
@@ -239,6 +240,119 @@ static inline uint64_t head_of(const sluice_ring *r)
     return atomic_load_explicit(&r->head, memory_order_acquire) & ~SLUICE_HEAD_CLOSED;
 }
 
+/* walk(), counting apart the real records below level. */
+static void walk_levels(const sluice_ring *r, uint64_t off, uint64_t end,
+                        unsigned level, uint64_t *kept, uint64_t *below)
+{
+    uint64_t k = 0, b = 0;
+    while (off < end) {
+        const sluice_rec *rec = published(r, off);
+        if (!rec)
+            break;
+        if (rec->kind != SLUICE_KIND_PAD) {
+            if (rec->level < level)
+                b++;
+            else
+                k++;
+        }
+        off += rec->units;
+    }
+    *kept = k;
+    *below = b;
+}
+
+/* ---- levels: records a consumer does not want hold no room -------------- */
+
+/* Under r's lock: move every cursor that has no batch in flight past the
+ * records below its level (and padding) it sits on, counting them as
+ * filtered; never past the lead cursor, which no other may pass. True
+ * when one moved. */
+static bool skip_filtered(sluice_queue *q, sluice_ring *r)
+{
+    bool moved = false;
+    uint64_t head = head_of(r);
+    if (atomic_load_explicit(&q->leading, memory_order_relaxed))
+        head = atomic_load_explicit(&r->cursor[q->consumers].done,
+                                    memory_order_relaxed);
+    for (unsigned i = 0; i < q->consumers; i++) {
+        sluice_cursor *c = &r->cursor[i];
+        if (!c->level || c->taken || c->rendering)
+            continue;
+        uint64_t at = atomic_load_explicit(&c->done, memory_order_relaxed);
+        uint64_t start = at;
+        while (at < head) {
+            const sluice_rec *rec = published(r, at);
+            if (!rec || (rec->kind != SLUICE_KIND_PAD && rec->level >= c->level))
+                break;
+            if (rec->kind != SLUICE_KIND_PAD) {
+                c->finished++;
+                c->filtered++;
+            }
+            at += rec->units;
+        }
+        if (at != start) {
+            atomic_store_explicit(&c->done, at, memory_order_release);
+            c->from = c->claimed = at;
+            moved = true;
+        }
+    }
+    return moved;
+}
+
+/* The producer found ring r full, or someone asks whether a consumer is
+ * drained: a consumer with a level may sit on records it does not want. */
+static bool skip_filtered_locking(sluice_queue *q, sluice_ring *r)
+{
+    if (!atomic_load_explicit(&q->filtering, memory_order_relaxed))
+        return false;
+    pthread_mutex_lock(&r->lock);
+    bool moved = skip_filtered(q, r);
+    pthread_mutex_unlock(&r->lock);
+    if (moved && atomic_load_explicit(&r->space_waiters, memory_order_relaxed))
+        bell_ring(&r->space_bell);
+    return moved;
+}
+
+void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level)
+{
+    unsigned value = (unsigned)level > SLUICE_LEVEL_OFF ? SLUICE_LEVEL_OFF : (unsigned)level;
+    if (value)
+        atomic_store_explicit(&q->filtering, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        r->cursor[c].level = (uint8_t)value;
+        bool moved = skip_filtered(q, r);
+        pthread_mutex_unlock(&r->lock);
+        if (moved && atomic_load_explicit(&r->space_waiters, memory_order_relaxed))
+            bell_ring(&r->space_bell);
+    }
+}
+
+sluice_level sluice_queue_level(sluice_queue *q, unsigned c)
+{
+    pthread_mutex_lock(&q->ring[0].lock);
+    sluice_level level = (sluice_level)q->ring[0].cursor[c].level;
+    pthread_mutex_unlock(&q->ring[0].lock);
+    return level;
+}
+
+uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        const sluice_cursor *cur = &r->cursor[c];
+        uint64_t kept, below;
+        walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
+                    head_of(r), cur->level, &kept, &below);
+        total += cur->filtered + below;
+        pthread_mutex_unlock(&r->lock);
+    }
+    return total;
+}
+
 /* ---- the producer's side ------------------------------------------------ */
 
 /* The lowest cursor: nothing at or after it may be overwritten. */
@@ -302,7 +416,10 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
             c->from = c->claimed = next;
         if (real) {
             c->finished++;
-            c->evicted++;
+            if (rec->level < c->level)
+                c->filtered++; /* it never was this consumer's */
+            else
+                c->evicted++;
         }
     }
     if (real)
@@ -373,6 +490,8 @@ static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
         uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
         if (h + need - g > r->units) {
             g = refresh_gate(q, r);
+            if (h + need - g > r->units && skip_filtered_locking(q, r))
+                g = refresh_gate(q, r);
             if (h + need - g > r->units) {
                 int retry = 0;
                 if (policy == SLUICE_OVERFLOW_DROP_OLDEST) {
@@ -515,6 +634,7 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         out[n].rec = next[best];
         out[n].off = at[best];
         out[n].ring = (uint8_t)best;
+        out[n].filtered = next[best]->level < r->cursor[c].level;
         out[n].sequence = at[best] * q->rings + (unsigned)best;
         n++;
         taken[best]++;
@@ -587,6 +707,7 @@ void sluice_queue_rendered(sluice_queue *q, unsigned c)
 size_t sluice_queue_release(sluice_queue *q, unsigned c,
                             const sluice_taken *batch, size_t n, size_t written)
 {
+    /* written: the done prefix (handed over or filtered) */
     size_t lost = 0;
     bool moved = false;
     for (unsigned i = 0; i < q->rings; i++) {
@@ -598,7 +719,7 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
          * batch's records drop_oldest took meanwhile but were not written */
         uint64_t unwritten = cur->claimed;
         bool found = false;
-        size_t ring_lost = 0;
+        size_t ring_lost = 0, filtered = 0;
         for (size_t j = written; j < n; j++) {
             if (batch[j].ring != i)
                 continue;
@@ -606,16 +727,24 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
                 unwritten = batch[j].off;
                 found = true;
             }
-            if (batch[j].off < evicted_to)
-                ring_lost++;
+            if (batch[j].off < evicted_to) {
+                if (batch[j].filtered)
+                    filtered++; /* it never was this consumer's */
+                else
+                    ring_lost++;
+            }
         }
         uint64_t done = unwritten > evicted_to ? unwritten : evicted_to;
         uint64_t finished = 0;
-        for (size_t j = 0; j < n; j++)
-            if (batch[j].ring == i && batch[j].off < done)
-                finished++;
+        for (size_t j = 0; j < n; j++) {
+            if (batch[j].ring != i || batch[j].off >= done)
+                continue;
+            finished++;
+            filtered += j < written && batch[j].filtered;
+        }
         cur->finished += finished;
         cur->evicted += ring_lost;
+        cur->filtered += filtered;
         lost += ring_lost;
         if (done != cur->from)
             moved = true;
@@ -639,11 +768,12 @@ uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
         pthread_mutex_lock(&r->lock);
-        uint64_t n;
-        walk(r, atomic_load_explicit(&r->cursor[c].done, memory_order_relaxed),
-             head_of(r), &n);
+        const sluice_cursor *cur = &r->cursor[c];
+        uint64_t kept, below;
+        walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
+                    head_of(r), cur->level, &kept, &below);
         pthread_mutex_unlock(&r->lock);
-        total += n;
+        total += kept;
     }
     return total;
 }
@@ -651,9 +781,14 @@ uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
 bool sluice_queue_drained(sluice_queue *q, unsigned c)
 {
     for (unsigned i = 0; i < q->rings; i++) {
-        const sluice_ring *r = &q->ring[i];
-        if (atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) !=
+        sluice_ring *r = &q->ring[i];
+        if (atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) ==
             head_of(r))
+            continue;
+        /* what is left may all be below its level */
+        if (!skip_filtered_locking(q, r) ||
+            atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) !=
+                head_of(r))
             return false;
     }
     return true;

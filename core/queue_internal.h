@@ -120,6 +120,8 @@ typedef struct sluice_cursor {
     bool rendering;       /* the batch is still read from the ring */
     uint64_t finished;    /* records passed: written, evicted, skipped */
     uint64_t evicted;     /* records drop_oldest took from this consumer */
+    uint64_t filtered;    /* records passed below its level */
+    uint8_t level;        /* records below it are not for this consumer */
 } sluice_cursor;
 
 /* 256 bytes (a power of two: finding a thread's ring is a shift), the
@@ -152,6 +154,7 @@ typedef struct sluice_queue {
     _Atomic int sealed;          /* no record will be added: drain and stop */
     _Atomic int leading;         /* the lead stage's cursor is in use (under
                                     every ring's lock; sluice_queue_lead) */
+    _Atomic int filtering;       /* some consumer has a level */
     unsigned rings;              /* a power of two */
     unsigned ring_mask;
     unsigned consumers;
@@ -239,6 +242,9 @@ typedef struct sluice_taken {
     uint64_t off;                /* its unit offset in its ring */
     uint64_t sequence;           /* unique in the lane: offset * rings + ring */
     uint8_t ring;
+    bool filtered;               /* below the consumer's level: pass it
+                                    without handing it over (the consumer
+                                    may mark more before release) */
 } sluice_taken;
 
 /* Consumer c: take up to max published records across the rings, oldest
@@ -265,15 +271,25 @@ uint64_t sluice_queue_passed(sluice_queue *q, unsigned ring);
 /* The batch's records are no longer read from the ring (they were copied
  * out): drop_oldest may take their room from now on. */
 void sluice_queue_rendered(sluice_queue *q, unsigned c);
-/* The first written records of the last take are done; the rest are
- * offered again by the next take (but those drop_oldest took meanwhile,
- * counted in the cursor's evicted). Returns how many of the batch were
- * lost so. */
+/* The first done records of the last take are done (handed over, or
+ * passed as filtered: those marked so count in the cursor's filtered); the
+ * rest are offered again by the next take (but those drop_oldest took
+ * meanwhile, counted in the cursor's evicted, or filtered when marked).
+ * Returns how many of the batch were lost so. */
 size_t sluice_queue_release(sluice_queue *q, unsigned c,
-                            const sluice_taken *batch, size_t n,
-                            size_t written);
-/* Records accepted and not yet finished at cursor c (exact: counted). */
+                            const sluice_taken *batch, size_t n, size_t done);
+/* Records accepted and not yet finished at cursor c that are not below its
+ * level (exact: counted). */
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
+/* Records below consumer c's level: passed so, or queued past its cursor. */
+uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c);
+/* Consumer c's level: records below it are marked filtered when taken,
+ * counted in filtered, and hold no room for it: while c has no batch in
+ * flight (its sink failing, given up), a producer that finds the ring full
+ * first moves c's cursor past the ones it sits on, and so does this call.
+ * SLUICE_LEVEL_TRACE: every record is c's. */
+void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level);
+sluice_level sluice_queue_level(sluice_queue *q, unsigned c);
 /* Nothing is pending at cursor c (cheap). */
 bool sluice_queue_drained(sluice_queue *q, unsigned c);
 /* Records ever accepted into the queue. */

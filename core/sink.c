@@ -248,6 +248,7 @@ sluice_sink_instance *sluice_sink_new_(const char *name,
     s->host_ctx.base_dir = s->base_dir;
     s->host_ctx.format = &s->format;
     s->host_ctx.outcome_lock = &s->outcome_lock;
+    s->level = SLUICE_LEVEL_TRACE;
     sluice_host_init_(&s->host, &s->host_ctx);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->outcome_lock, NULL);

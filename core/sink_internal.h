@@ -35,6 +35,9 @@ typedef struct sluice_sink_instance {
     sluice_host_ctx host_ctx;      /* what host's services work with */
     sluice_host host;              /* handed to open(), valid until close */
     pthread_mutex_t outcome_lock;  /* host_ctx.outcome, for reject() */
+    sluice_level level;            /* [sink.NAME] level: what its bindings
+                                      start with, and what it takes as a
+                                      fallback or dead letter */
 } sluice_sink_instance;
 
 /* ---- the table ----------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
  * stats.c -- the counters a host reads: per logger (attempted, accepted,
  * dropped and why, pending) and per binding (state, last error, written,
- * failures, restarts, diverted, evicted, rejected, dead_lettered). Reads only: every counter is
+ * failures, restarts, diverted, evicted, rejected, dead_lettered,
+ * filtered). Reads only: every counter is
  * kept by the part that counts it. Knows nothing of INI syntax or sinks.
  */
 #include <stdio.h>
@@ -102,6 +103,7 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     out->evicted = sluice_queue_cursor_evicted(b->queue, b->cursor);
     out->rejected = atomic_load(&b->rejected);
     out->dead_lettered = atomic_load(&b->dead_lettered);
+    out->filtered = sluice_queue_filtered(b->queue, b->cursor);
 }
 
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)

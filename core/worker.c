@@ -51,6 +51,7 @@ typedef struct scratch {
     size_t field_off[BATCH_MAX];   /* into pool, SIZE_MAX: base fields only */
     size_t field_count[BATCH_MAX]; /* encoded in fieldbytes */
     bool hooked[BATCH_MAX];        /* the post-hook stage's result */
+    size_t picked[BATCH_MAX];      /* the sink's batch: taken indexes */
     sluice_field *pool;            /* fields of the batch's records */
     size_t pool_len, pool_cap;
     sluice_buf fieldbytes;         /* the batch's fields, copied out of the
@@ -143,6 +144,13 @@ static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
         const unsigned char *payload = rec->payload;
         sluice_record *r = &sc->recs[i];
         memset(r, 0, sizeof *r);
+        sc->msg_off[i] = sc->msgs.len;
+        sc->fb_off[i] = sc->fieldbytes.len;
+        sc->hooked[i] = false;
+        if (t->filtered) { /* not for this sink: nothing to decode */
+            sc->msg_len[i] = sc->fb_len[i] = 0;
+            continue;
+        }
         r->level = (sluice_level)rec->level;
         r->logger = lg->name;
         r->thread_id = rec->thread_id;
@@ -152,8 +160,6 @@ static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
             r->function = rec->callsite->function;
             r->source_line = rec->callsite->line;
         }
-        sc->msg_off[i] = sc->msgs.len;
-        sc->fb_off[i] = sc->fieldbytes.len;
         sc->hooked[i] = results &&
                         sluice_hooked_get(results, t->ring, t->off, &sc->msgs,
                                           &sc->fieldbytes, &sc->field_count[i],
@@ -221,22 +227,41 @@ static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
             sc->recs[i].fields = sc->pool + sc->field_off[i];
 }
 
-/* Render the decoded batch's lines for sink s (unless it declared that it
- * never reads them) and point sc->ptrs at the records. */
-static void render_lines(sluice_sink_instance *s, scratch *sc, size_t n)
+/* Render the lines of the decoded batch's records that are for sink s
+ * (not filtered; none for a sink that declared that it never reads them)
+ * and point sc->ptrs at those records, in order: the batch the sink gets,
+ * sc->picked[k] being the taken record of sc->ptrs[k]. Returns how many. */
+static size_t render_lines(sluice_sink_instance *s, scratch *sc, size_t n)
 {
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
+        if (sc->taken[i].filtered)
+            continue;
+        sc->picked[m++] = i;
         sc->line_off[i] = sc->lines.len;
         if (s->needs_line) /* not for a sink that builds its own message */
             sluice_format_render(&sc->lines, &s->format, &sc->recs[i], &sc->tc);
         sc->line_len[i] = sc->lines.len - sc->line_off[i];
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < m; k++) {
+        size_t i = sc->picked[k];
         sluice_record *r = &sc->recs[i];
         r->line = s->needs_line ? sc->lines.data + sc->line_off[i] : NULL;
         r->line_len = sc->line_len[i];
-        sc->ptrs[i] = r;
+        sc->ptrs[k] = r;
     }
+    return m;
+}
+
+/* Mark filtered the taken records below level (a fallback's or dead
+ * letter's own level, beyond the binding's). */
+static void filter_below(scratch *sc, size_t n, sluice_level level)
+{
+    if (level == SLUICE_LEVEL_TRACE)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (sc->taken[i].rec->level < (unsigned)level)
+            sc->taken[i].filtered = true;
 }
 
 /* ---- the post-hook stage ------------------------------------------------- */
@@ -334,6 +359,8 @@ static bool dead_letter(sluice_binding *b, sluice_sink_instance *from,
     for (size_t i = 0; i < n; i++)
         if (o->flag[i])
             want += sc->ptrs[i]->field_count + 2;
+    if (want == 0)
+        return false;
     if (want > sc->dl_fields_cap) {
         sluice_field *grown = realloc(sc->dl_fields, want * sizeof *grown);
         if (!grown)
@@ -344,8 +371,8 @@ static bool dead_letter(sluice_binding *b, sluice_sink_instance *from,
     sluice_buf_reset(&sc->dl_lines);
     size_t k = 0, used = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!o->flag[i])
-            continue;
+        if (!o->flag[i] || sc->ptrs[i]->level < dl->level)
+            continue; /* below the dead letter's own level: rejected only */
         sluice_record *r = &sc->dl_recs[k];
         *r = *sc->ptrs[i];
         sluice_field *f = sc->dl_fields + used;
@@ -372,6 +399,8 @@ static bool dead_letter(sluice_binding *b, sluice_sink_instance *from,
         r->line_len = end - sc->dl_line_off[j];
         sc->dl_ptrs[j] = r;
     }
+    if (k == 0)
+        return false;
     size_t done = 0;
     sluice_error e;
     sluice_sink_write_(dl, sc->dl_ptrs, k, &done, &sc->dl_outcome, &e);
@@ -503,11 +532,17 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         idle_since = 0;
         nap_ns = IDLE_NAP_MIN_NS;
+        if (diverting) /* the fallback's own level too */
+            filter_below(sc, n, s->level);
         decode_batch(lg, sc, n, stage ? stage->results : NULL);
-        render_lines(s, sc, n);
+        size_t m = render_lines(s, sc, n);
         sluice_queue_rendered(b->queue, b->cursor);
         size_t written = 0;
-        int wrc = sluice_sink_write_(s, sc->ptrs, n, &written, &sc->outcome, err);
+        int wrc = 0;
+        if (m)
+            wrc = sluice_sink_write_(s, sc->ptrs, m, &written, &sc->outcome, err);
+        else
+            sluice_outcome_reset(&sc->outcome, 0); /* all filtered: done */
         /* count before releasing: whoever sees pending drop (a flush) must
          * also see the records counted as written (or rejected), and the
          * rejected ones in the dead letter */
@@ -515,10 +550,12 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written - rejected);
         if (rejected) {
             atomic_fetch_add(&b->rejected, rejected);
-            if (lg->dead_letter && dead_letter(b, s, sc, n))
+            if (lg->dead_letter && dead_letter(b, s, sc, m))
                 dead_letter_dirty = true;
         }
-        sluice_queue_release(b->queue, b->cursor, sc->taken, n, written);
+        /* the filtered records before the first one not done are done too */
+        size_t done = written == m ? n : sc->picked[written];
+        sluice_queue_release(b->queue, b->cursor, sc->taken, n, done);
         if (written) {
             dirty = true;
             dirty_sink = s;

@@ -102,6 +102,7 @@ static void known_logger(sluice_metrics_logger *lg, sluice_binding_stats *b)
     b->evicted = 13;
     b->rejected = 15;
     b->dead_lettered = 16;
+    b->filtered = 17;
     lg->bindings = b;
 }
 
@@ -176,6 +177,10 @@ static const char known_text[] =
     "the logger's dead_letter sink took.\n"
     "# TYPE sluice_binding_dead_lettered_total counter\n"
     "sluice_binding_dead_lettered_total{logger=\"app\",sink=\"out\",lane=\"0\"} 16\n"
+    "# HELP sluice_binding_filtered_total Records below the sink's level: "
+    "never written there.\n"
+    "# TYPE sluice_binding_filtered_total counter\n"
+    "sluice_binding_filtered_total{logger=\"app\",sink=\"out\",lane=\"0\"} 17\n"
     "# HELP sluice_binding_state The binding's state: 1 for the state it is "
     "in, 0 for the others.\n"
     "# TYPE sluice_binding_state gauge\n"
@@ -253,7 +258,7 @@ Test(metrics, each_family_is_one_group_over_loggers_lanes_and_sinks)
                       "sample '%s' outside its family (%s)", line, last);
         }
     }
-    cr_assert_eq(nseen, 18, "%zu families", nseen);
+    cr_assert_eq(nseen, 19, "%zu families", nseen);
     free(text);
 }
 

@@ -1,7 +1,9 @@
 /*
  * What becomes of each record, sink by sink: a record a sink rejects for
  * good is counted, handed to the logger's dead letter, and holds nothing
- * up; the counters of every binding add up exactly.
+ * up; post-hooks run once per record and every sink gets their result;
+ * a sink's level keeps the records below it out of that sink, and out of
+ * the room it holds; the counters of every binding add up exactly.
  */
 #include "helpers.h"
 
@@ -21,14 +23,15 @@ static void assert_accounted(sluice_logger *lg)
     cr_assert_eq(sluice_logger_stats_get(lg, &ls), 0);
     for (size_t i = 0; i < ls.binding_count; i++) {
         sluice_binding_stats st = binding_stats(lg, i);
-        uint64_t sum = st.written + st.rejected + st.evicted + st.pending + st.diverted;
+        uint64_t sum = st.written + st.rejected + st.filtered + st.evicted +
+                       st.pending + st.diverted;
         cr_assert_eq(sum, ls.accepted,
-                     "sink %s: written %llu + rejected %llu + evicted %llu + "
-                     "pending %llu + diverted %llu != accepted %llu",
+                     "sink %s: written %llu + rejected %llu + filtered %llu + "
+                     "evicted %llu + pending %llu + diverted %llu != accepted %llu",
                      st.sink, (unsigned long long)st.written,
-                     (unsigned long long)st.rejected, (unsigned long long)st.evicted,
-                     (unsigned long long)st.pending, (unsigned long long)st.diverted,
-                     (unsigned long long)ls.accepted);
+                     (unsigned long long)st.rejected, (unsigned long long)st.filtered,
+                     (unsigned long long)st.evicted, (unsigned long long)st.pending,
+                     (unsigned long long)st.diverted, (unsigned long long)ls.accepted);
     }
 }
 
@@ -454,5 +457,207 @@ Test(outcome, a_post_hook_added_late_applies_to_a_record_in_every_sink_or_none)
     cr_assert_eq(hooked, (size_t)atomic_load(&hook_calls));
     free(a);
     free(b);
+    tmpdir_remove(dir);
+}
+
+/* ---- per-sink levels ------------------------------------------------------ */
+
+static const sluice_level cycle[] = {SLUICE_LEVEL_DEBUG, SLUICE_LEVEL_INFO,
+                                     SLUICE_LEVEL_WARN, SLUICE_LEVEL_ERROR};
+
+Test(outcome, a_sink_level_keeps_what_is_below_it_out_of_that_sink_only)
+{
+    enum { RECORDS = 4000 };
+    atomic_store(&hook_calls, 0);
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[sink.all]\nplugin = fault\npath = %s/all.log\npattern = %%l %%m\n"
+             "[sink.warn]\nplugin = fault\npath = %s/warn.log\npattern = %%l %%m\n"
+             "level = warn\n"
+             "[logger.app]\nsinks = all, warn\nlevel = debug\n",
+             dir, dir);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    cr_assert_eq(sluice_binding_get_level(sluice_logger_binding(lg, 0)), SLUICE_LEVEL_TRACE);
+    cr_assert_eq(sluice_binding_get_level(sluice_logger_binding(lg, 1)), SLUICE_LEVEL_WARN);
+    sluice_error err;
+    /* with a post-hook too: it runs once per record, whoever filters */
+    cr_assert_eq(sluice_logger_add_post_hook(lg, number_and_rewrite, NULL, &err), 0);
+    for (int i = 0; i < RECORDS; i++)
+        SLUICE_LOG(lg, cycle[i % 4], "n=%d", i);
+    cr_assert_eq(sluice_logger_flush(lg, 60000), 0);
+    assert_accounted(lg);
+    sluice_binding_stats all = binding_stats(lg, 0), warn = binding_stats(lg, 1);
+    cr_assert_eq(all.written, RECORDS);
+    cr_assert_eq(all.filtered, 0);
+    cr_assert_eq(warn.written, RECORDS / 2);
+    cr_assert_eq(warn.filtered, RECORDS / 2);
+    cr_assert_eq(warn.pending, 0);
+    cr_assert_eq(sluice_close(rt, 10000), 0);
+    cr_assert_eq(atomic_load(&hook_calls), RECORDS);
+    char *text = file_in(dir, "warn.log");
+    cr_assert_eq(count_lines(text), RECORDS / 2);
+    int next = 2;
+    for (const char *p = text; *p; next += next % 4 == 3 ? 3 : 1) {
+        char level[8];
+        int k = -1;
+        cr_assert_eq(sscanf(p, "%7s hooked n=%d", level, &k), 2, "%.60s", p);
+        cr_assert_eq(k, next, "n=%d where n=%d was due", k, next);
+        cr_assert_str_eq(level, k % 4 == 2 ? "warn" : "error");
+        p = strchr(p, '\n') + 1;
+    }
+    free(text);
+    text = file_in(dir, "all.log");
+    cr_assert_eq(count_lines(text), RECORDS);
+    free(text);
+    tmpdir_remove(dir);
+}
+
+/* A binding whose run loop never runs (the host drives the others): the
+ * records below its level pass its cursor as soon as room is needed, so a
+ * small queue keeps flowing and nothing is dropped or waits. */
+Test(outcome, a_binding_that_never_runs_holds_no_room_for_what_it_filters)
+{
+    enum { RECORDS = 50000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[sink.all]\nplugin = fault\npath = %s/all.log\npattern = %%m\n"
+             "[sink.errors]\nplugin = fault\npath = %s/errors.log\nlevel = error\n"
+             "[logger.app]\nsinks = all, errors\nautostart = false\n"
+             "queue_size = 64K\nproducer_rings = 1\nblock_timeout_ms = 60000\n",
+             dir, dir);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, run_binding, sluice_logger_binding(lg, 0)), 0);
+    for (int i = 0; i < RECORDS; i++)
+        SLUICE_INFO(lg, "n=%d", i); /* 64K holds about a thousand */
+    cr_assert_eq(sluice_logger_flush(lg, 60000), 0);
+    sluice_logger_stats ls;
+    sluice_logger_stats_get(lg, &ls);
+    cr_assert_eq(ls.dropped, 0);
+    cr_assert_eq(ls.accepted, RECORDS);
+    sluice_binding_stats errors = binding_stats(lg, 1);
+    cr_assert_eq(errors.pending, 0);
+    cr_assert_eq(errors.filtered, RECORDS);
+    cr_assert_eq(errors.written, 0);
+    assert_accounted(lg);
+    /* one it wants stays for it: that is what the backlog is for */
+    SLUICE_ERROR(lg, "n=%d", RECORDS);
+    cr_assert_eq(binding_stats(lg, 1).pending, 1);
+    for (int waited = 0; binding_stats(lg, 0).pending > 0; waited++) {
+        cr_assert_lt(waited, 30000);
+        usleep(1000);
+    }
+    cr_assert_eq(sluice_close(rt, 100), 1, "the error record never reached its sink");
+    void *ret;
+    pthread_join(t, &ret);
+    cr_assert_eq((intptr_t)ret, 0);
+    char *text = file_in(dir, "all.log");
+    cr_assert_eq(count_lines(text), RECORDS + 1);
+    free(text);
+    tmpdir_remove(dir);
+}
+
+/* A sink that is down and given up holds the record it failed on; muting
+ * it from the API lets the queue go past everything it held. */
+Test(outcome, muting_a_given_up_sink_frees_the_room_it_held)
+{
+    enum { RECORDS = 20000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\nrestart_backoff_ms = 1..2\nrestart_intensity = 1/60s\n"
+             "[sink.all]\nplugin = fault\npath = %s/all.log\npattern = %%m\n"
+             "[sink.down]\nplugin = fault\nfail_every = 1\nlevel = warn\n"
+             "[logger.app]\nsinks = all, down\n"
+             "queue_size = 64K\nproducer_rings = 1\nblock_timeout_ms = 60000\n",
+             dir);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    sluice_binding *down = sluice_logger_binding(lg, 1);
+    SLUICE_WARN(lg, "n=%d", 0);
+    for (int waited = 0; binding_stats(lg, 1).state != SLUICE_STATE_GIVEN_UP; waited++) {
+        cr_assert_lt(waited, 30000, "the sink was never given up");
+        usleep(1000);
+    }
+    cr_assert_eq(binding_stats(lg, 1).pending, 1);
+    cr_assert_eq(sluice_binding_set_level(down, SLUICE_LEVEL_OFF), 0);
+    cr_assert_eq(sluice_binding_get_level(down), SLUICE_LEVEL_OFF);
+    cr_assert_eq(binding_stats(lg, 1).pending, 0, "muted: it holds nothing");
+    for (int i = 1; i < RECORDS; i++)
+        SLUICE_WARN(lg, "n=%d", i);
+    cr_assert_eq(sluice_logger_flush(lg, 60000), 0);
+    sluice_logger_stats ls;
+    sluice_logger_stats_get(lg, &ls);
+    cr_assert_eq(ls.dropped, 0);
+    sluice_binding_stats st = binding_stats(lg, 1);
+    cr_assert_eq(st.filtered, RECORDS);
+    cr_assert_eq(st.written, 0);
+    cr_assert_eq(st.pending, 0);
+    assert_accounted(lg);
+    cr_assert_eq(binding_stats(lg, 0).written, RECORDS);
+    cr_assert_eq(sluice_close(rt, 5000), 0);
+    cr_assert_neq(sluice_binding_set_level(down, SLUICE_LEVEL_INFO), 0,
+                  "refused after close");
+    tmpdir_remove(dir);
+}
+
+Test(outcome, a_bad_sink_level_is_an_error_with_its_line)
+{
+    char *msg = start_ini_fails("[sink.c]\nplugin = capture\nlevel = chatty\n"
+                                "[logger.app]\nsinks = c\n");
+    cr_assert(strstr(msg, "<string>:3: [sink.c] level: 'chatty' is not one of trace,"),
+              "%s", msg);
+    free(msg);
+    /* level is the runtime's: a plugin cannot declare it */
+    static const sluice_option_spec mine[] = {
+        {.name = "level", .type = SLUICE_OPTION_STRING, .description = "mine"}, {0}};
+    sluice_sink_api api = picky_api;
+    api.options = mine;
+    sluice_error err;
+    sluice_builder *b = sluice_builder_new("<api>");
+    cr_assert_neq(sluice_builder_add_sink_api(b, &api, &err), 0);
+    cr_assert(strstr(err.message, "option 'level' is the runtime's"), "%s", err.message);
+    sluice_builder_free(b);
+    cr_assert_eq(sluice_binding_set_level(NULL, SLUICE_LEVEL_INFO), -1);
+}
+
+/* A given-up binding drains into its fallback, whose own level applies. */
+Test(outcome, the_fallback_takes_only_what_is_at_its_level)
+{
+    enum { RECORDS = 1000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\nrestart_backoff_ms = 1..2\nrestart_intensity = 1/60s\n"
+             "[sink.down]\nplugin = fault\nfail_every = 1\n"
+             "[sink.spool]\nplugin = fault\npath = %s/spool.log\npattern = %%l %%m\n"
+             "level = error\n"
+             "[logger.app]\nsinks = down\nfallback = spool\n",
+             dir);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    SLUICE_ERROR(lg, "n=%d", -1);
+    for (int waited = 0; binding_stats(lg, 0).state != SLUICE_STATE_GIVEN_UP; waited++) {
+        cr_assert_lt(waited, 30000, "the sink was never given up");
+        usleep(1000);
+    }
+    for (int i = 0; i < RECORDS; i++)
+        SLUICE_LOG(lg, i % 2 ? SLUICE_LEVEL_ERROR : SLUICE_LEVEL_INFO, "n=%d", i);
+    cr_assert_eq(sluice_logger_flush(lg, 60000), 0);
+    assert_accounted(lg);
+    sluice_binding_stats st = binding_stats(lg, 0);
+    cr_assert_eq(st.diverted, RECORDS / 2 + 1);
+    cr_assert_eq(st.filtered, RECORDS / 2);
+    cr_assert_eq(st.written, 0);
+    cr_assert_eq(sluice_close(rt, 5000), 0);
+    char *text = file_in(dir, "spool.log");
+    cr_assert_eq(count_lines(text), RECORDS / 2 + 1);
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1)
+        cr_assert_eq(strncmp(p, "error n=", 8), 0, "%.40s", p);
+    free(text);
     tmpdir_remove(dir);
 }

@@ -353,12 +353,25 @@ typedef struct sluice_binding_stats {
                                   written, never retried */
     uint64_t dead_lettered;    /* of rejected: taken by the logger's
                                   dead_letter sink */
+    uint64_t filtered;         /* records below the binding's level (or,
+                                  while diverting, the fallback's): never
+                                  written there; counted once accepted */
 } sluice_binding_stats;
 
 int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
 size_t sluice_logger_binding_count(sluice_logger *lg);
 sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index);
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out);
+
+/* A binding's own level ([sink.NAME] level =, TRACE by default): records of
+ * its logger below it are not rendered or written for this sink, counted
+ * in its filtered, and hold no queue room for it (while its sink is down,
+ * the ones it sits on are passed as soon as room is needed). The logger's
+ * level still decides what is logged at all. Takes effect from the next
+ * batch; SLUICE_LEVEL_OFF mutes the sink for this logger. Refused (-1) once
+ * close began, or for a level out of range. */
+int sluice_binding_set_level(sluice_binding *b, sluice_level lvl);
+sluice_level sluice_binding_get_level(sluice_binding *b);
 
 /* ---- metrics ------------------------------------------------------------- */
 
