@@ -276,7 +276,8 @@ static void number_and_rewrite(void *user, sluice_record *r)
     r->message = message;
     r->message_len = (size_t)len;
     cr_assert_lt(r->field_count, 15);
-    memcpy(fields, r->fields, r->field_count * sizeof *fields);
+    if (r->field_count) /* r->fields may be NULL without fields */
+        memcpy(fields, r->fields, r->field_count * sizeof *fields);
     fields[r->field_count] = (sluice_field){"seq", 3, seq, strlen(seq)};
     r->fields = fields;
     r->field_count++;
@@ -370,7 +371,8 @@ static void add_k_post(void *user, sluice_record *r)
     (void)user;
     static _Thread_local sluice_field fields[16];
     cr_assert_lt(r->field_count, 14);
-    memcpy(fields, r->fields, r->field_count * sizeof *fields);
+    if (r->field_count)
+        memcpy(fields, r->fields, r->field_count * sizeof *fields);
     fields[r->field_count++] = (sluice_field){"k", 1, "post", 4};
     fields[r->field_count++] = (sluice_field){"d", 1, "4", 1};
     r->fields = fields;
