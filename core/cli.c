@@ -278,7 +278,7 @@ static void describe_text(const sluice_plugin *p)
     }
     if (n == 0)
         printf("(none)\n");
-    printf("\nand the runtime's keys: plugin%s\n",
+    printf("\nand the runtime's keys: plugin%s, level\n",
            sluice_sink_api_needs_line_(api) ? ", format, pattern" : "");
 }
 
