@@ -3,8 +3,10 @@
  * workload per process (so each peak RSS is its own), chosen by argv:
  *
  *   sluice_bench latency THREADS CAPACITY   20-record batches, 20 us pauses
- *   sluice_bench throughput file|null CAPACITY   4,000,000 records, timed
- *                                                until flushed and closed
+ *   sluice_bench throughput file|null CAPACITY [post-hook]
+ *                            4,000,000 records, timed until flushed and
+ *                            closed; post-hook: with a post-hook that adds
+ *                            a field (what the post-hook stage costs)
  *   sluice_bench cg-enabled|cg-disabled|cg-baseline N   loops callgrind counts
  *
  * Prints "key value" lines for bench/run. Plugins are found through
@@ -245,7 +247,29 @@ static int run_latency(int threads, long capacity)
 
 /* ---- throughput --------------------------------------------------------- */
 
-static int run_throughput(const char *kind, long capacity)
+#ifdef __cplusplus
+#define BENCH_THREAD_LOCAL thread_local
+#else
+#define BENCH_THREAD_LOCAL _Thread_local
+#endif
+
+/* A post-hook of the usual kind: one more field. */
+static void bench_add_field(void *user, sluice_record *r)
+{
+    (void)user;
+    static BENCH_THREAD_LOCAL sluice_field fields[16];
+    size_t n = r->field_count < 15 ? r->field_count : 15;
+    if (n)
+        memcpy(fields, r->fields, n * sizeof *fields);
+    fields[n].key = "hooked";
+    fields[n].key_len = 6;
+    fields[n].value = "yes";
+    fields[n].value_len = 3;
+    r->fields = fields;
+    r->field_count = n + 1;
+}
+
+static int run_throughput(const char *kind, long capacity, bool hooked)
 {
     int pin = !getenv("BENCH_NO_PIN");
     if (pin)
@@ -258,6 +282,13 @@ static int run_throughput(const char *kind, long capacity)
         snprintf(sink, sizeof sink, "[sink.out]\nplugin = null\n");
     sluice_runtime *rt = open_runtime(sink, capacity, "block", "info");
     sluice_logger *lg = sluice_logger_get(rt, "bench");
+    if (hooked) {
+        sluice_error err;
+        if (sluice_logger_add_post_hook(lg, bench_add_field, NULL, &err) != 0) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
+    }
     if (pin)
         bench_pin(1); /* the producer: this thread, on the other cpu */
 
@@ -273,6 +304,8 @@ static int run_throughput(const char *kind, long capacity)
 
     printf("sink %s\ncapacity %ld\nqueue_mib %.1f\n", kind, capacity,
            (double)capacity * 128 / 1048576.0);
+    if (hooked)
+        printf("post_hook 1\n");
     printf("records %" PRIu64 "\n", n);
     printf("undelivered %ld\n", left);
     printf("producer_s %.4f\ntotal_s %.4f\n", (t1 - t0) / 1e9, (t2 - t0) / 1e9);
@@ -352,7 +385,8 @@ int main(int argc, char **argv)
     if (argc >= 4 && strcmp(argv[1], "latency") == 0)
         return run_latency(atoi(argv[2]), atol(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "throughput") == 0)
-        return run_throughput(argv[2], atol(argv[3]));
+        return run_throughput(argv[2], atol(argv[3]),
+                              argc >= 5 && strcmp(argv[4], "post-hook") == 0);
     if (argc >= 3 && strcmp(argv[1], "cg-enabled") == 0)
         return run_callgrind(1, atol(argv[2]));
     if (argc >= 3 && strcmp(argv[1], "cg-disabled") == 0)
@@ -361,7 +395,7 @@ int main(int argc, char **argv)
         return run_callgrind(-1, atol(argv[2]));
     fprintf(stderr,
             "usage: %s latency THREADS CAPACITY | throughput file|null CAPACITY"
-            " | cg-enabled|cg-disabled|cg-baseline N\n",
+            " [post-hook] | cg-enabled|cg-disabled|cg-baseline N\n",
             argv[0]);
     return 2;
 }
