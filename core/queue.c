@@ -403,7 +403,10 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
             c->claimed > min && c->rendering)
             return WAIT; /* a consumer still reads it */
     }
+    /* read before the cursors move: once the last one passed it, a
+     * producer may write there */
     bool real = rec->kind != SLUICE_KIND_PAD;
+    unsigned level = rec->level;
     uint64_t next = min + rec->units;
     for (unsigned i = 0; i < cursors; i++) {
         sluice_cursor *c = &r->cursor[i];
@@ -416,7 +419,7 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
             c->from = c->claimed = next;
         if (real) {
             c->finished++;
-            if (rec->level < c->level)
+            if (level < c->level)
                 c->filtered++; /* it never was this consumer's */
             else
                 c->evicted++;

@@ -575,7 +575,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
             rc = -1;
             break;
         }
-        if (recovering && !diverting) {
+        if (recovering && !diverting && m) { /* a write, not all filtered */
             recovering = false;
             sluice_event_emit_(b, SLUICE_EVENT_RECOVERED, NULL, 0);
         }

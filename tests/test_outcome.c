@@ -663,3 +663,41 @@ Test(outcome, the_fallback_takes_only_what_is_at_its_level)
     free(text);
     tmpdir_remove(dir);
 }
+
+/* drop_oldest under a slow sink with a level: whatever happens to a record
+ * below its level (passed by its run loop, skipped, evicted in or out of a
+ * batch in flight), it is filtered there, never evicted. */
+Test(outcome, with_drop_oldest_a_record_below_a_sinks_level_is_filtered_never_lost)
+{
+    enum { RECORDS = 20000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[sink.fast]\nplugin = null\n"
+             "[sink.slow]\nplugin = fault\npath = %s/slow.log\npattern = %%m\n"
+             "hang_ms = 2\nlevel = warn\n"
+             "[logger.app]\nsinks = fast, slow\noverflow = drop_oldest\n"
+             "queue_size = 64K\nproducer_rings = 1\n",
+             dir);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    for (int i = 0; i < RECORDS; i++)
+        SLUICE_LOG(lg, i % 2 ? SLUICE_LEVEL_WARN : SLUICE_LEVEL_INFO, "n=%d", i);
+    cr_assert_eq(sluice_close(rt, 60000), 0);
+    assert_accounted(lg);
+    sluice_logger_stats ls;
+    sluice_logger_stats_get(lg, &ls);
+    cr_assert_eq(ls.accepted, RECORDS);
+    sluice_binding_stats slow = binding_stats(lg, 1);
+    cr_assert_eq(slow.filtered, RECORDS / 2);
+    cr_assert_eq(slow.written + slow.evicted, RECORDS / 2);
+    char *text = file_in(dir, "slow.log");
+    cr_assert_eq(count_lines(text), slow.written);
+    for (const char *p = text; *p; p = strchr(p, '\n') + 1) {
+        int k = -1;
+        cr_assert_eq(sscanf(p, "n=%d", &k), 1);
+        cr_assert_eq(k % 2, 1, "n=%d is below the sink's level", k);
+    }
+    free(text);
+    tmpdir_remove(dir);
+}
