@@ -18,8 +18,15 @@
  * reused, since the consumer then reads only its own copy; the consumer
  * counts it lost if its sink then fails to write it). Every refusal and
  * eviction is counted. The ring's lock is taken by consumers to take,
- * render and release a batch, and by producers only to evict; the fast
+ * render and release a batch, and by producers only on a full ring (to
+ * evict, or to move a cursor past records below its level); the fast
  * path takes none and makes no system call.
+ *
+ * Two consumer extras, in functions of their own: a lead cursor (one more
+ * than the consumers) that, once turned on, no consumer may pass (the
+ * post-hook stage runs through it), and a level per consumer: the records
+ * below it are marked when taken, counted as filtered, and a cursor with
+ * no batch in flight is moved past the ones it sits on when room is needed.
  *
  * Sleeping uses futexes with bounded timeouts: a wake-up the producer's
  * relaxed check misses costs at most one timeout of delay, never a record.

@@ -17,7 +17,9 @@
  * room is reused when the slowest cursor has passed it. A consumer takes
  * records across the rings in time order (ticks), so the output reads in
  * the order the calls claimed their records, and keeps each producer
- * thread's order exactly.
+ * thread's order exactly. A consumer may have a level (records below it
+ * are not for it: passed and counted as filtered), and the queue has one
+ * more cursor, the lead stage's, that the others may be made to follow.
  *
  * Positions are unit offsets that only grow (64 bits: they never wrap);
  * a record at offset o is published when its first word holds

@@ -3,8 +3,13 @@
  *
  * run(): set is_running; once actually started, clear has_failed and
  * last_error; then take a batch past the binding's cursor, decode and
- * render it (the deferred formatting happens here), hand it to the sink,
- * and advance the cursor by what the sink confirmed. It returns 0 when the
+ * render it (the deferred formatting happens here) but for the records
+ * below the binding's level (the queue marks them; they are passed
+ * without the sink), hand it to the sink, and advance the cursor by what
+ * the sink confirmed. A logger with post-hooks has a post-hook stage per
+ * lane, run by whichever of the lane's workers comes first, through the
+ * queue's lead cursor: each record is hooked once, before any sink takes
+ * it, and every sink's worker copies the result. It returns 0 when the
  * queue is closed and drained, or -1 when the sink fails: the error is
  * recorded, the unconfirmed records stay queued (the retained backlog) and
  * the next run() starts with them. A record the sink rejected for good
