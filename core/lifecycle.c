@@ -5,7 +5,9 @@
  *   sluice_runtime_new_   STARTING, one reference (the host's)
  *   sluice_runtime_start_ starts the supervisor, then the metrics server
  *                         ([runtime] metrics_listen): RUNNING; on error the
- *                         runtime is stopped and freed before it returns
+ *                         runtime is stopped and freed before it returns.
+ *                         With crash_flush, the crash handler (crash.c)
+ *                         knows it from here until close has drained it
  *   sluice_close          CLOSING, then CLOSED, and the host's reference goes:
  *     0. the metrics server stops (metrics_http.c): from here on nothing
  *        reads the runtime on its behalf;
@@ -46,6 +48,7 @@
 
 #include "builder_internal.h"
 #include "clock_internal.h"
+#include "crash_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
@@ -312,6 +315,7 @@ static long shut_down(sluice_runtime *rt, int64_t deadline)
  * never returns) keeps the memory: it is not freed under it. */
 static void finish_close(sluice_runtime *rt, int64_t deadline)
 {
+    sluice_crash_unregister_(rt); /* a crash from now on leaves it alone */
     int64_t grace = deadline == INT64_MAX ? INT64_MAX : deadline + 1000000000;
     bool quiet = wait_quiet(rt, true, grace);
     for (size_t i = 0; i < rt->logger_count; i++)
@@ -451,6 +455,7 @@ static void process_init(void)
 static long close_forked(sluice_runtime *rt)
 {
     live_remove(rt);
+    sluice_crash_unregister_(rt);
     for (size_t i = 0; i < rt->logger_count; i++) {
         sluice_logger *lg = rt->loggers[i];
         memset(&lg->closed_stats, 0, sizeof lg->closed_stats);
@@ -469,7 +474,8 @@ static long close_forked(sluice_runtime *rt)
 
 int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
 {
-    if (make_guarded(rt, err) != 0) {
+    if (make_guarded(rt, err) != 0 ||
+        (rt->crash_flush && sluice_crash_register_(rt, err) != 0)) {
         sluice_runtime_discard_(rt);
         return -1;
     }
@@ -478,6 +484,7 @@ int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
         /* undo: nothing was accepted yet; stop what started, then free */
         atomic_store(&rt->state, SLUICE_RUNTIME_CLOSING);
         shut_down(rt, INT64_MAX);
+        sluice_crash_unregister_(rt);
         atomic_store(&rt->state, SLUICE_RUNTIME_CLOSED);
         sluice_runtime_unref_(rt);
         return -1;

@@ -18,7 +18,9 @@
  * up the records behind it; a batch whose only problems are rejections is
  * a success. Sinks are flushed on an interval, not per record. A binding
  * given up by the supervisor drains into the logger's fallback sink
- * instead, counted as diverted.
+ * instead, counted as diverted. Once a crash began ([runtime]
+ * crash_flush) it takes no more batches for its sink: the crash handler
+ * writes the backlog (crash.c).
  * Knows nothing of INI, plugins' loading or restart policy.
  */
 #include <stdint.h>
@@ -28,6 +30,7 @@
 #include <time.h>
 
 #include "clock_internal.h"
+#include "crash_internal.h"
 #include "printf_internal.h"
 #include "runtime_internal.h"
 
@@ -99,10 +102,28 @@ static void fail(sluice_binding *b, const char *msg)
     sluice_event_emit_(b, SLUICE_EVENT_FAILED, msg, 0);
 }
 
-/* Decode the fields that follow the body of a slot's payload into pool;
- * returns how many were well formed. */
-static size_t decode_fields(const unsigned char *p, size_t len, size_t count,
-                            sluice_field *out)
+void sluice_worker_record_init_(sluice_record *r, const sluice_logger *lg,
+                                const sluice_taken *t,
+                                const sluice_clock_snapshot *clock)
+{
+    const sluice_rec *rec = t->rec;
+    memset(r, 0, sizeof *r);
+    r->time_ns = sluice_clock_snapshot_ns(clock, rec->ticks);
+    r->level = (sluice_level)rec->level;
+    r->logger = lg->name;
+    r->thread_id = rec->thread_id;
+    r->sequence = t->sequence;
+    if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
+        r->file = rec->callsite->file;
+        r->function = rec->callsite->function;
+        r->source_line = rec->callsite->line;
+    }
+}
+
+/* Decode the fields that follow the body of a record's payload into out;
+ * returns how many were well formed. (The crash path decodes with it too.) */
+size_t sluice_worker_decode_fields_(const unsigned char *p, size_t len,
+                                    size_t count, sluice_field *out)
 {
     size_t n = 0, at = 0;
     while (n < count) {
@@ -148,29 +169,21 @@ static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
         const sluice_rec *rec = t->rec;
         const unsigned char *payload = rec->payload;
         sluice_record *r = &sc->recs[i];
-        memset(r, 0, sizeof *r);
         sc->msg_off[i] = sc->msgs.len;
         sc->fb_off[i] = sc->fieldbytes.len;
         sc->hooked[i] = false;
         if (t->filtered) { /* not for this sink: nothing to decode */
+            memset(r, 0, sizeof *r);
             sc->msg_len[i] = sc->fb_len[i] = 0;
             continue;
         }
-        r->level = (sluice_level)rec->level;
-        r->logger = lg->name;
-        r->thread_id = rec->thread_id;
-        r->sequence = t->sequence;
-        if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
-            r->file = rec->callsite->file;
-            r->function = rec->callsite->function;
-            r->source_line = rec->callsite->line;
-        }
+        /* the time from the ticks, unless the stage stored the hooked one */
+        sluice_worker_record_init_(r, lg, t, &clk);
         sc->hooked[i] = results &&
                         sluice_hooked_get(results, t->ring, t->off, &sc->msgs,
                                           &sc->fieldbytes, &sc->field_count[i],
                                           &r->time_ns);
         if (!sc->hooked[i]) {
-            r->time_ns = sluice_clock_snapshot_ns(&clk, rec->ticks);
             sc->field_count[i] = rec->field_count;
             if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
                 const sluice_callsite *cs = rec->callsite;
@@ -220,9 +233,9 @@ static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
         sluice_field *f = sc->pool + sc->pool_len;
         if (base)
             memcpy(f, lg->fields, base * sizeof *f);
-        size_t got = decode_fields((const unsigned char *)sc->fieldbytes.data +
-                                       sc->fb_off[i],
-                                   sc->fb_len[i], sc->field_count[i], f + base);
+        size_t got = sluice_worker_decode_fields_(
+            (const unsigned char *)sc->fieldbytes.data + sc->fb_off[i],
+            sc->fb_len[i], sc->field_count[i], f + base);
         sc->field_off[i] = sc->pool_len;
         r->field_count = base + got;
         sc->pool_len += r->field_count;
@@ -503,9 +516,10 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         sluice_hook_stage *stage = stages ? &stages[b->lane] : NULL;
         if (stage) /* keep ahead of the sinks, unless another worker is */
             run_post_hooks(b, stage, sc, false);
-        size_t n = sluice_queue_take(b->queue, b->cursor, sc->taken, BATCH_MAX);
+        /* sluice_queue_take, but once a crash began (crash_flush) no batch */
+        size_t n = sluice_crash_take_(b, sc->taken, BATCH_MAX);
         if (n == 0 && stage && run_post_hooks(b, stage, sc, true) > 0)
-            n = sluice_queue_take(b->queue, b->cursor, sc->taken, BATCH_MAX);
+            n = sluice_crash_take_(b, sc->taken, BATCH_MAX);
         int64_t now;
         if (n == 0) {
             if (sluice_queue_is_sealed(b->queue) &&
@@ -553,14 +567,15 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
          * rejected ones in the dead letter */
         size_t rejected = sc->outcome.rejected;
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written - rejected);
+        /* the filtered records before the first one not done are done too */
+        size_t done = written == m ? n : sc->picked[written];
         if (rejected) {
             atomic_fetch_add(&b->rejected, rejected);
             if (lg->dead_letter && dead_letter(b, s, sc, m))
                 dead_letter_dirty = true;
         }
-        /* the filtered records before the first one not done are done too */
-        size_t done = written == m ? n : sc->picked[written];
         sluice_queue_release(b->queue, b->cursor, sc->taken, n, done);
+        sluice_crash_batch_end_();
         if (written) {
             dirty = true;
             dirty_sink = s;

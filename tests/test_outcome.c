@@ -417,6 +417,31 @@ Test(outcome, fields_merge_base_then_pre_hook_then_call_then_post_hook)
     }
 }
 
+/* Moves the record to 2001-09-09T01:46:40Z. */
+static void set_time(void *user, sluice_record *r)
+{
+    (void)user;
+    r->time_ns = 1000000000LL * 1000000000LL;
+}
+
+Test(outcome, the_time_a_post_hook_sets_is_the_one_each_sink_writes)
+{
+    capture_reset();
+    sluice_runtime *rt = start_ini(
+        "[sink.c]\nplugin = capture\npattern = %t %m\n"
+        "[sink.d]\nplugin = capture\npattern = %t %m\n"
+        "[logger.app]\nsinks = c, d\n");
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    sluice_error err;
+    cr_assert_eq(sluice_logger_add_post_hook(lg, set_time, NULL, &err), 0);
+    SLUICE_INFO(lg, "moved %d", 1);
+    cr_assert_eq(sluice_close(rt, 5000), 0);
+    cr_assert_eq(capture_count(), 2);
+    for (int i = 0; i < 2; i++)
+        cr_assert_str_eq(capture_sink.lines[i],
+                         "2001-09-09T01:46:40.000000Z moved 1\n");
+}
+
 /* A post-hook added while records are queued: each record is hooked for
  * every sink or for none, and every record logged after it is hooked. */
 Test(outcome, a_post_hook_added_late_applies_to_a_record_in_every_sink_or_none)
