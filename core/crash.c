@@ -25,10 +25,12 @@
  *      queue.c), exactly as the worker would (the sink's format and
  *      pattern; the message from the call site's format by the printf
  *      interpreter, in its signal-safe mode), and hands them to the sink's
- *      crash_write in runs of whole lines, through the doorway (sink.c). A
- *      binding diverting into its logger's fallback writes there, and so
- *      does one whose sink is not crash-safe or whose crash_write fails,
- *      when the fallback is crash-safe;
+ *      crash_write in runs of whole lines, through the doorway (sink.c).
+ *      Records below the binding's level (written to a fallback, below
+ *      the fallback's own too) are skipped, as the worker passes them
+ *      unwritten. A binding diverting into its logger's fallback writes
+ *      there, and so does one whose sink is not crash-safe or whose
+ *      crash_write fails, when the fallback is crash-safe;
  *   4. puts the previous action back (a handler of the host's, or else
  *      SIG_DFL), unblocks the signal and raises it: the process ends as it
  *      would have without sluice (killed by the signal, core dump), or the
@@ -210,6 +212,7 @@ typedef struct crash_run {
     crash_state *state;
     sluice_binding *binding;
     sluice_sink_instance *sink;
+    unsigned level;                /* records below it are not for sink */
     sluice_clock_snapshot clock;   /* anchored at the crash */
     sluice_buf out;
     sluice_queue_scan scan;        /* the next record to render */
@@ -220,7 +223,7 @@ typedef struct crash_run {
     int64_t fill_deadline;
 } crash_run;
 
-/* The record t as the worker's render_batch makes it (but for the
+/* The record t as the worker's decode_batch makes it (but for the
  * post-hooks), from head (a copy of its header) and its payload where it
  * lies in the queue, its message rendered into the state's message area. */
 static void decode(crash_run *run, const sluice_taken *t, const sluice_rec *head,
@@ -288,6 +291,8 @@ static void add_record(crash_run *run, const sluice_taken *t,
     memcpy(&head, t->rec, sizeof head);
     if (!sluice_queue_scan_intact(&run->scan, t))
         return;
+    if (head.level < run->level)
+        return; /* not for this sink: its worker would pass it unwritten */
     sluice_record r;
     decode(run, t, &head, &r);
     const sluice_format *format = &run->sink->format;
@@ -355,6 +360,16 @@ static bool write_scan(crash_run *run)
     return !run->failed;
 }
 
+/* Below it, a record of b is not for sink: b's cursor's level, and as the
+ * worker filters for a fallback, the fallback's own beyond it. */
+static unsigned level_for(sluice_binding *b, const sluice_sink_instance *sink)
+{
+    unsigned level = (unsigned)sluice_queue_level(b->queue, b->cursor);
+    if (sink != b->sink && (unsigned)sink->level > level)
+        level = (unsigned)sink->level;
+    return level;
+}
+
 /* Keep drop_oldest from evicting the records being written (queue.c): a
  * trylock on each ring's lock, since the crashing thread may hold one;
  * past the deadline, go on without. */
@@ -377,11 +392,13 @@ static size_t write_binding(crash_state *s, sluice_binding *b,
     if (lg->overflow == SLUICE_OVERFLOW_DROP_OLDEST)
         hold_rings(b->queue, b->cursor,
                    sluice_clock_monotonic_ns() + CRASH_LOCK_WAIT_NS);
-    crash_run run = {.state = s, .binding = b, .sink = sink, .clock = *clock,
+    crash_run run = {.state = s, .binding = b, .sink = sink,
+                     .level = level_for(b, sink), .clock = *clock,
                      .fill_deadline = *fill_deadline};
     sluice_queue_scan_start(&run.scan, b->queue, b->cursor);
     if (!write_scan(&run) && fallback && sink != fallback) {
         run.sink = fallback;
+        run.level = level_for(b, fallback);
         write_scan(&run);
     }
     *fill_deadline = run.fill_deadline; /* one budget for the whole flush */

@@ -188,6 +188,8 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
             sluice_cursor *cur = &r->cursor[c];
             memset(cur, 0, sizeof *cur);
             atomic_init(&cur->done, 0);
+            atomic_init(&cur->taken, 0);
+            atomic_init(&cur->level, 0);
         }
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->rendered, NULL);
@@ -286,13 +288,15 @@ static bool skip_filtered(sluice_queue *q, sluice_ring *r)
                                     memory_order_relaxed);
     for (unsigned i = 0; i < q->consumers; i++) {
         sluice_cursor *c = &r->cursor[i];
-        if (!c->level || c->taken || c->rendering)
+        unsigned level = atomic_load_explicit(&c->level, memory_order_relaxed);
+        if (!level || atomic_load_explicit(&c->taken, memory_order_relaxed) ||
+            c->rendering)
             continue;
         uint64_t at = atomic_load_explicit(&c->done, memory_order_relaxed);
         uint64_t start = at;
         while (at < head) {
             const sluice_rec *rec = published(r, at);
-            if (!rec || (rec->kind != SLUICE_KIND_PAD && rec->level >= c->level))
+            if (!rec || (rec->kind != SLUICE_KIND_PAD && rec->level >= level))
                 break;
             if (rec->kind != SLUICE_KIND_PAD) {
                 c->finished++;
@@ -331,7 +335,8 @@ void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level)
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
         pthread_mutex_lock(&r->lock);
-        r->cursor[c].level = (uint8_t)value;
+        atomic_store_explicit(&r->cursor[c].level, (uint8_t)value,
+                              memory_order_relaxed);
         bool moved = skip_filtered(q, r);
         pthread_mutex_unlock(&r->lock);
         if (moved && atomic_load_explicit(&r->space_waiters, memory_order_relaxed))
@@ -341,10 +346,9 @@ void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level)
 
 sluice_level sluice_queue_level(sluice_queue *q, unsigned c)
 {
-    pthread_mutex_lock(&q->ring[0].lock);
-    sluice_level level = (sluice_level)q->ring[0].cursor[c].level;
-    pthread_mutex_unlock(&q->ring[0].lock);
-    return level;
+    /* no lock: a crash handler asks too */
+    return (sluice_level)atomic_load_explicit(&q->ring[0].cursor[c].level,
+                                              memory_order_relaxed);
 }
 
 uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c)
@@ -356,7 +360,9 @@ uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c)
         const sluice_cursor *cur = &r->cursor[c];
         uint64_t kept, below;
         walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
-                    head_of(r), cur->level, &kept, &below);
+                    head_of(r),
+                    atomic_load_explicit(&cur->level, memory_order_relaxed),
+                    &kept, &below);
         total += cur->filtered + below;
         pthread_mutex_unlock(&r->lock);
     }
@@ -430,7 +436,7 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
             c->from = c->claimed = next;
         if (real) {
             c->finished++;
-            if (level < c->level)
+            if (level < atomic_load_explicit(&c->level, memory_order_relaxed))
                 c->filtered++; /* it never was this consumer's */
             else
                 c->evicted++;
@@ -657,7 +663,9 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         out[n].rec = next[best];
         out[n].off = at[best];
         out[n].ring = (uint8_t)best;
-        out[n].filtered = next[best]->level < r->cursor[c].level;
+        out[n].filtered = next[best]->level <
+                          atomic_load_explicit(&r->cursor[c].level,
+                                               memory_order_relaxed);
         out[n].sequence = at[best] * q->rings + (unsigned)best;
         n++;
         taken[best]++;
@@ -934,7 +942,9 @@ uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
         const sluice_cursor *cur = &r->cursor[c];
         uint64_t kept, below;
         walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
-                    head_of(r), cur->level, &kept, &below);
+                    head_of(r),
+                    atomic_load_explicit(&cur->level, memory_order_relaxed),
+                    &kept, &below);
         pthread_mutex_unlock(&r->lock);
         total += kept;
     }

@@ -114,8 +114,9 @@ static inline uint32_t sluice_rec_units(size_t payload)
 
 /* One consumer's place in one ring. Under the ring's lock but for done,
  * which producers read without it (to see how much room there is), and
- * taken, which a crash handler reads without it (crash.c: it may not take
- * a lock the crashing thread holds); both are written under the lock. */
+ * taken and level, which a crash handler reads without it (crash.c: it
+ * may not take a lock the crashing thread holds); all are written under
+ * the lock. */
 typedef struct sluice_cursor {
     _Alignas(64) _Atomic uint64_t done; /* every record before is finished */
     uint64_t from;        /* [from, claimed) is the batch in flight */
@@ -123,11 +124,14 @@ typedef struct sluice_cursor {
     _Atomic uint32_t taken; /* records in that batch (0: none in flight) */
     bool rendering;       /* the batch is still read from the ring */
     bool held;            /* a crash handler writes from done: no eviction */
+    _Atomic uint8_t level; /* records below it are not for this consumer */
     uint64_t finished;    /* records passed: written, evicted, skipped */
     uint64_t evicted;     /* records drop_oldest took from this consumer */
     uint64_t filtered;    /* records passed below its level */
-    uint8_t level;        /* records below it are not for this consumer */
 } sluice_cursor;
+
+/* One cache line each: a producer reads every consumer's done. */
+_Static_assert(sizeof(sluice_cursor) == 64, "a cursor is one cache line");
 
 /* 256 bytes (a power of two: finding a thread's ring is a shift), the
  * line its producers write first, then one read on every claim. */
@@ -287,7 +291,9 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
  * A scan reads consumer c's records from its cursors' done to the heads as
  * they were when it started, in the order sluice_queue_take gives them
  * (oldest ticks first across the rings), without a lock, an allocation or
- * a wait, and moves no cursor: the records stay queued. */
+ * a wait, and moves no cursor: the records stay queued. It gives records
+ * below c's level too: the reader skips them (sluice_queue_level), once
+ * it has checked the header it copied (sluice_queue_scan_intact). */
 typedef struct sluice_queue_scan {
     sluice_queue *q;
     unsigned consumer;
@@ -314,7 +320,8 @@ int sluice_queue_scan_next(sluice_queue_scan *scan, sluice_taken *out);
 void sluice_queue_scan_pass_filling(sluice_queue_scan *scan);
 /* Is t (a record the scan gave) still there? false once a producer has
  * claimed its room again (the consumer's done moved past it meanwhile:
- * its worker wrote it after all, or drop_oldest took it); the scan then
+ * its worker wrote it after all, drop_oldest took it, or it was below the
+ * consumer's level and passed so); the scan then
  * goes on from that ring's done, and nothing read of t may be used. A
  * seqlock's check: copy what is needed (the header, whose call site is a
  * pointer), then check, then use the copy; check again after reading the
@@ -344,6 +351,7 @@ uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c);
  * first moves c's cursor past the ones it sits on, and so does this call.
  * SLUICE_LEVEL_TRACE: every record is c's. */
 void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level);
+/* No lock: a crash handler may ask. */
 sluice_level sluice_queue_level(sluice_queue *q, unsigned c);
 /* Nothing is pending at cursor c (cheap). */
 bool sluice_queue_drained(sluice_queue *q, unsigned c);

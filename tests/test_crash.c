@@ -93,23 +93,16 @@ typedef struct host_result {
     char *file;      /* the file sink's contents */
 } host_result;
 
-/* Run exit_host on an INI made of runtime_keys, a file sink (pattern %m),
- * optionally a console sink on stdout, and logger.app with logger_keys;
- * no core file; sanitizers' own crash handlers off. */
-static host_result run_host(const char *runtime_keys, const char *logger_keys,
-                            bool console, long count, const char *mode)
+/* Run exit_host on ini (written into dir, which it removes after; the
+ * file sink's path is dir/out.log); no core file; sanitizers' own crash
+ * handlers off. */
+static host_result launch_host(char *dir, const char *ini, long count,
+                               const char *mode)
 {
     const char *host = getenv("SLUICE_EXIT_HOST");
     cr_assert_not_null(host, "SLUICE_EXIT_HOST is not set");
-    char *dir = tmpdir_make();
-    char ini[2048], ini_path[600], out_path[600], file_path[600];
+    char ini_path[600], out_path[600], file_path[600];
     snprintf(file_path, sizeof file_path, "%s/out.log", dir);
-    snprintf(ini, sizeof ini,
-             "[runtime]\n%s\nflush_on_exit_ms = 0\n"
-             "[sink.f]\nplugin = file\npath = %s\npattern = %%m\n"
-             "[sink.c]\nplugin = console\nstream = stdout\npattern = %%m\n"
-             "[logger.app]\nsinks = f%s\n%s\n",
-             runtime_keys, file_path, console ? ", c" : "", logger_keys);
     snprintf(ini_path, sizeof ini_path, "%s/app.ini", dir);
     write_text(ini_path, ini);
     snprintf(out_path, sizeof out_path, "%s/stdout", dir);
@@ -163,6 +156,22 @@ static host_result run_host(const char *runtime_keys, const char *logger_keys,
     r.file = read_file(file_path, NULL);
     tmpdir_remove(dir);
     return r;
+}
+
+/* Run exit_host on an INI made of runtime_keys, a file sink (pattern %m),
+ * optionally a console sink on stdout, and logger.app with logger_keys. */
+static host_result run_host(const char *runtime_keys, const char *logger_keys,
+                            bool console, long count, const char *mode)
+{
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\n%s\nflush_on_exit_ms = 0\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[sink.c]\nplugin = console\nstream = stdout\npattern = %%m\n"
+             "[logger.app]\nsinks = f%s\n%s\n",
+             runtime_keys, dir, console ? ", c" : "", logger_keys);
+    return launch_host(dir, ini, count, mode);
 }
 
 static void host_result_free(host_result *r)
@@ -271,6 +280,72 @@ Test(crash, records_of_4_threads_in_4_rings_racing_a_worker_are_each_written_onc
         due[k % THREADS] += THREADS;
     }
     free_lines(lines, n);
+    host_result_free(&r);
+}
+
+/* The file holds exactly the records of exit_host's segv_levels mode
+ * (record i at debug, info, warn, error as i % 4 says) at warn and above,
+ * of 0..count-1: once each, in order. */
+static void assert_file_has_warn_and_above(const host_result *r, long count)
+{
+    size_t n;
+    char **lines = split_lines(r->file, &n);
+    size_t want_n = 0;
+    for (long i = 0; i < count; i++)
+        want_n += i % 4 >= 2;
+    cr_assert_eq(n, want_n, "the file has %zu lines, not the %zu at warn and "
+                 "above", n, want_n);
+    long due = 2;
+    for (size_t i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "record %ld", due);
+        cr_assert_str_eq(lines[i], want, "line %zu is '%s', not '%s'", i + 1,
+                         lines[i], want);
+        due += due % 4 == 2 ? 1 : 3;
+    }
+    free_lines(lines, n);
+}
+
+/* A file sink at level = warn, the fallback of a sink whose write() hangs
+ * (the fault plugin, not crash-safe): its worker sits in its first batch,
+ * every record of four levels is queued behind it, and the handler writes
+ * them to the file, which takes only those at warn and above. */
+Test(crash, a_hung_sinks_backlog_of_four_levels_reaches_a_warn_file_fallback_as_warn_and_above_once)
+{
+    enum { COUNT = 2000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "level = warn\n"
+             "[sink.h]\nplugin = fault\nhang_ms = 3600000\n"
+             "[logger.app]\nsinks = h\nfallback = f\nlevel = trace\n"
+             "queue_capacity = 4096\n",
+             dir);
+    host_result r = launch_host(dir, ini, COUNT, "segv_levels");
+    assert_killed_by(&r, SIGSEGV);
+    assert_file_has_warn_and_above(&r, COUNT);
+    host_result_free(&r);
+}
+
+/* The same level on the file sink itself: its cursor's level. No run loop,
+ * so the whole backlog, of four levels, is the handler's. */
+Test(crash, a_warn_file_sink_gets_only_the_warn_and_above_records_of_its_backlog_once_at_a_segv)
+{
+    enum { COUNT = 2000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "level = warn\n"
+             "[logger.app]\nsinks = f\nlevel = trace\nautostart = false\n"
+             "queue_capacity = 4096\n",
+             dir);
+    host_result r = launch_host(dir, ini, COUNT, "segv_levels");
+    assert_killed_by(&r, SIGSEGV);
+    assert_file_has_warn_and_above(&r, COUNT);
     host_result_free(&r);
 }
 
