@@ -145,12 +145,13 @@ static bool covers(const sluice_runtime *rt)
 
 /* ---- the workers' side ---------------------------------------------------- */
 
-size_t sluice_crash_stop_(sluice_binding *b, const sluice_taken *out, size_t n)
+size_t sluice_crash_stop_(sluice_binding *b, unsigned consumer,
+                          const sluice_taken *out, size_t n)
 {
     if (!covers(b->logger->rt))
         return n;
-    if (n) /* untouched: the handler writes it */
-        sluice_queue_release(b->queue, b->cursor, out, n, 0);
+    if (n) /* untouched: the handler writes it (or, hooked, nobody) */
+        sluice_queue_release(b->queue, consumer, out, n, 0);
     atomic_store_explicit(&sluice_crash_batch_, NULL, memory_order_relaxed);
     while (atomic_load(&sluice_crash_pending_))
         nap_ns(10000000); /* until the signal ends the process */

@@ -19,8 +19,8 @@
  * a success. Sinks are flushed on an interval, not per record. A binding
  * given up by the supervisor drains into the logger's fallback sink
  * instead, counted as diverted. Once a crash began ([runtime]
- * crash_flush) it takes no more batches for its sink: the crash handler
- * writes the backlog (crash.c).
+ * crash_flush) it takes no more batches, for a sink or for the post-hooks:
+ * the crash handler writes the backlog (crash.c).
  * Knows nothing of INI, plugins' loading or restart policy.
  */
 #include <stdint.h>
@@ -300,7 +300,8 @@ static size_t run_post_hooks(sluice_binding *b, sluice_hook_stage *stage,
     else if (pthread_mutex_trylock(&stage->lock) != 0)
         return 0;
     unsigned lead = sluice_queue_leader(q);
-    size_t n = sluice_queue_take(q, lead, sc->taken, BATCH_MAX);
+    /* through the crash gate too: once a crash began, no more hooking */
+    size_t n = sluice_crash_take_at_(b, lead, sc->taken, BATCH_MAX);
     if (n) {
         decode_batch(lg, sc, n, NULL);
         sluice_queue_rendered(q, lead); /* hooks may be slow: not in the ring */
@@ -321,6 +322,7 @@ static size_t run_post_hooks(sluice_binding *b, sluice_hook_stage *stage,
             sluice_hooked_unlock(results);
         }
         sluice_queue_release(q, lead, sc->taken, n, n);
+        sluice_crash_batch_end_();
     }
     pthread_mutex_unlock(&stage->lock);
     return n;

@@ -1116,6 +1116,60 @@ Test(crash, a_logger_with_post_hooks_is_not_written_since_its_hooks_cannot_run)
     finish(rt, NULL);
 }
 
+static atomic_int hook_calls, hook_calls_in_crash;
+
+static void count_hook(void *user, sluice_record *r)
+{
+    (void)user;
+    (void)r;
+    atomic_fetch_add(&hook_calls, 1);
+    if (atomic_load(&sluice_crash_pending_))
+        atomic_fetch_add(&hook_calls_in_crash, 1);
+}
+
+static size_t gate_written(void)
+{
+    pthread_mutex_lock(&the_gate.mu);
+    size_t n = the_gate.written_n;
+    pthread_mutex_unlock(&the_gate.mu);
+    return n;
+}
+
+Test(crash, the_post_hook_stage_hooks_nothing_once_a_crash_began)
+{
+    sluice_runtime *rt = start_with_gate(gate_ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    sluice_error err;
+    atomic_store(&hook_calls, 0);
+    atomic_store(&hook_calls_in_crash, 0);
+    cr_assert_eq(sluice_logger_add_post_hook(lg, count_hook, NULL, &err), 0);
+    the_gate.hold = 1;
+    log_records(lg, 0, 10);
+    run_loop loop;
+    start_run_loop(&loop, lg);
+    wait_at_gate(); /* 0..9 hooked; the sink's batch of them in flight */
+    cr_assert_eq(atomic_load(&hook_calls), 10);
+    log_records(lg, 10, 20);
+    cr_assert_eq(sluice_crash_flush_now_(0), 0, "post-hooks: nothing written");
+    /* the batch ends; the worker's next take is the post-hook stage's,
+     * which must let 10..19 go unhooked and stop there */
+    open_gate(-1);
+    while (gate_written() < 10)
+        nap_us(1000);
+    nap_us(200000); /* time for a wrong hook to run (none must) */
+    cr_assert_eq(atomic_load(&hook_calls_in_crash), 0,
+                 "%d records were hooked after the crash began",
+                 atomic_load(&hook_calls_in_crash));
+    cr_assert_eq(atomic_load(&hook_calls), 10);
+    cr_assert_eq(gate_written(), 10);
+    /* the process did not end (a test): once resumed, all goes on */
+    sluice_crash_resume_();
+    cr_assert_eq(sluice_logger_flush(lg, -1), 0);
+    cr_assert_eq(atomic_load(&hook_calls), 20);
+    cr_assert_eq(gate_written(), 20);
+    finish(rt, &loop);
+}
+
 Test(crash, the_backlog_of_a_sink_that_is_not_crash_safe_goes_to_a_crash_safe_fallback)
 {
     sluice_runtime *rt = start_with_gate(
