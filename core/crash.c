@@ -43,23 +43,29 @@
  * ms), use stdio or gmtime_r/localtime, move a cursor, or run post-hooks
  * (host code that cannot run in a signal handler): the records of a logger
  * with post-hooks are not written at all, since a hook may redact what
- * they hold.
+ * they hold (and its post-hook stage, whose take is gated as a sink's,
+ * hooks nothing more).
  *
  * Duplicates: a batch still in flight when the wait ends (a sink hung in
  * write(), or the crash struck inside the worker's own batch) is written
- * again from cursor.done: a duplicate is better than a loss. Should that
- * batch end after all while the handler writes and producers reuse its
- * room, a record read as its room is claimed over is dropped (the scan
- * sees it: its worker wrote it). Limits: a
- * message longer than CRASH_MESSAGE_MAX or a line longer than
+ * again from cursor.done: a duplicate is better than a loss. Not what the
+ * sink already took or rejected when its worker went on to hand the
+ * rejected records to the dead letter (which may hang): the worker
+ * marked where they end (sluice_queue_confirm) and the scan starts there,
+ * so a record a sink rejected never comes back to it. Should that batch
+ * end after all while the handler writes and producers reuse its room, a
+ * record read as its room is claimed over is dropped (the scan sees it:
+ * its worker wrote it).
+ *
+ * Limits: a message longer than CRASH_MESSAGE_MAX or a line longer than
  * CRASH_OUT_MAX is cut (the line still ends in '\n'); a record with more
  * than CRASH_CALL_FIELDS_MAX fields of its own keeps the first ones; times
  * are converted with the tick rate measured when the runtime started,
  * anchored at the crash; a record a producer is still filling is waited
  * for (CRASH_FILL_WAIT_NS for the whole flush), then passed, unread. A
- * flush that is still writing after
- * CRASH_DEADLINE_S (a sink's descriptor that blocks) is cut short by
- * SIGALRM, which ends the process with the crash's signal.
+ * flush that is still writing after CRASH_DEADLINE_S (a sink's descriptor
+ * that blocks) is cut short by SIGALRM, which ends the process with the
+ * crash's signal.
  *
  * Knows nothing of plugins' tables (sink.c), of INI, or of how records get
  * into the queue.

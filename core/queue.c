@@ -189,6 +189,7 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
             memset(cur, 0, sizeof *cur);
             atomic_init(&cur->done, 0);
             atomic_init(&cur->taken, 0);
+            atomic_init(&cur->confirmed, 0);
             atomic_init(&cur->level, 0);
         }
         pthread_mutex_init(&r->lock, NULL);
@@ -795,6 +796,26 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
     return lost;
 }
 
+void sluice_queue_confirm(sluice_queue *q, unsigned c, const sluice_taken *batch,
+                          size_t n, size_t done)
+{
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        sluice_cursor *cur = &r->cursor[c];
+        /* as release finds it: this ring's first record not done */
+        uint64_t to = cur->claimed;
+        for (size_t j = done; j < n; j++) {
+            if (batch[j].ring == i) {
+                to = batch[j].off;
+                break;
+            }
+        }
+        atomic_store_explicit(&cur->confirmed, to, memory_order_release);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
 /* ---- the crash handler's reading ------------------------------------------ */
 
 void sluice_queue_scan_start(sluice_queue_scan *scan, sluice_queue *q, unsigned c)
@@ -806,6 +827,11 @@ void sluice_queue_scan_start(sluice_queue_scan *scan, sluice_queue *q, unsigned 
         /* the head first: every record before it is at or after done */
         scan->end[i] = head_of(r);
         scan->at[i] = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+        /* past what its sink confirmed of a batch not yet released */
+        uint64_t confirmed = atomic_load_explicit(&r->cursor[c].confirmed,
+                                                  memory_order_acquire);
+        if (confirmed > scan->at[i] && confirmed <= scan->end[i])
+            scan->at[i] = confirmed;
         scan->next[i] = NULL;
     }
 }

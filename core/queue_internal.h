@@ -114,9 +114,9 @@ static inline uint32_t sluice_rec_units(size_t payload)
 
 /* One consumer's place in one ring. Under the ring's lock but for done,
  * which producers read without it (to see how much room there is), and
- * taken and level, which a crash handler reads without it (crash.c: it
- * may not take a lock the crashing thread holds); all are written under
- * the lock. */
+ * taken, confirmed and level, which a crash handler reads without it
+ * (crash.c: it may not take a lock the crashing thread holds); all are
+ * written under the lock. */
 typedef struct sluice_cursor {
     _Alignas(64) _Atomic uint64_t done; /* every record before is finished */
     uint64_t from;        /* [from, claimed) is the batch in flight */
@@ -128,6 +128,9 @@ typedef struct sluice_cursor {
     uint64_t finished;    /* records passed: written, evicted, skipped */
     uint64_t evicted;     /* records drop_oldest took from this consumer */
     uint64_t filtered;    /* records passed below its level */
+    /* what its sink confirmed of the batch in flight, before the release
+     * (sluice_queue_confirm): a crash scan starts there when past done */
+    _Atomic uint64_t confirmed;
 } sluice_cursor;
 
 /* One cache line each: a producer reads every consumer's done. */
@@ -287,9 +290,17 @@ void sluice_queue_rendered(sluice_queue *q, unsigned c);
  * Returns how many of the batch were lost so. */
 size_t sluice_queue_release(sluice_queue *q, unsigned c,
                             const sluice_taken *batch, size_t n, size_t done);
+/* Before the release, when the consumer has more to do with the batch
+ * (the dead letter, which may take long): its first done records are done
+ * with, as release will count them. Nothing changes but where a crash scan
+ * of c starts (past them: its sink took or rejected them); release still
+ * does the work. */
+void sluice_queue_confirm(sluice_queue *q, unsigned c, const sluice_taken *batch,
+                          size_t n, size_t done);
 /* ---- reading a consumer's backlog from a signal handler (crash.c) ----
- * A scan reads consumer c's records from its cursors' done to the heads as
- * they were when it started, in the order sluice_queue_take gives them
+ * A scan reads consumer c's records from its cursors' done (or what its
+ * sink confirmed of a batch not yet released, when past it) to the heads
+ * as they were when it started, in the order sluice_queue_take gives them
  * (oldest ticks first across the rings), without a lock, an allocation or
  * a wait, and moves no cursor: the records stay queued. It gives records
  * below c's level too: the reader skips them (sluice_queue_level), once

@@ -573,8 +573,13 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         size_t done = written == m ? n : sc->picked[written];
         if (rejected) {
             atomic_fetch_add(&b->rejected, rejected);
-            if (lg->dead_letter && dead_letter(b, s, sc, m))
-                dead_letter_dirty = true;
+            if (lg->dead_letter) {
+                /* the dead letter may take long: a crash meanwhile writes
+                 * none of what s took or rejected again (crash.c) */
+                sluice_queue_confirm(b->queue, b->cursor, sc->taken, n, done);
+                if (dead_letter(b, s, sc, m))
+                    dead_letter_dirty = true;
+            }
         }
         sluice_queue_release(b->queue, b->cursor, sc->taken, n, done);
         sluice_crash_batch_end_();
