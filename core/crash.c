@@ -9,7 +9,8 @@
  * registry of the runtimes to write (a fixed array of atomic pointers, set
  * at start, cleared once close has drained what it could, before anything
  * is freed), and what each of them needs to render without allocating (set
- * aside at start).
+ * aside at start, made anew by a reload whose generations need more room,
+ * or whose file turns crash_flush on).
  *
  * The handler, on the first thread that gets there (a second crashing
  * thread waits for the first to end the process):
@@ -19,8 +20,11 @@
  *      to end (no ring's cursor has records taken: sluice_queue_in_flight)
  *      on the bindings it will write, except one the crashing thread
  *      itself holds (it will never end);
- *   3. for every binding of every registered runtime (not a fork child's
- *      copy), renders the records from its cursors' done to the heads,
+ *   3. for every binding of every generation of every registered runtime
+ *      (not a fork child's copy), a face's oldest generation first (the
+ *      ones a reload retired still hold records the sink gets before the
+ *      new generation's: runtime_internal.h's list of them), renders the
+ *      records from its cursors' done to the heads,
  *      across the rings in the order the worker takes them (a queue scan:
  *      queue.c), exactly as the worker would (the sink's format and
  *      pattern; the message from the call site's format by the printf
@@ -66,6 +70,15 @@
  * flush that is still writing after CRASH_DEADLINE_S (a sink's descriptor
  * that blocks) is cut short by SIGALRM, which ends the process with the
  * crash's signal.
+ *
+ * Reloads (reload.c) run on while the handler writes. The handler reads
+ * no list a reload swaps or frees (rt->loggers, a face's gens): it walks
+ * the runtime's list of generations, which is only appended to (acquire
+ * loads), and leaves alone a binding whose run loop a reload ended for
+ * good (retired: its sink may be closed, its rings unmapped). A reload
+ * marks them retired, then waits for a flush under way
+ * (sluice_crash_quiesce_) before it frees either: so the handler either
+ * sees the mark or finishes before the free (seq_cst, store buffering).
  *
  * Knows nothing of plugins' tables (sink.c), of INI, or of how records get
  * into the queue.
@@ -139,14 +152,20 @@ static crash_state *registered(size_t i)
     return atomic_load(&registry[i]); /* seq_cst: pairs with unregister */
 }
 
-static bool covers(const sluice_runtime *rt)
+/* Where rt is in the registry, or CRASH_RUNTIMES_MAX. */
+static size_t place_of(const sluice_runtime *rt)
 {
     for (size_t i = 0; i < CRASH_RUNTIMES_MAX; i++) {
         crash_state *s = registered(i);
         if (s && s->rt == rt)
-            return true;
+            return i;
     }
-    return false;
+    return CRASH_RUNTIMES_MAX;
+}
+
+static bool covers(const sluice_runtime *rt)
+{
+    return place_of(rt) < CRASH_RUNTIMES_MAX;
 }
 
 /* ---- the workers' side ---------------------------------------------------- */
@@ -182,10 +201,19 @@ static sluice_sink_instance *target(sluice_binding *b,
     return sluice_sink_crash_safe_(b->sink) ? b->sink : *fallback;
 }
 
+/* A binding whose run loop a reload ended for good (its counters frozen,
+ * then its sink released, its generation perhaps buried): nothing of it
+ * but the mark may be read. seq_cst: the other half is the reload's
+ * sluice_crash_quiesce_ after the mark. */
+static bool retired(sluice_binding *b)
+{
+    return atomic_load(&b->retired);
+}
+
 static bool binding_in_flight(sluice_binding *b)
 {
     sluice_sink_instance *fallback;
-    if (!target(b, &fallback))
+    if (retired(b) || !target(b, &fallback))
         return false; /* nothing will be written: no need to wait */
     if (b == atomic_load_explicit(&sluice_crash_batch_, memory_order_relaxed))
         return false; /* this thread's own: it will never end */
@@ -200,10 +228,10 @@ static void wait_for_batches(int64_t deadline)
             crash_state *s = registered(i);
             if (!s || s->rt->forked)
                 continue;
-            for (size_t l = 0; l < s->rt->logger_count && !busy; l++) {
-                sluice_logger *lg = s->rt->loggers[l];
-                for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane && !busy; k++)
-                    busy = binding_in_flight(&lg->bindings[k]);
+            SLUICE_FOR_EACH_RUNTIME_GEN(s->rt, gen) {
+                size_t count = sluice_gen_binding_count_(gen);
+                for (size_t k = 0; k < count && !busy; k++)
+                    busy = binding_in_flight(&gen->bindings[k]);
             }
         }
         if (!busy || past(deadline))
@@ -391,6 +419,8 @@ static size_t write_binding(crash_state *s, sluice_binding *b,
                             const sluice_clock_snapshot *clock,
                             int64_t *fill_deadline)
 {
+    if (retired(b))
+        return 0; /* its records were written, or a reload counted them */
     sluice_logger *lg = b->logger;
     sluice_sink_instance *fallback;
     sluice_sink_instance *sink = target(b, &fallback);
@@ -422,11 +452,12 @@ static size_t write_runtime(crash_state *s, int64_t *fill_deadline)
         clock.ns0 = sluice_clock_realtime_ns();
     }
     size_t records = 0;
-    for (size_t l = 0; l < rt->logger_count; l++) {
-        sluice_logger *lg = rt->loggers[l];
-        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
-            records += write_binding(s, &lg->bindings[k], &clock, fill_deadline);
-    }
+    /* oldest first: a sink that a replaced logger's old and new generation
+     * both feed gets the old records first, as its run loops would */
+    SLUICE_FOR_EACH_RUNTIME_GEN(rt, gen)
+        for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
+            records += write_binding(s, &gen->bindings[k], &clock,
+                                     fill_deadline);
     return records;
 }
 
@@ -573,16 +604,17 @@ static void free_state(crash_state *s)
     free(s);
 }
 
-static crash_state *make_state(sluice_runtime *rt)
+/* Room for the base fields of rt's generations and base_max more (those
+ * of a reload's new generations, before they are published). */
+static crash_state *make_state(sluice_runtime *rt, size_t base_max)
 {
     crash_state *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->rt = rt;
-    size_t base_max = 0;
-    for (size_t i = 0; i < rt->logger_count; i++)
-        if (rt->loggers[i]->field_count > base_max)
-            base_max = rt->loggers[i]->field_count;
+    SLUICE_FOR_EACH_RUNTIME_GEN(rt, gen)
+        if (gen->field_count > base_max)
+            base_max = gen->field_count;
     s->field_cap = base_max + CRASH_CALL_FIELDS_MAX;
     s->plan_words = sluice_format_plan_words_(s->field_cap);
     s->message = malloc(CRASH_MESSAGE_MAX);
@@ -598,11 +630,10 @@ static crash_state *make_state(sluice_runtime *rt)
     return s;
 }
 
-int sluice_crash_register_(sluice_runtime *rt, sluice_error *err)
+/* Put s in a free place of the registry (installing the handlers first);
+ * -1 with err (s freed) when there is none. */
+static int place(crash_state *s, sluice_error *err)
 {
-    crash_state *s = make_state(rt);
-    if (!s)
-        return sluice_error_set(err, "crash_flush: out of memory");
     pthread_once(&install_once, install);
     for (size_t i = 0; i < CRASH_RUNTIMES_MAX; i++) {
         crash_state *empty = NULL;
@@ -614,6 +645,47 @@ int sluice_crash_register_(sluice_runtime *rt, sluice_error *err)
                             "[runtime] crash_flush: more than %d runtimes "
                             "with crash_flush are open in this process",
                             CRASH_RUNTIMES_MAX);
+}
+
+int sluice_crash_register_(sluice_runtime *rt, sluice_error *err)
+{
+    crash_state *s = make_state(rt, 0);
+    if (!s)
+        return sluice_error_set(err, "crash_flush: out of memory");
+    return place(s, err);
+}
+
+/* Wait until no flush is reading the registry's runtimes (seq_cst: after
+ * the caller's stores). A flush from a real crash never ends: the caller
+ * waits until the process does. */
+void sluice_crash_quiesce_(void)
+{
+    while (atomic_load(&flushing))
+        nap_ns(10000000);
+}
+
+int sluice_crash_prepare_(sluice_runtime *rt, size_t base_fields, bool *added,
+                          sluice_error *err)
+{
+    *added = false;
+    size_t at = place_of(rt);
+    crash_state *old = at < CRASH_RUNTIMES_MAX ? registered(at) : NULL;
+    if (old && old->field_cap >= base_fields + CRASH_CALL_FIELDS_MAX)
+        return 0; /* room enough: the new generations fit */
+    crash_state *s = make_state(rt, base_fields);
+    if (!s)
+        return sluice_error_set(err, "crash_flush: out of memory");
+    if (!old) {
+        if (place(s, err) != 0)
+            return -1;
+        *added = true;
+        return 0;
+    }
+    /* only rt's reload and close write its place, one at a time */
+    atomic_store(&registry[at], s);
+    sluice_crash_quiesce_(); /* a flush may still be reading the old one */
+    free_state(old);
+    return 0;
 }
 
 void sluice_crash_unregister_(sluice_runtime *rt)
@@ -646,12 +718,13 @@ void sluice_crash_resume_(void)
 {
     for (size_t i = 0; i < CRASH_RUNTIMES_MAX; i++) {
         crash_state *s = registered(i);
-        for (size_t l = 0; s && l < s->rt->logger_count; l++) {
-            sluice_logger *lg = s->rt->loggers[l];
-            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
-                sluice_queue_unhold(lg->bindings[k].queue,
-                                    lg->bindings[k].cursor);
-        }
+        if (!s)
+            continue;
+        SLUICE_FOR_EACH_RUNTIME_GEN(s->rt, gen)
+            for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
+                if (!retired(&gen->bindings[k]))
+                    sluice_queue_unhold(gen->bindings[k].queue,
+                                        gen->bindings[k].cursor);
     }
     atomic_store(&sluice_crash_pending_, false);
 }

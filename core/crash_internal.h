@@ -26,6 +26,20 @@ int sluice_crash_register_(sluice_runtime *rt, sluice_error *err);
  * rt. Returns once no handler is writing it. Harmless for a runtime that
  * was not registered. */
 void sluice_crash_unregister_(sluice_runtime *rt);
+/* reload.c, before it commits a file with crash_flush = true, whose new
+ * generations have at most base_fields base fields: rt is registered (if
+ * it was not: *added) with room for them (a bigger state swapped in when
+ * the old has too little, once no flush reads it). -1 with err when out of
+ * memory or too many runtimes have crash_flush: rt stays as it was. A
+ * file with crash_flush = false: the reload unregisters rt after its
+ * commit. */
+int sluice_crash_prepare_(sluice_runtime *rt, size_t base_fields, bool *added,
+                          sluice_error *err);
+/* reload.c, after it marked bindings retired and before it frees what they
+ * use (their sink instance, their generation's rings and fields): returns
+ * once no flush is reading them (one that starts later sees the marks).
+ * Never returns while a real crash's flush runs (the process is ending). */
+void sluice_crash_quiesce_(void);
 
 /* ---- the workers' side ----------------------------------------------------
  * A crash began: the handler sets sluice_crash_pending_ and waits a little

@@ -3,7 +3,8 @@
  * set its level and its bindings' levels, add hooks (the first post-hook
  * starts the lanes' post-hook stages) and a lane scheduler, wait for its
  * records to be written (flush); and reopen the runtime's sinks
- * (logrotate).
+ * (logrotate). The logger is the host's face of it (runtime_internal.h):
+ * what is written, and by which sinks, is its generations'.
  *
  * Each call runs inside the guard (guard_internal.h) and reads the
  * logger's bits first: once close began (SLUICE_SLOW_CLOSING) calls that
@@ -36,15 +37,33 @@ sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name)
         return NULL;
     sluice_logger *found = NULL;
     const void *saved = sluice_guard_enter_(rt);
-    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED)
+    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED) {
+        pthread_mutex_lock(&rt->roster_lock); /* a reload may change them */
         for (size_t i = 0; i < rt->logger_count && !found; i++)
             if (strcmp(rt->loggers[i]->name, name) == 0)
                 found = rt->loggers[i];
+        pthread_mutex_unlock(&rt->roster_lock);
+    }
     sluice_guard_leave_(saved);
     return found;
 }
 
 /* ---- hooks and schedulers ------------------------------------------------ */
+
+/* Every generation of face gets its post-hook stages (those that have
+ * them keep them): the run loops hook with their generation's (a reload
+ * gives a new one stages when the face has post-hooks, reload.c). Under
+ * the face's hooks_lock. */
+static int start_stages(sluice_logger *face)
+{
+    int rc = 0;
+    pthread_mutex_lock(&face->gens_lock);
+    SLUICE_FOR_EACH_GEN(face, gen)
+        if (sluice_hook_stages_start_(gen) != 0)
+            rc = -1;
+    pthread_mutex_unlock(&face->gens_lock);
+    return rc;
+}
 
 static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
                     _Atomic unsigned *count, void *fn, void *user,
@@ -64,14 +83,28 @@ static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
     if (n >= SLUICE_HOOKS_MAX) {
         rc = sluice_error_set(err, "logger '%s': at most %d hooks of a kind",
                               lg->name, SLUICE_HOOKS_MAX);
-    } else if (slots == lg->post_hooks && sluice_hook_stages_start_(lg) != 0) {
+    } else if (slots == lg->post_hooks && start_stages(lg) != 0) {
         rc = sluice_error_set(err, "logger '%s': out of memory", lg->name);
     } else {
         slots[n].fn = fn;
         slots[n].user = user;
         atomic_store_explicit(count, n + 1, memory_order_release);
-        if (slots == lg->pre_hooks)
+        if (slots == lg->pre_hooks) {
             atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_PRE_HOOKS);
+        } else {
+            /* the run loops read their generation's copy (a reload copies
+             * the face's into a new one under hooks_lock) */
+            pthread_mutex_lock(&lg->gens_lock);
+            SLUICE_FOR_EACH_GEN(lg, gen) {
+                unsigned at = atomic_load(&gen->post_hook_count);
+                if (at < SLUICE_HOOKS_MAX) {
+                    gen->post_hooks[at] = slots[n];
+                    atomic_store_explicit(&gen->post_hook_count, at + 1,
+                                          memory_order_release);
+                }
+            }
+            pthread_mutex_unlock(&lg->gens_lock);
+        }
     }
     pthread_mutex_unlock(&lg->hooks_lock);
 out:
@@ -128,7 +161,7 @@ int sluice_binding_set_level(sluice_binding *b, sluice_level lvl)
 {
     if (!b || (unsigned)lvl > SLUICE_LEVEL_OFF)
         return -1;
-    sluice_logger *lg = b->logger;
+    sluice_logger *lg = b->logger->face; /* its bits, its guard */
     const void *saved = sluice_guard_enter_(lg);
     int rc = -1;
     if (!(bits(lg) & LOGGER_GONE)) {
@@ -143,7 +176,7 @@ sluice_level sluice_binding_get_level(sluice_binding *b)
 {
     if (!b)
         return SLUICE_LEVEL_OFF;
-    sluice_logger *lg = b->logger;
+    sluice_logger *lg = b->logger->face;
     const void *saved = sluice_guard_enter_(lg);
     /* the husk's queue header (its cursors) outlives close */
     sluice_level lvl = bits(lg) & SLUICE_SLOW_FORKED
@@ -161,19 +194,25 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Is every record accepted so far written (or its binding given up)? */
+/* Is every record accepted so far written (or its binding given up), in
+ * every generation? */
 static bool drained(sluice_logger *lg)
 {
-    for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++) {
-        sluice_binding *b = &lg->bindings[i];
-        pthread_mutex_lock(&b->mu);
-        bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
-                       !atomic_load(&b->diverting);
-        pthread_mutex_unlock(&b->mu);
-        if (!gave_up && !sluice_queue_drained(b->queue, b->cursor))
-            return false;
-    }
-    return true;
+    bool done = true;
+    pthread_mutex_lock(&lg->gens_lock);
+    SLUICE_FOR_EACH_GEN(lg, gen)
+        for (size_t i = 0; i < sluice_gen_binding_count_(gen) && done; i++) {
+            sluice_binding *b = &gen->bindings[i];
+            pthread_mutex_lock(&b->mu);
+            bool gave_up = (b->state == SLUICE_STATE_GIVEN_UP &&
+                            !atomic_load(&b->diverting)) ||
+                           atomic_load(&b->cancelled); /* by a reload */
+            pthread_mutex_unlock(&b->mu);
+            if (!gave_up && !sluice_queue_drained(b->queue, b->cursor))
+                done = false;
+        }
+    pthread_mutex_unlock(&lg->gens_lock);
+    return done;
 }
 
 int sluice_logger_flush(sluice_logger *lg, int timeout_ms)
@@ -197,11 +236,16 @@ int sluice_logger_flush(sluice_logger *lg, int timeout_ms)
         }
         sleep_ms(1);
     }
-    for (size_t i = 0; i < lg->sinks_per_lane; i++) {
+    /* under gens_lock: the current generation's sinks stay open (a reload
+     * closes a sink only once no listed generation uses it) */
+    pthread_mutex_lock(&lg->gens_lock);
+    sluice_logger *gen = lg->gens;
+    for (size_t i = 0; i < gen->sinks_per_lane; i++) {
         sluice_error e;
-        if (sluice_sink_flush_(lg->bindings[i].sink, &e) != 0)
+        if (sluice_sink_flush_(gen->bindings[i].sink, &e) != 0)
             rc = -1;
     }
+    pthread_mutex_unlock(&lg->gens_lock);
 out:
     sluice_guard_leave_(saved);
     return rc;
@@ -217,11 +261,13 @@ int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err)
         rc = sluice_error_set(err, "reopen: the runtime is closed");
         goto out;
     }
+    pthread_mutex_lock(&rt->roster_lock); /* a reload may change them */
     for (size_t i = 0; i < rt->sink_count; i++) {
         sluice_error e;
         if (sluice_sink_reopen_(rt->sinks[i], &e) != 0 && rc == 0)
             rc = sluice_error_set(err, "%s", e.message);
     }
+    pthread_mutex_unlock(&rt->roster_lock);
 out:
     sluice_guard_leave_(saved);
     return rc;

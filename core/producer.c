@@ -17,6 +17,13 @@
  * close waits for it. After close, a call reads only what the logger's
  * husk keeps (its bits, its queues' headers): nothing that is freed.
  * In a fork's child (SLUICE_SLOW_FORKED) every call is dropped and counted.
+ *
+ * Reload: a call reads the logger's generation once (lg->gen, acquire)
+ * and takes the lanes, their queues and the overflow policy from it (the
+ * straight path reads only its first queue, lg->lane0). A
+ * reload that replaces the generation retires its queues (their heads
+ * closed, as close does): a claim there fails, counting nothing, and the
+ * call places its record in the generation that replaced it.
  * Knows nothing of INI syntax, of sinks or of the run loop.
  */
 #include <stdarg.h>
@@ -30,22 +37,22 @@
 
 #define SLUICE_TEXT_MAX (1u << 20) /* longest sluice_log_str message kept */
 
-static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
-                                      sluice_level lvl)
+static inline sluice_queue *pick_lane(sluice_logger *lg, const sluice_logger *gen,
+                                      uint32_t tid, sluice_level lvl)
 {
-    if (__builtin_expect(lg->lanes == 1, 1))
-        return lg->queues[0];
+    if (__builtin_expect(gen->lanes == 1, 1))
+        return gen->queues[0];
     unsigned lane;
     sluice_scheduler_fn fn = atomic_load_explicit(&lg->scheduler_fn,
                                                   memory_order_acquire);
     if (fn)
         lane = fn(atomic_load_explicit(&lg->scheduler_user, memory_order_relaxed),
-                  tid, lvl, lg->lanes) % lg->lanes;
-    else if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN)
-        lane = (sluice_guard_.thread_index - 1) % lg->lanes;
+                  tid, lvl, gen->lanes) % gen->lanes;
+    else if (gen->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN)
+        lane = (sluice_guard_.thread_index - 1) % gen->lanes;
     else
-        lane = (unsigned)(tid * 2654435761u >> 16) % lg->lanes;
-    return lg->queues[lane];
+        lane = (unsigned)(tid * 2654435761u >> 16) % gen->lanes;
+    return gen->queues[lane];
 }
 
 /* After a publish that found a consumer asleep on the queue: ring it. */
@@ -82,14 +89,14 @@ write_header(sluice_rec *rec, uint32_t units, const sluice_callsite *cs,
  * inline claim first, the overflow policy only when the ring is full. NULL:
  * not accepted (already counted). */
 static inline __attribute__((always_inline)) sluice_rec *
-claim(sluice_logger *lg, sluice_queue *q, size_t len, sluice_ring *ring,
+claim(const sluice_logger *gen, sluice_queue *q, size_t len, sluice_ring *ring,
       uint64_t *off)
 {
     uint32_t units = sluice_rec_units(len);
     sluice_rec *rec;
     if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, off), 0))
-        rec = sluice_queue_claim(q, ring, units, lg->overflow,
-                                 lg->block_timeout_ms, off);
+        rec = sluice_queue_claim(q, ring, units, gen->overflow,
+                                 gen->block_timeout_ms, off);
     return rec;
 }
 
@@ -154,8 +161,14 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     } else {
         body = text_len;
     }
-    sluice_queue *q = pick_lane(lg, tid, lvl);
-    sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
+    sluice_queue *q;
+    sluice_ring *ring;
+    uint64_t off;
+    sluice_rec *rec;
+again:;
+    const sluice_logger *gen = sluice_logger_gen_(lg);
+    q = pick_lane(lg, gen, tid, lvl);
+    ring = sluice_queue_ring(q, sluice_guard_.thread_index);
     if (__builtin_expect(body > q->max_record, 0)) {
         if (cs) { /* arguments too large for one record: refused, counted */
             atomic_fetch_add_explicit(&ring->refused, 1, memory_order_relaxed);
@@ -172,10 +185,12 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         len = body; /* the fields do not fit: the record goes without */
         nkv = nextra = 0;
     }
-    uint64_t off;
-    sluice_rec *rec = claim(lg, q, len, ring, &off);
-    if (!rec)
+    rec = claim(gen, q, len, ring, &off);
+    if (!rec) {
+        if (sluice_queue_is_retired(q))
+            goto again; /* a reload replaced the queue: into the new one */
         return;
+    }
     unsigned char *p = rec->payload;
     if (!cs) {
         if (text && text_len)
@@ -273,6 +288,10 @@ static inline __attribute__((always_inline)) void
 log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
              uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
 {
+    /* the generation's first queue first: a reload to several lanes sets
+     * SLUICE_SLOW_LANES before it publishes a generation that has them, so
+     * a call that sees its queue sees the bit too */
+    sluice_queue *q = atomic_load_explicit(&lg->lane0, memory_order_acquire);
     /* slow_path also says "no invariant TSC" and "closing": both go the
      * general way */
     if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0, 0))
@@ -280,7 +299,6 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     uint32_t tid = sluice_guard_.thread_id;
     if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    sluice_queue *q = lg->queues[0];
     sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
     uint32_t units = sluice_rec_units(8 * n);
     uint64_t off;

@@ -161,6 +161,7 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     atomic_init(&q->sealed, 0);
     atomic_init(&q->leading, 0);
     atomic_init(&q->filtering, 0);
+    atomic_init(&q->retired, 0);
     q->rings = rings;
     q->ring_mask = rings - 1;
     q->consumers = consumers;
@@ -487,22 +488,27 @@ static void write_pad(sluice_ring *r, uint64_t off, uint64_t units)
     atomic_store_explicit(&pad->publish, (off + 1) ^ r->secret, memory_order_release);
 }
 
+/* A claim refused: counted, unless a reload retired the queue (the
+ * producer then places the record in the queue that replaced it). */
+static sluice_rec *refuse(sluice_queue *q, _Atomic uint64_t *counter)
+{
+    if (!sluice_queue_is_retired(q))
+        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    return NULL;
+}
+
 static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
                               sluice_overflow policy, int block_timeout_ms,
                               uint64_t *off)
 {
-    if (units * (uint64_t)SLUICE_UNIT > (uint64_t)q->max_record + SLUICE_REC_HEADER) {
-        atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
-        return NULL; /* larger than any record may be */
-    }
+    if (units * (uint64_t)SLUICE_UNIT > (uint64_t)q->max_record + SLUICE_REC_HEADER)
+        return refuse(q, &r->refused); /* larger than any record may be */
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     int64_t deadline = -2; /* not computed yet */
     int spins = 0;
     for (;;) {
-        if (__builtin_expect(h & SLUICE_HEAD_CLOSED, 0)) {
-            atomic_fetch_add_explicit(&r->refused_closed, 1, memory_order_relaxed);
-            return NULL;
-        }
+        if (__builtin_expect(h & SLUICE_HEAD_CLOSED, 0))
+            return refuse(q, &r->refused_closed);
         uint64_t pos = h & r->mask;
         uint64_t pad = units > SLUICE_RING_SLACK_UNITS && pos + units > r->units
                            ? r->units - pos
@@ -546,13 +552,9 @@ static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
                         retry = wait_space(q, r, need, deadline);
                     }
                 }
-                if (!retry) {
-                    atomic_fetch_add_explicit(sluice_queue_is_closed(q)
-                                                  ? &r->refused_closed
-                                                  : &r->refused,
-                                              1, memory_order_relaxed);
-                    return NULL;
-                }
+                if (!retry)
+                    return refuse(q, sluice_queue_is_closed(q) ? &r->refused_closed
+                                                               : &r->refused);
                 h = atomic_load_explicit(&r->head, memory_order_relaxed);
                 continue;
             }
@@ -1073,6 +1075,12 @@ void sluice_queue_close(sluice_queue *q)
         atomic_fetch_or_explicit(&q->ring[i].head, SLUICE_HEAD_CLOSED,
                                  memory_order_acq_rel);
     sluice_queue_wake(q);
+}
+
+void sluice_queue_retire(sluice_queue *q)
+{
+    atomic_store_explicit(&q->retired, 1, memory_order_seq_cst);
+    sluice_queue_close(q);
 }
 
 void sluice_queue_seal(sluice_queue *q)

@@ -167,6 +167,9 @@ typedef struct sluice_queue {
     _Atomic int leading;         /* the lead stage's cursor is in use (under
                                     every ring's lock; sluice_queue_lead) */
     _Atomic int filtering;       /* some consumer has a level */
+    _Atomic int retired;         /* closed by a reload: a claim it refuses is
+                                    not counted (the caller tries the queue
+                                    that replaced it) */
     unsigned rings;              /* a power of two */
     unsigned ring_mask;
     unsigned consumers;
@@ -386,6 +389,14 @@ void sluice_queue_close(sluice_queue *q);
 static inline int sluice_queue_is_closed(sluice_queue *q)
 {
     return atomic_load_explicit(&q->closed, memory_order_acquire);
+}
+/* Close intake because a reload replaced the queue: as sluice_queue_close,
+ * but a claim refused from now on is not counted anywhere (NULL from
+ * sluice_queue_claim, and sluice_queue_is_retired says to go elsewhere). */
+void sluice_queue_retire(sluice_queue *q);
+static inline int sluice_queue_is_retired(sluice_queue *q)
+{
+    return atomic_load_explicit(&q->retired, memory_order_acquire);
 }
 /* No record will be added any more: consumers drain what is there and stop
  * (close seals once no producer is inside a call). */

@@ -397,5 +397,6 @@ void sluice_sink_free_(sluice_sink_instance *s)
     free(s->name);
     free(s->pattern);
     free(s->base_dir);
+    free(s->signature);
     free(s);
 }

@@ -38,6 +38,10 @@ typedef struct sluice_sink_instance {
     sluice_level level;            /* [sink.NAME] level: what its bindings
                                       start with, and what it takes as a
                                       fallback or dead letter */
+    /* for a reload (reload.c): opaque here */
+    char *signature;               /* its section's settings (plan.c) */
+    unsigned users;                /* generations that bind, fall back or
+                                      dead-letter to it */
 } sluice_sink_instance;
 
 /* ---- the table ----------------------------------------------------------- */

@@ -328,34 +328,27 @@ static size_t run_post_hooks(sluice_binding *b, sluice_hook_stage *stage,
     return n;
 }
 
-int sluice_hook_stages_start_(sluice_logger *lg)
+sluice_hook_stage *sluice_hook_stages_new_(const sluice_logger *lg)
 {
-    if (atomic_load(&lg->hook_stages))
-        return 0;
     sluice_hook_stage *stages = calloc(lg->lanes, sizeof *stages);
     if (!stages)
-        return -1;
+        return NULL;
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
         stages[lane].results = sluice_hooked_new(lg->queues[lane]->rings);
         if (!stages[lane].results) {
             while (lane-- > 0)
                 sluice_hooked_free(stages[lane].results);
             free(stages);
-            return -1;
+            return NULL;
         }
         pthread_mutex_init(&stages[lane].lock, NULL);
     }
-    /* the stages first, then the lead cursors: a worker that finds its
-     * take held back by a lead cursor finds the stage that moves it */
-    atomic_store_explicit(&lg->hook_stages, stages, memory_order_release);
-    for (unsigned lane = 0; lane < lg->lanes; lane++)
-        sluice_queue_lead(lg->queues[lane]);
-    return 0;
+    return stages;
 }
 
-void sluice_hook_stages_free_(sluice_logger *lg)
+void sluice_hook_stages_discard_(const sluice_logger *lg,
+                                 sluice_hook_stage *stages)
 {
-    sluice_hook_stage *stages = atomic_exchange(&lg->hook_stages, NULL);
     if (!stages)
         return;
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
@@ -363,6 +356,31 @@ void sluice_hook_stages_free_(sluice_logger *lg)
         sluice_hooked_free(stages[lane].results);
     }
     free(stages);
+}
+
+void sluice_hook_stages_install_(sluice_logger *lg, sluice_hook_stage *stages)
+{
+    /* the stages first, then the lead cursors: a worker that finds its
+     * take held back by a lead cursor finds the stage that moves it */
+    atomic_store_explicit(&lg->hook_stages, stages, memory_order_release);
+    for (unsigned lane = 0; lane < lg->lanes; lane++)
+        sluice_queue_lead(lg->queues[lane]);
+}
+
+int sluice_hook_stages_start_(sluice_logger *lg)
+{
+    if (atomic_load(&lg->hook_stages))
+        return 0;
+    sluice_hook_stage *stages = sluice_hook_stages_new_(lg);
+    if (!stages)
+        return -1;
+    sluice_hook_stages_install_(lg, stages);
+    return 0;
+}
+
+void sluice_hook_stages_free_(sluice_logger *lg)
+{
+    sluice_hook_stages_discard_(lg, atomic_exchange(&lg->hook_stages, NULL));
 }
 
 /* The records of the batch that sink from rejected go to the logger's
@@ -495,9 +513,10 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     int64_t flush_every = (int64_t)lg->flush_interval_ms * 1000000;
     int64_t next_flush = sluice_clock_monotonic_ns() + flush_every;
     for (;;) {
-        if (atomic_load(&rt->cancelled)) {
-            rc = sluice_error_set(err, "run(): cancelled by close before "
-                                       "the backlog was written");
+        if (atomic_load(&rt->cancelled) || atomic_load(&b->cancelled)) {
+            rc = sluice_error_set(err, "run(): cancelled by %s before the "
+                                       "backlog was written",
+                                  atomic_load(&b->cancelled) ? "a reload" : "close");
             fail(b, err->message);
             rc = -1;
             break;

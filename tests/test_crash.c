@@ -21,6 +21,9 @@
  * logger with post-hooks alone (its post-hook stage hooks nothing more
  * once the crash began), writes a failing sink's backlog to a crash-safe
  * fallback, and writes nothing of a parent's runtime in a fork child.
+ * Reloads: a crash after one writes what the old generation still holds,
+ * then the new one's; a reload's file turns crash_flush on and off, and
+ * makes room for more base fields.
  *
  * In suite 'threads' too. The malloc count interposes malloc, which the
  * sanitizers' runtimes own: skipped in their builds. Under a sanitizer the
@@ -97,24 +100,30 @@ typedef struct host_result {
     char *file;      /* the file sink's contents */
 } host_result;
 
-/* Run exit_host on ini (written into dir, which it removes after; the
- * file sink's path is dir/out.log); no core file; sanitizers' own crash
- * handlers off. */
-static host_result launch_host(char *dir, const char *ini, long count,
+/* Run exit_host in dir (a tmpdir_make, removed here) on dir/app.ini
+ * holding ini, and with reload_ini (or NULL) as dir/reload.ini for
+ * segv_after_reload; the file sink's is dir/out.log. No core file;
+ * sanitizers' own crash handlers off. */
+static host_result run_host_in(char *dir, const char *ini,
+                               const char *reload_ini, long count,
                                const char *mode)
 {
     const char *host = getenv("SLUICE_EXIT_HOST");
     cr_assert_not_null(host, "SLUICE_EXIT_HOST is not set");
-    char ini_path[600], out_path[600], file_path[600];
+    char ini_path[600], reload_path[600], out_path[600], file_path[600];
     snprintf(file_path, sizeof file_path, "%s/out.log", dir);
     snprintf(ini_path, sizeof ini_path, "%s/app.ini", dir);
     write_text(ini_path, ini);
+    snprintf(reload_path, sizeof reload_path, "%s/reload.ini", dir);
+    if (reload_ini)
+        write_text(reload_path, reload_ini);
     snprintf(out_path, sizeof out_path, "%s/stdout", dir);
 
     /* everything the child needs, made before fork */
     char count_text[32];
     snprintf(count_text, sizeof count_text, "%ld", count);
-    char *const argv[] = {(char *)host, ini_path, count_text, (char *)mode, NULL};
+    char *const argv[] = {(char *)host, ini_path, count_text, (char *)mode,
+                          reload_ini ? reload_path : NULL, NULL};
     extern char **environ;
     size_t env_count = 0;
     while (environ[env_count])
@@ -162,7 +171,7 @@ static host_result launch_host(char *dir, const char *ini, long count,
     return r;
 }
 
-/* Run exit_host on an INI made of runtime_keys, a file sink (pattern %m),
+/* run_host_in on an INI made of runtime_keys, a file sink (pattern %m),
  * optionally a console sink on stdout, and logger.app with logger_keys. */
 static host_result run_host(const char *runtime_keys, const char *logger_keys,
                             bool console, long count, const char *mode)
@@ -175,7 +184,7 @@ static host_result run_host(const char *runtime_keys, const char *logger_keys,
              "[sink.c]\nplugin = console\nstream = stdout\npattern = %%m\n"
              "[logger.app]\nsinks = f%s\n%s\n",
              runtime_keys, dir, console ? ", c" : "", logger_keys);
-    return launch_host(dir, ini, count, mode);
+    return run_host_in(dir, ini, NULL, count, mode);
 }
 
 static void host_result_free(host_result *r)
@@ -327,7 +336,7 @@ Test(crash, a_hung_sinks_backlog_of_four_levels_reaches_a_warn_file_fallback_as_
              "[logger.app]\nsinks = h\nfallback = f\nlevel = trace\n"
              "queue_capacity = 4096\n",
              dir);
-    host_result r = launch_host(dir, ini, COUNT, "segv_levels");
+    host_result r = run_host_in(dir, ini, NULL, COUNT, "segv_levels");
     assert_killed_by(&r, SIGSEGV);
     assert_file_has_warn_and_above(&r, COUNT);
     host_result_free(&r);
@@ -347,7 +356,7 @@ Test(crash, a_warn_file_sink_gets_only_the_warn_and_above_records_of_its_backlog
              "[logger.app]\nsinks = f\nlevel = trace\nautostart = false\n"
              "queue_capacity = 4096\n",
              dir);
-    host_result r = launch_host(dir, ini, COUNT, "segv_levels");
+    host_result r = run_host_in(dir, ini, NULL, COUNT, "segv_levels");
     assert_killed_by(&r, SIGSEGV);
     assert_file_has_warn_and_above(&r, COUNT);
     host_result_free(&r);
@@ -388,6 +397,33 @@ Test(crash, without_crash_flush_no_handler_is_installed_and_the_segv_kills_as_be
     cr_assert_leq(n, 1001);
     assert_numbered(lines, n, 0, "the file"); /* whatever the worker wrote */
     free_lines(lines, n);
+    host_result_free(&r);
+}
+
+/* A reload replaces logger.app (a new generation) while the old one still
+ * holds records: its sink hangs in write() for an hour (the fault plugin,
+ * not crash-safe: its backlog goes to the crash-safe fallback, the file),
+ * and the new generation's run loop for that sink waits for the old one
+ * to end. The crash must write both generations, the old one's first:
+ * each record once, in order. Whether the old run loop took its first
+ * batch before the reload or not, the file is the same. */
+Test(crash, a_segv_after_a_reload_writes_the_old_generation_then_the_new_once_each_in_order)
+{
+    enum { EACH = 1000 };
+    char *dir = tmpdir_make();
+    char ini[2][1024];
+    for (int i = 0; i < 2; i++)
+        snprintf(ini[i], sizeof ini[i],
+                 "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+                 "[sink.slow]\nplugin = fault\nhang_ms = 3600000\n"
+                 "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+                 "[logger.app]\nsinks = slow\nfallback = f\n"
+                 "queue_capacity = %d\n",
+                 dir, i == 0 ? 4096 : 8192); /* changed: a new generation */
+    host_result r = run_host_in(dir, ini[0], ini[1], EACH, "segv_after_reload");
+    assert_killed_by(&r, SIGSEGV);
+    cr_assert(strstr(r.out, "reload: 0\n"), "the reload: %s", r.out);
+    assert_file_has_all(&r, 2 * EACH);
     host_result_free(&r);
 }
 
@@ -789,10 +825,91 @@ Test(crash, records_a_sink_rejected_while_its_dead_letter_hangs_are_not_written_
     finish(rt, &loop);
 }
 
+/* ---- in process: reloads -------------------------------------------------- */
+
+static int reload_string(sluice_runtime *rt, const char *ini)
+{
+    sluice_error err;
+    sluice_builder *b = sluice_config_load_string(ini, &err);
+    cr_assert_not_null(b, "%s", err.message);
+    int rc = sluice_runtime_reload_builder(rt, b, &err);
+    cr_assert_geq(rc, 0, "the reload: %s", err.message);
+    return rc;
+}
+
+/* The gate held: what the old generation's run loop took stays in flight,
+ * and the new generation's run loop waits for it; flushes that wait for
+ * nothing write both, from their cursors. */
+Test(crash, a_reload_turns_crash_flush_on_and_off)
+{
+    static const char ini[] =
+        "[runtime]\ncrash_flush = %s\nflush_on_exit_ms = 0\n"
+        "[sink.g]\nplugin = gate\npattern = %%m\n"
+        "[logger.app]\nsinks = g\nqueue_capacity = %d\n";
+    char text[512];
+    snprintf(text, sizeof text, ini, "false", 1024);
+    sluice_runtime *rt = start_with_gate(text);
+    the_gate.hold = 1;
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    log_records(lg, 0, 10);
+    cr_assert_eq(sluice_crash_flush_now_(0), 0, "crash_flush is off");
+    sluice_crash_resume_();
+    snprintf(text, sizeof text, ini, "true", 2048); /* and a new generation */
+    cr_assert_eq(reload_string(rt, text), 0);
+    log_records(lg, 10, 20);
+    cr_assert_eq(sluice_crash_flush_now_(0), 20);
+    cr_assert_eq(the_gate.crashed_n, 20);
+    assert_numbered(the_gate.crashed, 20, 0, "crash_write");
+    sluice_crash_resume_();
+    snprintf(text, sizeof text, ini, "false", 2048); /* the logger kept */
+    cr_assert_eq(reload_string(rt, text), 0);
+    cr_assert_eq(sluice_crash_flush_now_(0), 0, "crash_flush is off again");
+    cr_assert_eq(the_gate.crashed_n, 20);
+    finish(rt, NULL);
+}
+
+/* The handler sets aside room for the base fields the runtime's loggers
+ * have, and 1,024 of a record's own: a reload that gives a logger more
+ * must make room before its records can be queued (else the flush writes
+ * past that room: the sanitizers' build sees it). */
+Test(crash, a_reload_that_adds_more_base_fields_than_there_was_room_for_writes_them_all)
+{
+    enum { BASE = 1100 };
+    sluice_runtime *rt = start_with_gate(
+        "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+        "[sink.g]\nplugin = gate\nformat = logfmt\n"
+        "[logger.app]\nsinks = g\n");
+    the_gate.hold = 1;
+    size_t cap = 256 + BASE * 32;
+    char *text = malloc(cap);
+    size_t len = (size_t)snprintf(
+        text, cap,
+        "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+        "[sink.g]\nplugin = gate\nformat = logfmt\n"
+        "[logger.app]\nsinks = g\n");
+    for (int i = 0; i < BASE; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "field.f%04d = v%04d\n", i, i);
+    cr_assert_eq(reload_string(rt, text), 0);
+    free(text);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    SLUICE_INFO_KV(lg, SLUICE_KV({"own", "x"}), "with %d base fields", BASE);
+    cr_assert_eq(sluice_crash_flush_now_(0), 1);
+    cr_assert_eq(the_gate.crashed_n, 1);
+    const char *line = the_gate.crashed[0];
+    cr_assert(strstr(line, " f0000=v0000 ") && strstr(line, " f1099=v1099 ") &&
+                  strstr(line, " own=x"),
+              "%.200s ... %s", line, line + strlen(line) - 100);
+    finish(rt, NULL);
+}
+
 /* ---- in process: the rings ------------------------------------------------ */
 
 /* The queue of lg's first lane, and the cursor of its binding at index. */
-static sluice_queue *lane_queue(sluice_logger *lg) { return lg->queues[0]; }
+static sluice_queue *lane_queue(sluice_logger *lg)
+{
+    return sluice_logger_gen_(lg)->queues[0]; /* its only generation */
+}
 
 typedef struct producer {
     pthread_t thread;

@@ -22,12 +22,17 @@
  *            installs a SIGSEGV handler of its own before opening (it
  *            writes "host handler\n" to stdout and _exits with 3), then
  *            dereferences a NULL pointer
+ *   segv_after_reload
+ *            reloads RELOAD_FILE once the COUNT records are logged (and
+ *            prints "reload: RC", with the error if any), logs COUNT more
+ *            (numbered on), then dereferences a NULL pointer
  * Before segv and abort it prints "SIGSEGV: handler" or "SIGSEGV: default"
  * (whether someone installed a handler for it) on stdout.
- * Usage: exit_host INI_FILE COUNT MODE
+ * Usage: exit_host INI_FILE COUNT MODE [RELOAD_FILE]
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,8 +90,9 @@ static void say_disposition(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: exit_host INI_FILE COUNT MODE\n");
+    bool reloads = argc == 5 && strcmp(argv[3], "segv_after_reload") == 0;
+    if (argc != 4 && !reloads) {
+        fprintf(stderr, "usage: exit_host INI_FILE COUNT MODE [RELOAD_FILE]\n");
         return 2;
     }
     if (strcmp(argv[3], "segv_host_handler") == 0)
@@ -120,6 +126,14 @@ int main(int argc, char **argv)
         nanosleep(&nap, NULL);
     } else {
         for (long i = 0; i < count; i++)
+            SLUICE_INFO(lg, "record %ld", i);
+    }
+    if (reloads) {
+        int rc = sluice_runtime_reload(rt, argv[4], &err);
+        printf("reload: %d%s%s\n", rc, rc < 0 ? " " : "",
+               rc < 0 ? err.message : "");
+        fflush(stdout);
+        for (long i = count; i < 2 * count; i++)
             SLUICE_INFO(lg, "record %ld", i);
     }
     if (strncmp(argv[3], "segv", 4) == 0) {
