@@ -8,24 +8,29 @@
  *      restart_intensity or metrics_listen; change or remove a logger whose
  *      run loops the host drives); every error collected with its
  *      FILE:LINE. Any error: nothing changed, all of them reported.
- *   2. compare: a sink whose section says the same (plan.c's signature)
- *      keeps its instance, open; a logger whose section says the same but
- *      for its level, and whose sinks all kept theirs, is kept: its
- *      generation (queues, cursors, backlogs, run loops) untouched, its
- *      level set in place. Any other logger of the same name is replaced;
- *      new ones are added, missing ones removed.
+ *   2. compare: a sink whose section says the same (plan.c's signature,
+ *      its level included) keeps its instance, open; a logger whose
+ *      section says the same but for its level, and whose sinks, fallback
+ *      and dead letter all kept theirs, is kept: its generation (queues,
+ *      cursors, backlogs, run loops) untouched, its level set in place.
+ *      Any other logger of the same name is replaced; new ones are added,
+ *      missing ones removed.
  *   3. prepare: new sink instances opened, new generations made (queues,
- *      bindings, trackers) for the replaced and added loggers; with
- *      crash_flush in the new file, the crash handler gets room for their
- *      fields (crash.c). A failure undoes all of it: nothing changed.
+ *      bindings at their sinks' levels, trackers, and for a replaced
+ *      logger post-hook stages in case it has post-hooks by the commit)
+ *      for the replaced and added loggers; with crash_flush in the new
+ *      file, the crash handler gets room for their fields (crash.c). A
+ *      failure undoes all of it: nothing changed.
  *   4. commit (roster_lock): the new generations join the runtime's list
- *      of them (what the crash handler walks); each replaced logger's face
- *      gets its new generation (the post-hooks copied; SLUICE_SLOW_LANES
- *      set first if it has several lanes), added faces join rt->loggers,
- *      removed ones move to rt->removed; rt->sinks becomes the new list;
- *      a file with crash_flush = false takes the runtime out of the crash
- *      handler's registry. Then the old
- *      generations are retired (their queues' heads closed so that a
+ *      of them (what the crash handler walks); each replaced logger's
+ *      face gets its new generation (the post-hooks copied and, when
+ *      there are any, the stages installed; a binding to a kept sink
+ *      takes the level of the older generation's, which the host may have
+ *      set; SLUICE_SLOW_LANES set first if it has several lanes), added
+ *      faces join rt->loggers, removed ones move to rt->removed;
+ *      rt->sinks becomes the new list; a file with crash_flush = false
+ *      takes the runtime out of the crash handler's registry. Then the
+ *      old generations are retired (their queues' heads closed so that a
  *      logging call racing with the reload places its record in the new
  *      one: queue.c, producer.c) and sealed, removed loggers stop their
  *      intake as close does, and the new run loops start. A new binding
