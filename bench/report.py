@@ -149,6 +149,7 @@ class Workload:
         else:
             self.producers, self.record = 1, "throughput"
         self.sink = plain[1] if self.mode == "throughput" else "file"
+        self.words = plain[2:] if self.mode == "throughput" else plain[3:]
         self.runs = {p: [parse(os.path.join(out, f"{self.name}_{p}_r{r}.txt"))
                          for r in range(1, repeat + 1)] for p in self.peers}
 
@@ -158,6 +159,8 @@ class Workload:
                     + ("s" if self.producers > 1 else "") + f", {self.record} record")
         else:
             what = f"throughput into the {self.sink} sink"
+        if self.words:
+            what += ", " + ", ".join(f"`{w}`" for w in self.words)
         if self.keys:
             what += " (sluice: " + ", ".join(f"`{k}`" for k in self.keys) + ")"
         return f"`{self.name}`: {what}"

@@ -4,8 +4,9 @@
  *
  *   sluice_bench latency THREADS numbers|strings [KEY=VALUE...]
  *       20-record batches, 20 us pauses, into the file sink
- *   sluice_bench throughput file|null [KEY=VALUE...]
- *       4,000,000 records, timed until flushed and closed
+ *   sluice_bench throughput file|null [post-hook] [KEY=VALUE...]
+ *       4,000,000 records, timed until flushed and closed; post-hook: with
+ *       a post-hook that adds a field (what the post-hook stage costs)
  *   sluice_bench cg-enabled|cg-disabled|cg-baseline N [numbers|strings]
  *       the loops callgrind counts
  *
@@ -375,6 +376,40 @@ static int run_latency(int threads, bench_record record, const char *record_name
 
 /* ---- throughput --------------------------------------------------------- */
 
+#ifdef __cplusplus
+#define BENCH_THREAD_LOCAL thread_local
+#else
+#define BENCH_THREAD_LOCAL _Thread_local
+#endif
+
+/* A post-hook of the usual kind: one more field. */
+static void bench_add_field(void *user, sluice_record *r)
+{
+    (void)user;
+    static BENCH_THREAD_LOCAL sluice_field fields[16];
+    size_t n = r->field_count < 15 ? r->field_count : 15;
+    if (n)
+        memcpy(fields, r->fields, n * sizeof *fields);
+    fields[n].key = "hooked";
+    fields[n].key_len = 6;
+    fields[n].value = "yes";
+    fields[n].value_len = 3;
+    r->fields = fields;
+    r->field_count = n + 1;
+}
+
+/* Is the next argument the workload keyword word? Then it is taken off
+ * argv (the KEY=VALUE arguments follow the keywords). */
+static int take_keyword(char ***argv, int *argc, const char *word)
+{
+    if (*argc > 0 && strcmp((*argv)[0], word) == 0) {
+        (*argv)++;
+        (*argc)--;
+        return 1;
+    }
+    return 0;
+}
+
 static int run_throughput(const char *kind, char **keys_argv, int keys_argc)
 {
     int file = strcmp(kind, "file") == 0;
@@ -382,6 +417,7 @@ static int run_throughput(const char *kind, char **keys_argv, int keys_argc)
         fprintf(stderr, "bench: the sink is file or null\n");
         return 2;
     }
+    int hooked = take_keyword(&keys_argv, &keys_argc, "post-hook");
     int pin = !getenv("BENCH_NO_PIN");
     if (pin)
         bench_pin(0);
@@ -394,6 +430,13 @@ static int run_throughput(const char *kind, char **keys_argv, int keys_argc)
     logger_keys(keys, sizeof keys, keys_argv, keys_argc, dir);
     sluice_runtime *rt = open_runtime(sink, "block", keys);
     sluice_logger *lg = sluice_logger_get(rt, "bench");
+    if (hooked) {
+        sluice_error err;
+        if (sluice_logger_add_post_hook(lg, bench_add_field, NULL, &err) != 0) {
+            fprintf(stderr, "%s\n", err.message);
+            return 1;
+        }
+    }
     if (pin)
         bench_pin(1); /* the producer: this thread, on the other cpu */
 
@@ -410,6 +453,8 @@ static int run_throughput(const char *kind, char **keys_argv, int keys_argc)
     int64_t t2 = bench_mono_ns();
 
     printf("sink %s\n", kind);
+    if (hooked)
+        printf("post_hook 1\n");
     printf("records %" PRIu64 "\n", n);
     printf("undelivered %ld\n", left);
     printf("producer_s %.4f\ntotal_s %.4f\n", (t1 - t0) / 1e9, (t2 - t0) / 1e9);
@@ -515,7 +560,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "usage: %s latency THREADS numbers|strings [KEY=VALUE...]\n"
-            "       %s throughput file|null [KEY=VALUE...]\n"
+            "       %s throughput file|null [post-hook] [KEY=VALUE...]\n"
             "       %s cg-enabled|cg-disabled|cg-baseline N [numbers|strings]\n",
             argv[0], argv[0], argv[0]);
     return 2;

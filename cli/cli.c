@@ -283,7 +283,7 @@ static void describe_text(const sluice_plugin *p)
     }
     if (n == 0)
         printf("(none)\n");
-    printf("\nand the runtime's keys: plugin%s\n",
+    printf("\nand the runtime's keys: plugin%s, level\n",
            sluice_sink_api_needs_line_(api) ? ", format, pattern" : "");
 }
 
@@ -1157,6 +1157,18 @@ static int close_budget_ms(void)
 }
 
 /* What became of the lines, when not all were delivered. */
+/* Records a sink rejected for good that no dead letter took. */
+static uint64_t rejected_lost(sluice_logger *lg)
+{
+    uint64_t lost = 0;
+    for (size_t k = 0; k < sluice_logger_binding_count(lg); k++) {
+        sluice_binding_stats bs;
+        if (sluice_binding_stats_get(sluice_logger_binding(lg, k), &bs) == 0)
+            lost += bs.rejected - bs.dead_lettered;
+    }
+    return lost;
+}
+
 static void report_losses(const line_feed *feed, const sluice_logger_stats *st,
                           uint64_t unlogged, long undelivered)
 {
@@ -1185,16 +1197,21 @@ static void report_losses(const line_feed *feed, const sluice_logger_stats *st,
         if (sluice_binding_stats_get(sluice_logger_binding(feed->logger, k),
                                      &bs) != 0)
             continue;
-        if (bs.pending == 0 && bs.failures == 0)
+        if (bs.pending == 0 && bs.failures == 0 && bs.rejected == 0)
             continue;
-        char lane[32] = "";
+        char lane[32] = "", rejected[96] = "";
         if (bs.lane > 0)
             snprintf(lane, sizeof lane, ", lane %u", bs.lane);
-        say("sink '%s' (logger '%s'%s): %llu written, %llu undelivered, "
+        if (bs.rejected)
+            snprintf(rejected, sizeof rejected,
+                     ", %llu rejected (%llu into the dead letter)",
+                     (unsigned long long)bs.rejected,
+                     (unsigned long long)bs.dead_lettered);
+        say("sink '%s' (logger '%s'%s): %llu written, %llu undelivered%s, "
             "%llu failures, %llu restarts, state %s",
             bs.sink, feed->logger_name, lane, (unsigned long long)bs.written,
-            (unsigned long long)bs.pending, (unsigned long long)bs.failures,
-            (unsigned long long)bs.restarts,
+            (unsigned long long)bs.pending, rejected,
+            (unsigned long long)bs.failures, (unsigned long long)bs.restarts,
             sluice_binding_state_name(bs.state));
     }
 }
@@ -1345,7 +1362,8 @@ static int cmd_run(const char *config, const char *logger_name,
 
     uint64_t logged = feed.lines_read - feed.below_level;
     uint64_t unlogged = logged > st.attempted ? logged - st.attempted : 0;
-    if (undelivered > 0 || st.dropped > 0 || unlogged > 0) {
+    if (undelivered > 0 || st.dropped > 0 || unlogged > 0 ||
+        rejected_lost(feed.logger) > 0) {
         report_losses(&feed, &st, unlogged, undelivered);
         return EXIT_UNDELIVERED;
     }

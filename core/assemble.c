@@ -98,6 +98,7 @@ sluice_logger *sluice_gen_make_(sluice_runtime *rt, sluice_logger *face,
     lg->autostart = l->autostart;
     lg->scheduler = l->scheduler;
     lg->fallback = l->fallback ? by_plan[l->fallback - plans] : NULL;
+    lg->dead_letter = l->dead_letter ? by_plan[l->dead_letter - plans] : NULL;
     lg->queues = calloc(lg->lanes, sizeof *lg->queues);
     lg->bindings = calloc((size_t)lg->lanes * l->nsinks, sizeof *lg->bindings);
     if (!lg->name || !lg->queues || !lg->bindings)
@@ -122,6 +123,8 @@ sluice_logger *sluice_gen_make_(sluice_runtime *rt, sluice_logger *face,
             bd->cursor = (unsigned)i;
             bd->state = SLUICE_STATE_IDLE;
             pthread_mutex_init(&bd->mu, NULL);
+            if (bd->sink->level != SLUICE_LEVEL_TRACE)
+                sluice_queue_set_level(bd->queue, bd->cursor, bd->sink->level);
         }
     }
     if (copy_fields(lg, l->section) != 0)
@@ -168,6 +171,7 @@ sluice_sink_instance *sluice_sink_make_(sluice_builder *b, sink_plan *p,
     }
     s->signature = signature;
     s->format = p->format;
+    s->level = p->level;
     if (p->format.pattern) {
         s->pattern = sluice_strdup_(p->format.pattern);
         if (!s->pattern) {
@@ -226,14 +230,16 @@ static int open_sinks(sluice_builder *b, sluice_plan *plan,
 }
 
 /* Each instance counts what may still call it: the bindings bound to it,
- * and the generations it is the fallback of (a reload closes it when
- * nothing is left). */
+ * and the generations it is the fallback or dead letter of (a reload
+ * closes it when nothing is left). */
 void sluice_gen_count_users_(sluice_logger *gen)
 {
     for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
         gen->bindings[k].sink->users++;
     if (gen->fallback)
         gen->fallback->users++;
+    if (gen->dead_letter)
+        gen->dead_letter->users++;
 }
 
 static void count_users(sluice_runtime *rt)

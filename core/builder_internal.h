@@ -123,6 +123,7 @@ typedef struct sink_plan {
     sluice_plugin *plugin;
     sluice_format format;
     const char *pattern;
+    sluice_level level;        /* level =: records below it are not its */
     sluice_option *options;    /* the keys the plugin sees, as written */
     size_t option_count;
     const sluice_option_spec *specs; /* version 2's option table, or NULL */
@@ -136,6 +137,7 @@ typedef struct logger_plan {
     sink_plan *sinks[SLUICE_QUEUE_MAX_CONSUMERS];
     size_t nsinks;
     sink_plan *fallback;
+    sink_plan *dead_letter;    /* takes what a sink rejected */
     sluice_level level;
     long long queue_bytes;     /* per lane */
     unsigned rings;            /* producer rings per lane */
@@ -185,7 +187,8 @@ sluice_logger *sluice_gen_make_(sluice_runtime *rt, sluice_logger *face,
  * and signature. NULL (err set) on error. */
 sluice_sink_instance *sluice_sink_make_(sluice_builder *b, sink_plan *p,
                                         sluice_error *err);
-/* Count gen's bindings and fallback in their instances' users. */
+/* Count gen's bindings, fallback and dead letter in their instances'
+ * users. */
 void sluice_gen_count_users_(sluice_logger *gen);
 /* Open s as plan p says. 0, or -1 with err "FILE:LINE: ...". */
 int sluice_sink_open_plan_(sluice_builder *b, const sink_plan *p,

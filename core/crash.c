@@ -29,10 +29,12 @@
  *      queue.c), exactly as the worker would (the sink's format and
  *      pattern; the message from the call site's format by the printf
  *      interpreter, in its signal-safe mode), and hands them to the sink's
- *      crash_write in runs of whole lines, through the doorway (sink.c). A
- *      binding diverting into its logger's fallback writes there, and so
- *      does one whose sink is not crash-safe or whose crash_write fails,
- *      when the fallback is crash-safe;
+ *      crash_write in runs of whole lines, through the doorway (sink.c).
+ *      Records below the binding's level (written to a fallback, below
+ *      the fallback's own too) are skipped, as the worker passes them
+ *      unwritten. A binding diverting into its logger's fallback writes
+ *      there, and so does one whose sink is not crash-safe or whose
+ *      crash_write fails, when the fallback is crash-safe;
  *   4. puts the previous action back (a handler of the host's, or else
  *      SIG_DFL), unblocks the signal and raises it: the process ends as it
  *      would have without sluice (killed by the signal, core dump), or the
@@ -45,23 +47,29 @@
  * ms), use stdio or gmtime_r/localtime, move a cursor, or run post-hooks
  * (host code that cannot run in a signal handler): the records of a logger
  * with post-hooks are not written at all, since a hook may redact what
- * they hold.
+ * they hold (and its post-hook stage, whose take is gated as a sink's,
+ * hooks nothing more).
  *
  * Duplicates: a batch still in flight when the wait ends (a sink hung in
  * write(), or the crash struck inside the worker's own batch) is written
- * again from cursor.done: a duplicate is better than a loss. Should that
- * batch end after all while the handler writes and producers reuse its
- * room, a record read as its room is claimed over is dropped (the scan
- * sees it: its worker wrote it). Limits: a
- * message longer than CRASH_MESSAGE_MAX or a line longer than
+ * again from cursor.done: a duplicate is better than a loss. Not what the
+ * sink already took or rejected when its worker went on to hand the
+ * rejected records to the dead letter (which may hang): the worker
+ * marked where they end (sluice_queue_confirm) and the scan starts there,
+ * so a record a sink rejected never comes back to it. Should that batch
+ * end after all while the handler writes and producers reuse its room, a
+ * record read as its room is claimed over is dropped (the scan sees it:
+ * its worker wrote it).
+ *
+ * Limits: a message longer than CRASH_MESSAGE_MAX or a line longer than
  * CRASH_OUT_MAX is cut (the line still ends in '\n'); a record with more
  * than CRASH_CALL_FIELDS_MAX fields of its own keeps the first ones; times
  * are converted with the tick rate measured when the runtime started,
  * anchored at the crash; a record a producer is still filling is waited
  * for (CRASH_FILL_WAIT_NS for the whole flush), then passed, unread. A
- * flush that is still writing after
- * CRASH_DEADLINE_S (a sink's descriptor that blocks) is cut short by
- * SIGALRM, which ends the process with the crash's signal.
+ * flush that is still writing after CRASH_DEADLINE_S (a sink's descriptor
+ * that blocks) is cut short by SIGALRM, which ends the process with the
+ * crash's signal.
  *
  * Reloads (reload.c) run on while the handler writes. The handler reads
  * no list a reload swaps or frees (rt->loggers, a face's gens): it walks
@@ -162,12 +170,13 @@ static bool covers(const sluice_runtime *rt)
 
 /* ---- the workers' side ---------------------------------------------------- */
 
-size_t sluice_crash_stop_(sluice_binding *b, const sluice_taken *out, size_t n)
+size_t sluice_crash_stop_(sluice_binding *b, unsigned consumer,
+                          const sluice_taken *out, size_t n)
 {
     if (!covers(b->logger->rt))
         return n;
-    if (n) /* untouched: the handler writes it */
-        sluice_queue_release(b->queue, b->cursor, out, n, 0);
+    if (n) /* untouched: the handler writes it (or, hooked, nobody) */
+        sluice_queue_release(b->queue, consumer, out, n, 0);
     atomic_store_explicit(&sluice_crash_batch_, NULL, memory_order_relaxed);
     while (atomic_load(&sluice_crash_pending_))
         nap_ns(10000000); /* until the signal ends the process */
@@ -238,6 +247,7 @@ typedef struct crash_run {
     crash_state *state;
     sluice_binding *binding;
     sluice_sink_instance *sink;
+    unsigned level;                /* records below it are not for sink */
     sluice_clock_snapshot clock;   /* anchored at the crash */
     sluice_buf out;
     sluice_queue_scan scan;        /* the next record to render */
@@ -248,7 +258,7 @@ typedef struct crash_run {
     int64_t fill_deadline;
 } crash_run;
 
-/* The record t as the worker's render_batch makes it (but for the
+/* The record t as the worker's decode_batch makes it (but for the
  * post-hooks), from head (a copy of its header) and its payload where it
  * lies in the queue, its message rendered into the state's message area. */
 static void decode(crash_run *run, const sluice_taken *t, const sluice_rec *head,
@@ -316,6 +326,8 @@ static void add_record(crash_run *run, const sluice_taken *t,
     memcpy(&head, t->rec, sizeof head);
     if (!sluice_queue_scan_intact(&run->scan, t))
         return;
+    if (head.level < run->level)
+        return; /* not for this sink: its worker would pass it unwritten */
     sluice_record r;
     decode(run, t, &head, &r);
     const sluice_format *format = &run->sink->format;
@@ -383,6 +395,16 @@ static bool write_scan(crash_run *run)
     return !run->failed;
 }
 
+/* Below it, a record of b is not for sink: b's cursor's level, and as the
+ * worker filters for a fallback, the fallback's own beyond it. */
+static unsigned level_for(sluice_binding *b, const sluice_sink_instance *sink)
+{
+    unsigned level = (unsigned)sluice_queue_level(b->queue, b->cursor);
+    if (sink != b->sink && (unsigned)sink->level > level)
+        level = (unsigned)sink->level;
+    return level;
+}
+
 /* Keep drop_oldest from evicting the records being written (queue.c): a
  * trylock on each ring's lock, since the crashing thread may hold one;
  * past the deadline, go on without. */
@@ -407,11 +429,13 @@ static size_t write_binding(crash_state *s, sluice_binding *b,
     if (lg->overflow == SLUICE_OVERFLOW_DROP_OLDEST)
         hold_rings(b->queue, b->cursor,
                    sluice_clock_monotonic_ns() + CRASH_LOCK_WAIT_NS);
-    crash_run run = {.state = s, .binding = b, .sink = sink, .clock = *clock,
+    crash_run run = {.state = s, .binding = b, .sink = sink,
+                     .level = level_for(b, sink), .clock = *clock,
                      .fill_deadline = *fill_deadline};
     sluice_queue_scan_start(&run.scan, b->queue, b->cursor);
     if (!write_scan(&run) && fallback && sink != fallback) {
         run.sink = fallback;
+        run.level = level_for(b, fallback);
         write_scan(&run);
     }
     *fill_deadline = run.fill_deadline; /* one budget for the whole flush */

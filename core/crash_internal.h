@@ -59,26 +59,37 @@ extern SLUICE_TLS sluice_binding *_Atomic sluice_crash_batch_;
 
 /* Out of line: the crash began; stop b's worker if its runtime is
  * registered (returns 0 once the workers may go on again: tests only),
- * else return n. The batch out[0..n) is released untouched. */
-size_t sluice_crash_stop_(sluice_binding *b, const sluice_taken *out, size_t n);
+ * else return n. The batch out[0..n), taken with consumer's cursor, is
+ * released untouched. */
+size_t sluice_crash_stop_(sluice_binding *b, unsigned consumer,
+                          const sluice_taken *out, size_t n);
 
-/* sluice_queue_take for the run loop, with the handshake above. */
-static inline size_t sluice_crash_take_(sluice_binding *b, sluice_taken *out,
-                                        size_t max)
+/* sluice_queue_take of b's queue with consumer's cursor, for b's run
+ * loop, with the handshake above: its sink's cursor, or the lead cursor
+ * of the post-hook stage it runs (worker.c), so that hooking stops too. */
+static inline size_t sluice_crash_take_at_(sluice_binding *b, unsigned consumer,
+                                           sluice_taken *out, size_t max)
 {
     atomic_store_explicit(&sluice_crash_batch_, b, memory_order_relaxed);
     atomic_signal_fence(memory_order_seq_cst); /* before the take, for a
                                                   handler on this thread */
-    size_t n = sluice_queue_take(b->queue, b->cursor, out, max);
+    size_t n = sluice_queue_take(b->queue, consumer, out, max);
     if (__builtin_expect(atomic_load_explicit(&sluice_crash_pending_,
                                               memory_order_seq_cst), 0))
-        n = sluice_crash_stop_(b, out, n);
+        n = sluice_crash_stop_(b, consumer, out, n);
     if (n == 0)
         atomic_store_explicit(&sluice_crash_batch_, NULL, memory_order_relaxed);
     return n;
 }
 
-/* The batch taken by sluice_crash_take_ is released. */
+/* The same with b's own cursor: the batch for its sink. */
+static inline size_t sluice_crash_take_(sluice_binding *b, sluice_taken *out,
+                                        size_t max)
+{
+    return sluice_crash_take_at_(b, b->cursor, out, max);
+}
+
+/* The batch taken by sluice_crash_take_ or _take_at_ is released. */
 static inline void sluice_crash_batch_end_(void)
 {
     atomic_signal_fence(memory_order_seq_cst); /* after the release */

@@ -3,14 +3,18 @@
  * sluice/sink.h): a record rendered as the runtime renders `line`, JSON
  * string escaping, RFC 3339 time, a path resolved against the
  * configuration's folder, and, while check() runs, a way to report one more
- * mistake. Each writes into the plugin's buffer with snprintf's contract.
- * They are callable from any thread: each keeps its state on the stack.
+ * mistake, and, while write() runs, a way to reject one record of the
+ * batch for good (kept in the write's sluice_outcome). Each text service
+ * writes into the plugin's buffer with snprintf's contract. They are
+ * callable from any thread: each keeps its state on the stack, and reject()
+ * takes the outcome's lock.
  * Knows nothing of queues, workers or the configuration's shape; the
  * formatting itself is format.c's.
  */
 #include "host_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Copy what was built in b into out[0..cap) with a NUL, as snprintf does;
@@ -109,6 +113,80 @@ static void host_report(const sluice_host *host, const char *key,
         ctx->report(ctx->report_user, key, message ? message : "invalid");
 }
 
+static void host_reject(const sluice_host *host, size_t index,
+                        const char *reason)
+{
+    const sluice_host_ctx *ctx = ctx_of(host);
+    if (!ctx || !ctx->outcome_lock)
+        return;
+    pthread_mutex_lock(ctx->outcome_lock);
+    sluice_outcome *o = ctx->outcome;
+    if (o && index < o->n && !o->flag[index]) {
+        size_t len = reason ? strnlen(reason, SLUICE_REJECT_REASON_MAX) : 0;
+        o->flag[index] = 1;
+        o->rejected++;
+        o->reason_at[index] = o->reasons.len;
+        o->reason_len[index] = len;
+        sluice_buf_append(&o->reasons, reason, len);
+    }
+    pthread_mutex_unlock(ctx->outcome_lock);
+}
+
+/* ---- the outcome of a write -------------------------------------------- */
+
+void sluice_outcome_init(sluice_outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    sluice_buf_init(&o->reasons);
+}
+
+int sluice_outcome_reset(sluice_outcome *o, size_t n)
+{
+    o->n = 0;
+    o->rejected = 0;
+    if (n > o->cap) {
+        size_t cap = o->cap ? o->cap : 64;
+        while (cap < n)
+            cap *= 2;
+        unsigned char *flag = realloc(o->flag, cap);
+        if (flag)
+            o->flag = flag;
+        size_t *at = realloc(o->reason_at, cap * sizeof *at);
+        if (at)
+            o->reason_at = at;
+        size_t *len = realloc(o->reason_len, cap * sizeof *len);
+        if (len)
+            o->reason_len = len;
+        if (!flag || !at || !len)
+            return -1;
+        o->cap = cap;
+    }
+    o->n = n;
+    if (n)
+        memset(o->flag, 0, n);
+    sluice_buf_reset(&o->reasons);
+    return 0;
+}
+
+void sluice_outcome_cut(sluice_outcome *o, size_t done)
+{
+    for (size_t i = done; i < o->n; i++) {
+        if (o->flag[i]) {
+            o->flag[i] = 0;
+            o->rejected--;
+        }
+    }
+}
+
+void sluice_outcome_free(sluice_outcome *o)
+{
+    free(o->flag);
+    free(o->reason_at);
+    free(o->reason_len);
+    sluice_buf_free(&o->reasons);
+    memset(o, 0, sizeof *o);
+}
+
 void sluice_host_init_(sluice_host *host, sluice_host_ctx *ctx)
 {
     memset(host, 0, sizeof *host);
@@ -118,4 +196,5 @@ void sluice_host_init_(sluice_host *host, sluice_host_ctx *ctx)
     host->resolve_path = host_resolve_path;
     host->report = host_report;
     host->runtime_ = ctx;
+    host->reject = host_reject;
 }

@@ -101,6 +101,7 @@ void sluice_gen_destroy_(sluice_logger *gen)
         free(gen->queues);
     }
     free_fields(gen);
+    sluice_hook_stages_free_(gen);
     free(gen->name);
     pthread_mutex_destroy(&gen->hooks_lock);
     pthread_mutex_destroy(&gen->gens_lock);
@@ -144,6 +145,7 @@ void sluice_gen_bury_(sluice_logger *gen)
     for (unsigned i = 0; gen->queues && i < gen->lanes; i++)
         sluice_queue_bury(gen->queues[i]);
     free_fields(gen);
+    sluice_hook_stages_free_(gen); /* its run loops, which used them, ended */
     keep_husk(gen);
 }
 
@@ -156,6 +158,7 @@ void sluice_face_bury_(sluice_logger *face)
         for (size_t i = 0; i < sluice_gen_binding_count_(gen); i++)
             gen->bindings[i].sink = NULL;
         gen->fallback = NULL;
+        gen->dead_letter = NULL;
         gen->rt = NULL;
         sluice_gen_bury_(gen);
     }

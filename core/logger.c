@@ -1,9 +1,10 @@
 /*
  * logger.c -- what a host does with a logger besides logging: find it,
- * set its level, add hooks and a lane scheduler, wait for its records to
- * be written (flush); and reopen the runtime's sinks (logrotate). The
- * logger is the host's face of it (runtime_internal.h): what is written,
- * and by which sinks, is its generations'.
+ * set its level and its bindings' levels, add hooks (the first post-hook
+ * starts the lanes' post-hook stages) and a lane scheduler, wait for its
+ * records to be written (flush); and reopen the runtime's sinks
+ * (logrotate). The logger is the host's face of it (runtime_internal.h):
+ * what is written, and by which sinks, is its generations'.
  *
  * Each call runs inside the guard (guard_internal.h) and reads the
  * logger's bits first: once close began (SLUICE_SLOW_CLOSING) calls that
@@ -49,6 +50,21 @@ sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name)
 
 /* ---- hooks and schedulers ------------------------------------------------ */
 
+/* Every generation of face gets its post-hook stages (those that have
+ * them keep them): the run loops hook with their generation's (a reload
+ * gives a new one stages when the face has post-hooks, reload.c). Under
+ * the face's hooks_lock. */
+static int start_stages(sluice_logger *face)
+{
+    int rc = 0;
+    pthread_mutex_lock(&face->gens_lock);
+    SLUICE_FOR_EACH_GEN(face, gen)
+        if (sluice_hook_stages_start_(gen) != 0)
+            rc = -1;
+    pthread_mutex_unlock(&face->gens_lock);
+    return rc;
+}
+
 static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
                     _Atomic unsigned *count, void *fn, void *user,
                     sluice_error *err)
@@ -67,6 +83,8 @@ static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
     if (n >= SLUICE_HOOKS_MAX) {
         rc = sluice_error_set(err, "logger '%s': at most %d hooks of a kind",
                               lg->name, SLUICE_HOOKS_MAX);
+    } else if (slots == lg->post_hooks && start_stages(lg) != 0) {
+        rc = sluice_error_set(err, "logger '%s': out of memory", lg->name);
     } else {
         slots[n].fn = fn;
         slots[n].user = user;
@@ -137,6 +155,35 @@ void sluice_set_level(sluice_logger *lg, sluice_level lvl)
 sluice_level sluice_get_level(sluice_logger *lg)
 {
     return (sluice_level)__atomic_load_n(&lg->head.level, __ATOMIC_RELAXED);
+}
+
+int sluice_binding_set_level(sluice_binding *b, sluice_level lvl)
+{
+    if (!b || (unsigned)lvl > SLUICE_LEVEL_OFF)
+        return -1;
+    sluice_logger *lg = b->logger->face; /* its bits, its guard */
+    const void *saved = sluice_guard_enter_(lg);
+    int rc = -1;
+    if (!(bits(lg) & LOGGER_GONE)) {
+        sluice_queue_set_level(b->queue, b->cursor, lvl);
+        rc = 0;
+    }
+    sluice_guard_leave_(saved);
+    return rc;
+}
+
+sluice_level sluice_binding_get_level(sluice_binding *b)
+{
+    if (!b)
+        return SLUICE_LEVEL_OFF;
+    sluice_logger *lg = b->logger->face;
+    const void *saved = sluice_guard_enter_(lg);
+    /* the husk's queue header (its cursors) outlives close */
+    sluice_level lvl = bits(lg) & SLUICE_SLOW_FORKED
+                           ? SLUICE_LEVEL_OFF
+                           : sluice_queue_level(b->queue, b->cursor);
+    sluice_guard_leave_(saved);
+    return lvl;
 }
 
 /* ---- flushing and reopening ------------------------------------------------ */

@@ -114,6 +114,14 @@ static const metric_row rows[] = {
                 "Records handed to the logger's fallback sink."),
     BINDING_ROW("sluice_binding_evicted_total", "counter", evicted,
                 "Records drop_oldest took from this binding's backlog."),
+    BINDING_ROW("sluice_binding_rejected_total", "counter", rejected,
+                "Records the sink rejected for good: never written, never "
+                "retried."),
+    BINDING_ROW("sluice_binding_dead_lettered_total", "counter", dead_lettered,
+                "Of the rejected records, those the logger's dead_letter "
+                "sink took."),
+    BINDING_ROW("sluice_binding_filtered_total", "counter", filtered,
+                "Records below the sink's level: never written there."),
     {"sluice_binding_state", "gauge",
      "The binding's state: 1 for the state it is in, 0 for the others.",
      PER_BINDING_STATE, 0, NULL, NULL},

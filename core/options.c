@@ -545,6 +545,10 @@ int sluice_option_specs_check_(const sluice_option_spec *specs,
         const char *name = spec->name;
         if (!name[0])
             return sluice_error_set(err, "option %zu has an empty name", i + 1);
+        if (strcmp(name, "level") == 0)
+            return sluice_error_set(err, "option 'level' is the runtime's (a "
+                                         "sink's level): name yours "
+                                         "otherwise");
         for (size_t j = 0; j < i; j++)
             if (strcmp(specs[j].name, name) == 0)
                 return sluice_error_set(err, "option '%s' is declared twice",

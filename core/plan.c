@@ -22,11 +22,13 @@ static const char *const runtime_keys[] = {
     "plugin_path", "restart_backoff_ms", "restart_intensity",
     "max_queue_memory", "flush_on_exit_ms", "crash_flush", "metrics_listen",
     "reload_timeout_ms", NULL};
-static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
+static const char *const sink_core_keys[] = {"plugin", "format", "pattern",
+                                             "level", NULL};
+#define SINK_CORE_KEYS 4
 static const char *const logger_keys[] = {
     "sinks", "level", "queue_capacity", "queue_size", "producer_rings",
     "overflow", "block_timeout_ms", "workers", "scheduler",
-    "flush_interval_ms", "fallback", "autostart", NULL};
+    "flush_interval_ms", "fallback", "dead_letter", "autostart", NULL};
 
 static void plan_runtime(sluice_builder *b, runtime_options *ro)
 {
@@ -162,7 +164,8 @@ static void on_check_report(void *user, const char *key, const char *message)
 static void check_sink(sluice_builder *b, bsection *s, sink_plan *p)
 {
     sink_errors ctx = {b, s, p, 0};
-    sluice_host_ctx host_ctx = {b->base_dir, NULL, on_check_report, &ctx};
+    sluice_host_ctx host_ctx = {b->base_dir, NULL, on_check_report, &ctx,
+                                NULL, NULL};
     sluice_host host;
     sluice_host_init_(&host, &host_ctx);
     sluice_options o = {p->name,          b->source,        p->options,
@@ -188,6 +191,7 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
     p->name = s->name + 5;
     p->format.kind = SLUICE_FORMAT_TEXT;
     p->format.pattern = NULL;
+    p->level = SLUICE_LEVEL_TRACE;
     const bkey *pk = sluice_section_key_(s, "plugin");
     if (!pk) {
         sluice_builder_error_(b, s->line, "[%s]: missing key 'plugin'", s->name);
@@ -222,6 +226,14 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
         bkey *k = &s->keys[i];
         if (strcmp(k->key, "plugin") == 0)
             continue;
+        if (strcmp(k->key, "level") == 0) { /* the runtime's, for any plugin */
+            if (sluice_level_parse(k->value, &p->level) != 0)
+                sluice_builder_error_(b, k->line,
+                                      "[%s] level: '%s' is not one of trace, "
+                                      "debug, info, warn, error, fatal, off",
+                                      s->name, k->value);
+            continue;
+        }
         if (sluice_sink_api_has_option_(p->api, k->key)) {
             p->options[p->option_count++] =
                 (sluice_option){k->key, k->value, k->line};
@@ -254,9 +266,11 @@ static void plan_sink(sluice_builder *b, const runtime_options *ro,
                 size_t used = 0;
                 size_t n = sluice_option_spec_count_(p->specs);
                 known[0] = '\0';
-                for (size_t j = 0; j < n + 3 && used + 1 < sizeof known; j++) {
-                    const char *name = j < 3 ? sink_core_keys[j]
-                                             : p->specs[j - 3].name;
+                for (size_t j = 0; j < n + SINK_CORE_KEYS && used + 1 < sizeof known;
+                     j++) {
+                    const char *name = j < SINK_CORE_KEYS
+                                           ? sink_core_keys[j]
+                                           : p->specs[j - SINK_CORE_KEYS].name;
                     int w = snprintf(known + used, sizeof known - used, "%s%s",
                                      used ? ", " : "", name);
                     if (w < 0 || (size_t)w >= sizeof known - used)
@@ -334,6 +348,30 @@ static void check_queue_memory(sluice_builder *b, const runtime_options *ro,
                           "than [runtime] max_queue_memory = %s%s",
                           s->name, need, l->workers, each, max,
                           ro->max_queue_memory_key ? "" : " (the default)");
+}
+
+/* The sink a logger's key (fallback, dead_letter) names, which must not be
+ * one of its sinks; NULL when the key is absent (or wrong: error added). */
+static sink_plan *extra_sink(sluice_builder *b, const bsection *s,
+                             const logger_plan *l, const char *key,
+                             sink_plan *plans, size_t nplans)
+{
+    const bkey *k = sluice_section_key_(s, key);
+    if (!k)
+        return NULL;
+    sink_plan *p = find_plan(plans, nplans, k->value);
+    if (!p) {
+        sluice_builder_error_(b, k->line, "[%s] %s: no sink named '%s'",
+                              s->name, key, k->value);
+        return NULL;
+    }
+    for (size_t j = 0; j < l->nsinks; j++)
+        if (l->sinks[j] == p)
+            sluice_builder_error_(b, k->line,
+                                  "[%s] %s: '%s' is also one of its sinks",
+                                  s->name, key, k->value);
+    p->used = true;
+    return p;
 }
 
 static void plan_logger(sluice_builder *b, const runtime_options *ro,
@@ -462,22 +500,8 @@ static void plan_logger(sluice_builder *b, const runtime_options *ro,
     sluice_value_int_key_(b, s, "workers", 1, 1, 64, &l->workers);
     sluice_value_int_key_(b, s, "flush_interval_ms", 200, 1, 3600000, &l->flush_interval);
     check_queue_memory(b, ro, s, l);
-    if ((k = sluice_section_key_(s, "fallback"))) {
-        l->fallback = find_plan(plans, nplans, k->value);
-        if (!l->fallback) {
-            sluice_builder_error_(b, k->line,
-                                  "[%s] fallback: no sink named '%s'", s->name,
-                                  k->value);
-        } else {
-            for (size_t j = 0; j < l->nsinks; j++)
-                if (l->sinks[j] == l->fallback)
-                    sluice_builder_error_(b, k->line,
-                                          "[%s] fallback: '%s' is also one of "
-                                          "its sinks",
-                                          s->name, k->value);
-            l->fallback->used = true;
-        }
-    }
+    l->fallback = extra_sink(b, s, l, "fallback", plans, nplans);
+    l->dead_letter = extra_sink(b, s, l, "dead_letter", plans, nplans);
 }
 
 size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check)

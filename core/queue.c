@@ -18,8 +18,15 @@
  * reused, since the consumer then reads only its own copy; the consumer
  * counts it lost if its sink then fails to write it). Every refusal and
  * eviction is counted. The ring's lock is taken by consumers to take,
- * render and release a batch, and by producers only to evict; the fast
+ * render and release a batch, and by producers only on a full ring (to
+ * evict, or to move a cursor past records below its level); the fast
  * path takes none and makes no system call.
+ *
+ * Two consumer extras, in functions of their own: a lead cursor (one more
+ * than the consumers) that, once turned on, no consumer may pass (the
+ * post-hook stage runs through it), and a level per consumer: the records
+ * below it are marked when taken, counted as filtered, and a cursor with
+ * no batch in flight is moved past the ones it sits on when room is needed.
  *
  * Sleeping uses futexes with bounded timeouts: a wake-up the producer's
  * relaxed check misses costs at most one timeout of delay, never a record.
@@ -104,10 +111,12 @@ unsigned sluice_queue_default_rings(size_t bytes)
     return (unsigned)rings;
 }
 
+/* Each ring has a cursor per consumer, and one more for the lead stage
+ * (sluice_queue_lead). */
 static size_t header_size(unsigned rings, unsigned consumers)
 {
     return round_up(sizeof(sluice_queue) +
-                        (size_t)rings * consumers * sizeof(sluice_cursor),
+                        (size_t)rings * (consumers + 1) * sizeof(sluice_cursor),
                     page_size());
 }
 
@@ -150,6 +159,8 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     atomic_init(&q->data_bell, 0);
     atomic_init(&q->closed, 0);
     atomic_init(&q->sealed, 0);
+    atomic_init(&q->leading, 0);
+    atomic_init(&q->filtering, 0);
     atomic_init(&q->retired, 0);
     q->rings = rings;
     q->ring_mask = rings - 1;
@@ -173,11 +184,14 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
         r->mask = r->units - 1;
         r->secret = q->secret;
         r->base = (unsigned char *)region + head + (size_t)i * (ring_bytes + SLACK_BYTES);
-        r->cursor = cursors + (size_t)i * consumers;
-        for (unsigned c = 0; c < consumers; c++) {
+        r->cursor = cursors + (size_t)i * (consumers + 1);
+        for (unsigned c = 0; c <= consumers; c++) {
             sluice_cursor *cur = &r->cursor[c];
             memset(cur, 0, sizeof *cur);
             atomic_init(&cur->done, 0);
+            atomic_init(&cur->taken, 0);
+            atomic_init(&cur->confirmed, 0);
+            atomic_init(&cur->level, 0);
         }
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->rendered, NULL);
@@ -240,6 +254,123 @@ static inline uint64_t head_of(const sluice_ring *r)
     return atomic_load_explicit(&r->head, memory_order_acquire) & ~SLUICE_HEAD_CLOSED;
 }
 
+/* walk(), counting apart the real records below level. */
+static void walk_levels(const sluice_ring *r, uint64_t off, uint64_t end,
+                        unsigned level, uint64_t *kept, uint64_t *below)
+{
+    uint64_t k = 0, b = 0;
+    while (off < end) {
+        const sluice_rec *rec = published(r, off);
+        if (!rec)
+            break;
+        if (rec->kind != SLUICE_KIND_PAD) {
+            if (rec->level < level)
+                b++;
+            else
+                k++;
+        }
+        off += rec->units;
+    }
+    *kept = k;
+    *below = b;
+}
+
+/* ---- levels: records a consumer does not want hold no room -------------- */
+
+/* Under r's lock: move every cursor that has no batch in flight past the
+ * records below its level (and padding) it sits on, counting them as
+ * filtered; never past the lead cursor, which no other may pass. True
+ * when one moved. */
+static bool skip_filtered(sluice_queue *q, sluice_ring *r)
+{
+    bool moved = false;
+    uint64_t head = head_of(r);
+    if (atomic_load_explicit(&q->leading, memory_order_relaxed))
+        head = atomic_load_explicit(&r->cursor[q->consumers].done,
+                                    memory_order_relaxed);
+    for (unsigned i = 0; i < q->consumers; i++) {
+        sluice_cursor *c = &r->cursor[i];
+        unsigned level = atomic_load_explicit(&c->level, memory_order_relaxed);
+        if (!level || atomic_load_explicit(&c->taken, memory_order_relaxed) ||
+            c->rendering)
+            continue;
+        uint64_t at = atomic_load_explicit(&c->done, memory_order_relaxed);
+        uint64_t start = at;
+        while (at < head) {
+            const sluice_rec *rec = published(r, at);
+            if (!rec || (rec->kind != SLUICE_KIND_PAD && rec->level >= level))
+                break;
+            if (rec->kind != SLUICE_KIND_PAD) {
+                c->finished++;
+                c->filtered++;
+            }
+            at += rec->units;
+        }
+        if (at != start) {
+            atomic_store_explicit(&c->done, at, memory_order_release);
+            c->from = c->claimed = at;
+            moved = true;
+        }
+    }
+    return moved;
+}
+
+/* The producer found ring r full, or someone asks whether a consumer is
+ * drained: a consumer with a level may sit on records it does not want. */
+static bool skip_filtered_locking(sluice_queue *q, sluice_ring *r)
+{
+    if (!atomic_load_explicit(&q->filtering, memory_order_relaxed))
+        return false;
+    pthread_mutex_lock(&r->lock);
+    bool moved = skip_filtered(q, r);
+    pthread_mutex_unlock(&r->lock);
+    if (moved && atomic_load_explicit(&r->space_waiters, memory_order_relaxed))
+        bell_ring(&r->space_bell);
+    return moved;
+}
+
+void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level)
+{
+    unsigned value = (unsigned)level > SLUICE_LEVEL_OFF ? SLUICE_LEVEL_OFF : (unsigned)level;
+    if (value)
+        atomic_store_explicit(&q->filtering, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        atomic_store_explicit(&r->cursor[c].level, (uint8_t)value,
+                              memory_order_relaxed);
+        bool moved = skip_filtered(q, r);
+        pthread_mutex_unlock(&r->lock);
+        if (moved && atomic_load_explicit(&r->space_waiters, memory_order_relaxed))
+            bell_ring(&r->space_bell);
+    }
+}
+
+sluice_level sluice_queue_level(sluice_queue *q, unsigned c)
+{
+    /* no lock: a crash handler asks too */
+    return (sluice_level)atomic_load_explicit(&q->ring[0].cursor[c].level,
+                                              memory_order_relaxed);
+}
+
+uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        const sluice_cursor *cur = &r->cursor[c];
+        uint64_t kept, below;
+        walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
+                    head_of(r),
+                    atomic_load_explicit(&cur->level, memory_order_relaxed),
+                    &kept, &below);
+        total += cur->filtered + below;
+        pthread_mutex_unlock(&r->lock);
+    }
+    return total;
+}
+
 /* ---- the producer's side ------------------------------------------------ */
 
 /* The lowest cursor: nothing at or after it may be overwritten. */
@@ -280,15 +411,22 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
     const sluice_rec *rec = published(r, min);
     if (!rec)
         return WAIT; /* its producer has not published it yet */
-    for (unsigned i = 0; i < q->consumers; i++) {
+    /* the lead stage's cursor too: it is never behind the others, so when
+     * it sits on the oldest record every consumer does */
+    unsigned cursors = q->consumers + (unsigned)atomic_load_explicit(
+                                          &q->leading, memory_order_relaxed);
+    for (unsigned i = 0; i < cursors; i++) {
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) == min &&
             (c->held || (c->claimed > min && c->rendering)))
             return WAIT; /* a consumer still reads it */
     }
+    /* read before the cursors move: once the last one passed it, a
+     * producer may write there */
     bool real = rec->kind != SLUICE_KIND_PAD;
+    unsigned level = rec->level;
     uint64_t next = min + rec->units;
-    for (unsigned i = 0; i < q->consumers; i++) {
+    for (unsigned i = 0; i < cursors; i++) {
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) != min)
             continue;
@@ -300,7 +438,10 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
             c->from = c->claimed = next;
         if (real) {
             c->finished++;
-            c->evicted++;
+            if (level < atomic_load_explicit(&c->level, memory_order_relaxed))
+                c->filtered++; /* it never was this consumer's */
+            else
+                c->evicted++;
         }
     }
     if (real)
@@ -376,6 +517,8 @@ static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
         uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
         if (h + need - g > r->units) {
             g = refresh_gate(q, r);
+            if (h + need - g > r->units && skip_filtered_locking(q, r))
+                g = refresh_gate(q, r);
             if (h + need - g > r->units) {
                 int retry = 0;
                 if (policy == SLUICE_OVERFLOW_DROP_OLDEST) {
@@ -460,13 +603,16 @@ static void unlock_all(sluice_queue *q)
         pthread_mutex_unlock(&q->ring[i].lock);
 }
 
-/* The next real published record from *off on, past padding (then *off
- * is where it starts), or NULL (*off unchanged: a cursor never moves
- * past padding into room nobody has claimed yet). */
-static const sluice_rec *next_real(const sluice_ring *r, uint64_t *off)
+/* The next real published record from *off on and before limit, past
+ * padding (then *off is where it starts), or NULL (*off unchanged: a
+ * cursor never moves past padding into room nobody has claimed yet). */
+static const sluice_rec *next_real(const sluice_ring *r, uint64_t *off,
+                                   uint64_t limit)
 {
     uint64_t at = *off;
     for (;;) {
+        if (at >= limit)
+            return NULL;
         const sluice_rec *rec = published(r, at);
         if (!rec)
             return NULL;
@@ -496,12 +642,19 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     uint64_t at[SLUICE_QUEUE_MAX_RINGS];
     const sluice_rec *next[SLUICE_QUEUE_MAX_RINGS];
     uint32_t taken[SLUICE_QUEUE_MAX_RINGS];
+    uint64_t limit[SLUICE_QUEUE_MAX_RINGS];
     lock_all(q);
+    /* behind the lead stage's cursor, when there is one */
+    bool led = c != q->consumers &&
+               atomic_load_explicit(&q->leading, memory_order_relaxed);
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_cursor *cur = &q->ring[i].cursor[c];
+        limit[i] = led ? atomic_load_explicit(&q->ring[i].cursor[q->consumers].done,
+                                              memory_order_relaxed)
+                       : UINT64_MAX;
         at[i] = atomic_load_explicit(&cur->done, memory_order_relaxed);
         cur->from = at[i];
-        next[i] = next_real(&q->ring[i], &at[i]);
+        next[i] = next_real(&q->ring[i], &at[i], limit[i]);
         taken[i] = 0;
     }
     size_t n = 0;
@@ -513,11 +666,14 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         out[n].rec = next[best];
         out[n].off = at[best];
         out[n].ring = (uint8_t)best;
+        out[n].filtered = next[best]->level <
+                          atomic_load_explicit(&r->cursor[c].level,
+                                               memory_order_relaxed);
         out[n].sequence = at[best] * q->rings + (unsigned)best;
         n++;
         taken[best]++;
         at[best] += next[best]->units;
-        next[best] = next_real(r, &at[best]);
+        next[best] = next_real(r, &at[best], limit[best]);
     }
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_cursor *cur = &q->ring[i].cursor[c];
@@ -529,6 +685,45 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     }
     unlock_all(q);
     return n;
+}
+
+void sluice_queue_lead(sluice_queue *q)
+{
+    lock_all(q);
+    if (!atomic_load_explicit(&q->leading, memory_order_relaxed)) {
+        for (unsigned i = 0; i < q->rings; i++) {
+            sluice_ring *r = &q->ring[i];
+            /* past everything a consumer has taken: those records were
+             * read without the stage, so every consumer reads them so */
+            uint64_t start = 0;
+            for (unsigned c = 0; c < q->consumers; c++) {
+                sluice_cursor *cur = &r->cursor[c];
+                uint64_t d = atomic_load_explicit(&cur->done, memory_order_relaxed);
+                if (d > start)
+                    start = d;
+                if (cur->claimed > start)
+                    start = cur->claimed;
+            }
+            sluice_cursor *lead = &r->cursor[q->consumers];
+            memset(lead, 0, sizeof *lead);
+            atomic_store_explicit(&lead->done, start, memory_order_relaxed);
+            lead->from = lead->claimed = start;
+        }
+        atomic_store_explicit(&q->leading, 1, memory_order_relaxed);
+    }
+    unlock_all(q);
+}
+
+uint64_t sluice_queue_passed(sluice_queue *q, unsigned ring)
+{
+    const sluice_ring *r = &q->ring[ring];
+    uint64_t min = UINT64_MAX;
+    for (unsigned c = 0; c < q->consumers; c++) {
+        uint64_t d = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+        if (d < min)
+            min = d;
+    }
+    return min;
 }
 
 void sluice_queue_rendered(sluice_queue *q, unsigned c)
@@ -547,6 +742,7 @@ void sluice_queue_rendered(sluice_queue *q, unsigned c)
 size_t sluice_queue_release(sluice_queue *q, unsigned c,
                             const sluice_taken *batch, size_t n, size_t written)
 {
+    /* written: the done prefix (handed over or filtered) */
     size_t lost = 0;
     bool moved = false;
     for (unsigned i = 0; i < q->rings; i++) {
@@ -558,7 +754,7 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
          * batch's records drop_oldest took meanwhile but were not written */
         uint64_t unwritten = cur->claimed;
         bool found = false;
-        size_t ring_lost = 0;
+        size_t ring_lost = 0, filtered = 0;
         for (size_t j = written; j < n; j++) {
             if (batch[j].ring != i)
                 continue;
@@ -566,16 +762,24 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
                 unwritten = batch[j].off;
                 found = true;
             }
-            if (batch[j].off < evicted_to)
-                ring_lost++;
+            if (batch[j].off < evicted_to) {
+                if (batch[j].filtered)
+                    filtered++; /* it never was this consumer's */
+                else
+                    ring_lost++;
+            }
         }
         uint64_t done = unwritten > evicted_to ? unwritten : evicted_to;
         uint64_t finished = 0;
-        for (size_t j = 0; j < n; j++)
-            if (batch[j].ring == i && batch[j].off < done)
-                finished++;
+        for (size_t j = 0; j < n; j++) {
+            if (batch[j].ring != i || batch[j].off >= done)
+                continue;
+            finished++;
+            filtered += j < written && batch[j].filtered;
+        }
         cur->finished += finished;
         cur->evicted += ring_lost;
+        cur->filtered += filtered;
         lost += ring_lost;
         if (done != cur->from)
             moved = true;
@@ -594,6 +798,26 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
     return lost;
 }
 
+void sluice_queue_confirm(sluice_queue *q, unsigned c, const sluice_taken *batch,
+                          size_t n, size_t done)
+{
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        sluice_cursor *cur = &r->cursor[c];
+        /* as release finds it: this ring's first record not done */
+        uint64_t to = cur->claimed;
+        for (size_t j = done; j < n; j++) {
+            if (batch[j].ring == i) {
+                to = batch[j].off;
+                break;
+            }
+        }
+        atomic_store_explicit(&cur->confirmed, to, memory_order_release);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
 /* ---- the crash handler's reading ------------------------------------------ */
 
 void sluice_queue_scan_start(sluice_queue_scan *scan, sluice_queue *q, unsigned c)
@@ -605,6 +829,11 @@ void sluice_queue_scan_start(sluice_queue_scan *scan, sluice_queue *q, unsigned 
         /* the head first: every record before it is at or after done */
         scan->end[i] = head_of(r);
         scan->at[i] = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+        /* past what its sink confirmed of a batch not yet released */
+        uint64_t confirmed = atomic_load_explicit(&r->cursor[c].confirmed,
+                                                  memory_order_acquire);
+        if (confirmed > scan->at[i] && confirmed <= scan->end[i])
+            scan->at[i] = confirmed;
         scan->next[i] = NULL;
     }
 }
@@ -738,11 +967,14 @@ uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
         pthread_mutex_lock(&r->lock);
-        uint64_t n;
-        walk(r, atomic_load_explicit(&r->cursor[c].done, memory_order_relaxed),
-             head_of(r), &n);
+        const sluice_cursor *cur = &r->cursor[c];
+        uint64_t kept, below;
+        walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
+                    head_of(r),
+                    atomic_load_explicit(&cur->level, memory_order_relaxed),
+                    &kept, &below);
         pthread_mutex_unlock(&r->lock);
-        total += n;
+        total += kept;
     }
     return total;
 }
@@ -750,9 +982,14 @@ uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
 bool sluice_queue_drained(sluice_queue *q, unsigned c)
 {
     for (unsigned i = 0; i < q->rings; i++) {
-        const sluice_ring *r = &q->ring[i];
-        if (atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) !=
+        sluice_ring *r = &q->ring[i];
+        if (atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) ==
             head_of(r))
+            continue;
+        /* what is left may all be below its level */
+        if (!skip_filtered_locking(q, r) ||
+            atomic_load_explicit(&r->cursor[c].done, memory_order_acquire) !=
+                head_of(r))
             return false;
     }
     return true;

@@ -17,7 +17,9 @@
  * room is reused when the slowest cursor has passed it. A consumer takes
  * records across the rings in time order (ticks), so the output reads in
  * the order the calls claimed their records, and keeps each producer
- * thread's order exactly.
+ * thread's order exactly. A consumer may have a level (records below it
+ * are not for it: passed and counted as filtered), and the queue has one
+ * more cursor, the lead stage's, that the others may be made to follow.
  *
  * Positions are unit offsets that only grow (64 bits: they never wrap);
  * a record at offset o is published when its first word holds
@@ -112,8 +114,9 @@ static inline uint32_t sluice_rec_units(size_t payload)
 
 /* One consumer's place in one ring. Under the ring's lock but for done,
  * which producers read without it (to see how much room there is), and
- * taken, which a crash handler reads without it (crash.c: it may not take
- * a lock the crashing thread holds); both are written under the lock. */
+ * taken, confirmed and level, which a crash handler reads without it
+ * (crash.c: it may not take a lock the crashing thread holds); all are
+ * written under the lock. */
 typedef struct sluice_cursor {
     _Alignas(64) _Atomic uint64_t done; /* every record before is finished */
     uint64_t from;        /* [from, claimed) is the batch in flight */
@@ -121,9 +124,17 @@ typedef struct sluice_cursor {
     _Atomic uint32_t taken; /* records in that batch (0: none in flight) */
     bool rendering;       /* the batch is still read from the ring */
     bool held;            /* a crash handler writes from done: no eviction */
+    _Atomic uint8_t level; /* records below it are not for this consumer */
     uint64_t finished;    /* records passed: written, evicted, skipped */
     uint64_t evicted;     /* records drop_oldest took from this consumer */
+    uint64_t filtered;    /* records passed below its level */
+    /* what its sink confirmed of the batch in flight, before the release
+     * (sluice_queue_confirm): a crash scan starts there when past done */
+    _Atomic uint64_t confirmed;
 } sluice_cursor;
+
+/* One cache line each: a producer reads every consumer's done. */
+_Static_assert(sizeof(sluice_cursor) == 64, "a cursor is one cache line");
 
 /* 256 bytes (a power of two: finding a thread's ring is a shift), the
  * line its producers write first, then one read on every claim. */
@@ -153,6 +164,9 @@ typedef struct sluice_queue {
     _Atomic uint32_t data_bell;                  /* futex word */
     _Atomic int closed;          /* intake closed */
     _Atomic int sealed;          /* no record will be added: drain and stop */
+    _Atomic int leading;         /* the lead stage's cursor is in use (under
+                                    every ring's lock; sluice_queue_lead) */
+    _Atomic int filtering;       /* some consumer has a level */
     _Atomic int retired;         /* closed by a reload: a claim it refuses is
                                     not counted (the caller tries the queue
                                     that replaced it) */
@@ -243,6 +257,9 @@ typedef struct sluice_taken {
     uint64_t off;                /* its unit offset in its ring */
     uint64_t sequence;           /* unique in the lane: offset * rings + ring */
     uint8_t ring;
+    bool filtered;               /* below the consumer's level: pass it
+                                    without handing it over (the consumer
+                                    may mark more before release) */
 } sluice_taken;
 
 /* Consumer c: take up to max published records across the rings, oldest
@@ -251,21 +268,46 @@ typedef struct sluice_taken {
  * sluice_queue_rendered. */
 size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
                          size_t max);
+/* The lead stage: from now on consumer q->consumers (one more cursor than
+ * the consumers the queue was made for) goes first, and no other consumer
+ * takes a record it has not passed (released). It starts past every record
+ * a consumer has taken so far, so each record is either passed by the
+ * stage before any consumer takes it, or taken by consumers without it.
+ * The post-hook stage (worker.c) runs through it. Idempotent. */
+void sluice_queue_lead(sluice_queue *q);
+/* The stage's consumer index (take, rendered, release with it). */
+static inline unsigned sluice_queue_leader(const sluice_queue *q)
+{
+    return q->consumers;
+}
+/* Where every consumer (not the stage) has passed in ring: no record
+ * before it will be taken again. */
+uint64_t sluice_queue_passed(sluice_queue *q, unsigned ring);
 /* The batch's records are no longer read from the ring (they were copied
  * out): drop_oldest may take their room from now on. */
 void sluice_queue_rendered(sluice_queue *q, unsigned c);
-/* The first written records of the last take are done; the rest are
- * offered again by the next take (but those drop_oldest took meanwhile,
- * counted in the cursor's evicted). Returns how many of the batch were
- * lost so. */
+/* The first done records of the last take are done (handed over, or
+ * passed as filtered: those marked so count in the cursor's filtered); the
+ * rest are offered again by the next take (but those drop_oldest took
+ * meanwhile, counted in the cursor's evicted, or filtered when marked).
+ * Returns how many of the batch were lost so. */
 size_t sluice_queue_release(sluice_queue *q, unsigned c,
-                            const sluice_taken *batch, size_t n,
-                            size_t written);
+                            const sluice_taken *batch, size_t n, size_t done);
+/* Before the release, when the consumer has more to do with the batch
+ * (the dead letter, which may take long): its first done records are done
+ * with, as release will count them. Nothing changes but where a crash scan
+ * of c starts (past them: its sink took or rejected them); release still
+ * does the work. */
+void sluice_queue_confirm(sluice_queue *q, unsigned c, const sluice_taken *batch,
+                          size_t n, size_t done);
 /* ---- reading a consumer's backlog from a signal handler (crash.c) ----
- * A scan reads consumer c's records from its cursors' done to the heads as
- * they were when it started, in the order sluice_queue_take gives them
+ * A scan reads consumer c's records from its cursors' done (or what its
+ * sink confirmed of a batch not yet released, when past it) to the heads
+ * as they were when it started, in the order sluice_queue_take gives them
  * (oldest ticks first across the rings), without a lock, an allocation or
- * a wait, and moves no cursor: the records stay queued. */
+ * a wait, and moves no cursor: the records stay queued. It gives records
+ * below c's level too: the reader skips them (sluice_queue_level), once
+ * it has checked the header it copied (sluice_queue_scan_intact). */
 typedef struct sluice_queue_scan {
     sluice_queue *q;
     unsigned consumer;
@@ -292,7 +334,8 @@ int sluice_queue_scan_next(sluice_queue_scan *scan, sluice_taken *out);
 void sluice_queue_scan_pass_filling(sluice_queue_scan *scan);
 /* Is t (a record the scan gave) still there? false once a producer has
  * claimed its room again (the consumer's done moved past it meanwhile:
- * its worker wrote it after all, or drop_oldest took it); the scan then
+ * its worker wrote it after all, drop_oldest took it, or it was below the
+ * consumer's level and passed so); the scan then
  * goes on from that ring's done, and nothing read of t may be used. A
  * seqlock's check: copy what is needed (the header, whose call site is a
  * pointer), then check, then use the copy; check again after reading the
@@ -311,8 +354,19 @@ bool sluice_queue_try_hold(sluice_queue *q, unsigned c, unsigned ring);
 /* Undo the holds of consumer c (tests: the process did not end). */
 void sluice_queue_unhold(sluice_queue *q, unsigned c);
 
-/* Records accepted and not yet finished at cursor c (exact: counted). */
+/* Records accepted and not yet finished at cursor c that are not below its
+ * level (exact: counted). */
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
+/* Records below consumer c's level: passed so, or queued past its cursor. */
+uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c);
+/* Consumer c's level: records below it are marked filtered when taken,
+ * counted in filtered, and hold no room for it: while c has no batch in
+ * flight (its sink failing, given up), a producer that finds the ring full
+ * first moves c's cursor past the ones it sits on, and so does this call.
+ * SLUICE_LEVEL_TRACE: every record is c's. */
+void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level);
+/* No lock: a crash handler may ask. */
+sluice_level sluice_queue_level(sluice_queue *q, unsigned c);
 /* Nothing is pending at cursor c (cheap). */
 bool sluice_queue_drained(sluice_queue *q, unsigned c);
 /* Records ever accepted into the queue. */

@@ -8,24 +8,29 @@
  *      restart_intensity or metrics_listen; change or remove a logger whose
  *      run loops the host drives); every error collected with its
  *      FILE:LINE. Any error: nothing changed, all of them reported.
- *   2. compare: a sink whose section says the same (plan.c's signature)
- *      keeps its instance, open; a logger whose section says the same but
- *      for its level, and whose sinks all kept theirs, is kept: its
- *      generation (queues, cursors, backlogs, run loops) untouched, its
- *      level set in place. Any other logger of the same name is replaced;
- *      new ones are added, missing ones removed.
+ *   2. compare: a sink whose section says the same (plan.c's signature,
+ *      its level included) keeps its instance, open; a logger whose
+ *      section says the same but for its level, and whose sinks, fallback
+ *      and dead letter all kept theirs, is kept: its generation (queues,
+ *      cursors, backlogs, run loops) untouched, its level set in place.
+ *      Any other logger of the same name is replaced; new ones are added,
+ *      missing ones removed.
  *   3. prepare: new sink instances opened, new generations made (queues,
- *      bindings, trackers) for the replaced and added loggers; with
- *      crash_flush in the new file, the crash handler gets room for their
- *      fields (crash.c). A failure undoes all of it: nothing changed.
+ *      bindings at their sinks' levels, trackers, and for a replaced
+ *      logger post-hook stages in case it has post-hooks by the commit)
+ *      for the replaced and added loggers; with crash_flush in the new
+ *      file, the crash handler gets room for their fields (crash.c). A
+ *      failure undoes all of it: nothing changed.
  *   4. commit (roster_lock): the new generations join the runtime's list
- *      of them (what the crash handler walks); each replaced logger's face
- *      gets its new generation (the post-hooks copied; SLUICE_SLOW_LANES
- *      set first if it has several lanes), added faces join rt->loggers,
- *      removed ones move to rt->removed; rt->sinks becomes the new list;
- *      a file with crash_flush = false takes the runtime out of the crash
- *      handler's registry. Then the old
- *      generations are retired (their queues' heads closed so that a
+ *      of them (what the crash handler walks); each replaced logger's
+ *      face gets its new generation (the post-hooks copied and, when
+ *      there are any, the stages installed; a binding to a kept sink
+ *      takes the level of the older generation's, which the host may have
+ *      set; SLUICE_SLOW_LANES set first if it has several lanes), added
+ *      faces join rt->loggers, removed ones move to rt->removed;
+ *      rt->sinks becomes the new list; a file with crash_flush = false
+ *      takes the runtime out of the crash handler's registry. Then the
+ *      old generations are retired (their queues' heads closed so that a
  *      logging call racing with the reload places its record in the new
  *      one: queue.c, producer.c) and sealed, removed loggers stop their
  *      intake as close does, and the new run loops start. A new binding
@@ -80,6 +85,9 @@ typedef struct logger_change {
     sluice_logger *face;   /* the runtime's (KEEP, REPLACE) or a new one (ADD) */
     sluice_logger *gen;    /* the new generation (REPLACE, ADD) */
     char *signature;       /* REPLACE: the face's from now on */
+    sluice_hook_stage *stages; /* REPLACE: gen's post-hook stages, made
+                                  before the commit, installed there when
+                                  the face has post-hooks by then */
 } logger_change;
 
 typedef struct reload {
@@ -234,7 +242,10 @@ static bool same_sinks(reload *r, const sluice_logger *gen, const logger_plan *l
             return false;
     sluice_sink_instance *fallback =
         l->fallback ? r->by_plan[l->fallback - r->plan.sinks] : NULL;
-    return gen->fallback == fallback && (!l->fallback || fallback);
+    sluice_sink_instance *dead_letter =
+        l->dead_letter ? r->by_plan[l->dead_letter - r->plan.sinks] : NULL;
+    return gen->fallback == fallback && (!l->fallback || fallback) &&
+           gen->dead_letter == dead_letter && (!l->dead_letter || dead_letter);
 }
 
 static int match_loggers(reload *r, sluice_error *err)
@@ -313,6 +324,9 @@ static void undo(reload *r)
     for (size_t i = 0; r->changes && i < r->plan.logger_count; i++) {
         logger_change *c = &r->changes[i];
         if (c->gen)
+            sluice_hook_stages_discard_(c->gen, c->stages);
+        c->stages = NULL;
+        if (c->gen)
             sluice_supervisor_forget_(c->gen);
         if (c->kind == CHANGE_ADD && c->face)
             sluice_logger_destroy_(c->face); /* and its generation */
@@ -359,6 +373,12 @@ static int make_parts(reload *r, sluice_error *err)
             c->face->gens = c->gen;
             atomic_init(&c->face->gen, c->gen); /* not seen by anyone yet */
             atomic_init(&c->face->lane0, c->gen->queues[0]);
+        } else {
+            /* a post-hook may come before the commit: ready for it */
+            c->stages = sluice_hook_stages_new_(c->gen);
+            if (!c->stages)
+                return sluice_error_set(err, "logger '%s': out of memory",
+                                        c->plan->name);
         }
         if (sluice_supervisor_prepare_(rt, c->gen, err) != 0)
             return -1;
@@ -446,8 +466,25 @@ static const sluice_sink_instance *predecessor(const sluice_logger *older,
     return NULL;
 }
 
-/* Make gen its face's generation (roster_lock held). */
-static void publish(sluice_logger *face, sluice_logger *gen)
+/* older's binding to s on lane (its last lane when it has fewer), or
+ * NULL. */
+static const sluice_binding *older_binding(const sluice_logger *older,
+                                           const sluice_sink_instance *s,
+                                           unsigned lane)
+{
+    if (lane >= older->lanes)
+        lane = older->lanes - 1;
+    const sluice_binding *row = older->bindings + (size_t)lane * older->sinks_per_lane;
+    for (size_t k = 0; k < older->sinks_per_lane; k++)
+        if (row[k].sink == s)
+            return &row[k];
+    return NULL;
+}
+
+/* Make gen its face's generation (roster_lock held), with its post-hooks
+ * and, when there are any, its post-hook stages (*stages, then NULL). */
+static void publish(sluice_logger *face, sluice_logger *gen,
+                    sluice_hook_stage **stages)
 {
     pthread_mutex_lock(&face->hooks_lock);
     pthread_mutex_lock(&face->gens_lock);
@@ -455,12 +492,25 @@ static void publish(sluice_logger *face, sluice_logger *gen)
     for (unsigned h = 0; h < hooks; h++)
         gen->post_hooks[h] = face->post_hooks[h];
     atomic_store(&gen->post_hook_count, hooks);
+    if (hooks) { /* before any run loop of gen starts */
+        sluice_hook_stages_install_(gen, *stages);
+        *stages = NULL;
+    }
     sluice_logger *older = face->gens;
     for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
         sluice_binding *b = &gen->bindings[k];
         b->after_sink = predecessor(older, b->sink);
         if (b->after_sink)
             b->after = older;
+        /* a level the host set on a binding to a sink the reload keeps
+         * stays (a changed sink is a new instance: the file's level) */
+        const sluice_binding *was =
+            b->after_sink == b->sink ? older_binding(older, b->sink, b->lane) : NULL;
+        if (was) {
+            sluice_level level = sluice_queue_level(was->queue, was->cursor);
+            if (level != sluice_queue_level(b->queue, b->cursor))
+                sluice_queue_set_level(b->queue, b->cursor, level);
+        }
     }
     /* a call that sees the new generation must see the bit (producer.c);
      * it is never cleared (one more lane is harmless on the general path) */
@@ -491,7 +541,7 @@ static bool commit(reload *r)
     for (size_t i = 0; i < r->plan.logger_count; i++) {
         logger_change *c = &r->changes[i];
         if (c->kind == CHANGE_REPLACE) {
-            publish(c->face, c->gen);
+            publish(c->face, c->gen, &c->stages);
             /* what the next reload compares with (only reloads read it) */
             free(c->face->signature);
             c->face->signature = c->signature;
@@ -723,6 +773,7 @@ static long reap_gen(sluice_runtime *rt, sluice_logger *face, sluice_logger *gen
     for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
         release_binding(rt, &gen->bindings[k]);
     release(rt, gen->fallback);
+    release(rt, gen->dead_letter);
     sluice_gen_bury_(gen);
     return left;
 }
@@ -761,6 +812,7 @@ static bool reap_face(sluice_runtime *rt, sluice_logger *face, long *left)
         for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
             release_binding(rt, &gen->bindings[k]);
         release(rt, gen->fallback);
+        release(rt, gen->dead_letter);
     }
     sluice_crash_quiesce_(); /* its bindings are retired: see crash.c */
     sluice_face_bury_(face);
@@ -815,8 +867,11 @@ static long reap(sluice_runtime *rt)
 
 static void reload_free(reload *r)
 {
-    for (size_t i = 0; r->changes && i < r->plan.logger_count; i++)
+    for (size_t i = 0; r->changes && i < r->plan.logger_count; i++) {
         free(r->changes[i].signature);
+        if (r->changes[i].gen) /* made, and no post-hook came */
+            sluice_hook_stages_discard_(r->changes[i].gen, r->changes[i].stages);
+    }
     free(r->by_plan);
     free(r->made);
     free(r->changes);

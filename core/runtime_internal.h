@@ -35,6 +35,7 @@
 #include <sluice/sluice.h>
 
 #include "format_internal.h"
+#include "hooked_internal.h"
 #include "metrics_internal.h"
 #include "plugin_internal.h"
 #include "queue_internal.h"
@@ -70,6 +71,8 @@ struct sluice_binding {
     _Atomic uint64_t runs;
     _Atomic uint64_t given_up;
     _Atomic uint64_t diverted;
+    _Atomic uint64_t rejected;     /* refused for good by its sink */
+    _Atomic uint64_t dead_lettered; /* of rejected: the dead letter took */
 
     _Atomic bool task_active;      /* a supervisor task runs it */
     struct sluice_tracker *tracker; /* its own child of the supervisor's:
@@ -95,6 +98,14 @@ typedef struct sluice_hook_slot {
     void *fn;                      /* sluice_pre_hook_fn or _post_hook_fn */
     void *user;
 } sluice_hook_slot;
+
+/* One lane's post-hook stage (worker.c): run by whichever of the lane's
+ * workers comes first, through the queue's lead cursor; what the hooks
+ * made of each record is kept in results for every sink. */
+typedef struct sluice_hook_stage {
+    pthread_mutex_t lock;          /* one worker hooks at a time */
+    sluice_hooked *results;
+} sluice_hook_stage;
 
 /* Bits of a logger's slow_path word: why a call cannot take the straight
  * path. */
@@ -133,11 +144,14 @@ struct sluice_logger {
     bool autostart;
     sluice_scheduler_kind scheduler;
     sluice_sink_instance *fallback;
+    sluice_sink_instance *dead_letter; /* takes what a sink rejected */
     sluice_field *fields;          /* base fields from field.NAME = value */
     size_t field_count;
     sluice_hook_slot pre_hooks[SLUICE_HOOKS_MAX];
     sluice_hook_slot post_hooks[SLUICE_HOOKS_MAX];
     _Atomic unsigned post_hook_count;
+    /* [lanes], from its first post-hook on (set once, under hooks_lock) */
+    sluice_hook_stage *_Atomic hook_stages;
     pthread_mutex_t hooks_lock;    /* adding hooks */
     _Atomic uint64_t rejected;     /* by pre-hooks */
     _Atomic uint64_t forked;       /* calls in a fork's child, dropped */
@@ -297,6 +311,20 @@ static inline sluice_runtime_state sluice_runtime_state_(sluice_runtime *rt)
 
 /* worker.c: the run loop, shared by sluice_binding_run and the supervisor */
 int sluice_worker_run_(sluice_binding *b, sluice_error *err);
+/* Give generation lg its post-hook stages (logger.c, under its face's
+ * hooks_lock, at the face's first post-hook): from now on each lane's
+ * records are hooked once, before any of its sinks takes them. 0, or -1
+ * when out of memory. */
+int sluice_hook_stages_start_(sluice_logger *lg);
+/* The same in two steps, for a reload that must not fail once it commits:
+ * the stages of lg's lanes made (NULL: out of memory), then installed
+ * (cannot fail), or discarded when no post-hook came. */
+sluice_hook_stage *sluice_hook_stages_new_(const sluice_logger *lg);
+void sluice_hook_stages_install_(sluice_logger *lg, sluice_hook_stage *stages);
+void sluice_hook_stages_discard_(const sluice_logger *lg,
+                                 sluice_hook_stage *stages);
+/* Free them (lifecycle.c, once no run loop is left). */
+void sluice_hook_stages_free_(sluice_logger *lg);
 /* Record a failure outside run() (supervisor). */
 void sluice_binding_set_state_(sluice_binding *b, sluice_binding_state s);
 

@@ -10,7 +10,8 @@
  * with SIGPIPE blocked, and a SIGPIPE it raised is taken back before the
  * mask is restored, so a sink writing to a pipe whose reader left fails with
  * EPIPE instead of killing the host; the runtime's own threads keep SIGPIPE
- * blocked for good (sluice_sink_thread_init_). Errors get their
+ * blocked for good (sluice_sink_thread_init_). A write lends the caller's
+ * sluice_outcome to the sink's reject() for the call. Errors get their
  * "sink 'NAME':" prefix here. The one call made without the instance's
  * lock is crash_write, from the crash handler (crash.c). Knows nothing of
  * queues, loggers or the configuration's shape.
@@ -247,8 +248,11 @@ sluice_sink_instance *sluice_sink_new_(const char *name,
     s->needs_line = sluice_sink_api_needs_line_(api);
     s->host_ctx.base_dir = s->base_dir;
     s->host_ctx.format = &s->format;
+    s->host_ctx.outcome_lock = &s->outcome_lock;
+    s->level = SLUICE_LEVEL_TRACE;
     sluice_host_init_(&s->host, &s->host_ctx);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->outcome_lock, NULL);
     return s;
 }
 
@@ -276,21 +280,39 @@ int sluice_sink_open_(sluice_sink_instance *s, const sluice_options *opts,
                             line, s->name, why);
 }
 
+/* Lend outcome to the sink's reject() for one write (NULL: take it back). */
+static void lend_outcome(sluice_sink_instance *s, sluice_outcome *outcome)
+{
+    pthread_mutex_lock(&s->outcome_lock);
+    s->host_ctx.outcome = outcome;
+    pthread_mutex_unlock(&s->outcome_lock);
+}
+
 int sluice_sink_write_(sluice_sink_instance *s,
                        const sluice_record *const *batch, size_t n,
-                       size_t *written, sluice_error *err)
+                       size_t *written, sluice_outcome *outcome,
+                       sluice_error *err)
 {
     sluice_error e;
     e.message[0] = '\0';
     size_t done = 0;
+    *written = 0;
+    if (outcome && sluice_outcome_reset(outcome, n) != 0)
+        return sluice_error_set(err, "sink '%s': out of memory", s->name);
     pthread_mutex_lock(&s->lock);
+    if (outcome)
+        lend_outcome(s, outcome);
     pipe_guard g;
     guard_enter(&g);
     int rc = s->api->write(s->state, batch, n, &done, &e);
     guard_leave(&g);
+    if (outcome)
+        lend_outcome(s, NULL);
     pthread_mutex_unlock(&s->lock);
     if (done > n)
         done = n;
+    if (outcome)
+        sluice_outcome_cut(outcome, done); /* the rest is offered again */
     *written = done;
     if (rc == 0 && done == n)
         return 0;
@@ -370,6 +392,7 @@ void sluice_sink_free_(sluice_sink_instance *s)
         pthread_mutex_unlock(&s->lock);
     }
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->outcome_lock);
     sluice_plugin_unload(s->plugin);
     free(s->name);
     free(s->pattern);

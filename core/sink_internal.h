@@ -34,9 +34,14 @@ typedef struct sluice_sink_instance {
     char *base_dir;                /* the configuration's folder, or NULL */
     sluice_host_ctx host_ctx;      /* what host's services work with */
     sluice_host host;              /* handed to open(), valid until close */
+    pthread_mutex_t outcome_lock;  /* host_ctx.outcome, for reject() */
+    sluice_level level;            /* [sink.NAME] level: what its bindings
+                                      start with, and what it takes as a
+                                      fallback or dead letter */
     /* for a reload (reload.c): opaque here */
     char *signature;               /* its section's settings (plan.c) */
-    unsigned users;                /* generations that bind or fall back to it */
+    unsigned users;                /* generations that bind, fall back or
+                                      dead-letter to it */
 } sluice_sink_instance;
 
 /* ---- the table ----------------------------------------------------------- */
@@ -84,11 +89,16 @@ sluice_sink_instance *sluice_sink_new_(const char *name,
  * section's), or the plugin's message when it already names the source. */
 int sluice_sink_open_(sluice_sink_instance *s, const sluice_options *opts,
                       int line, sluice_error *err);
-/* write(batch[0..n)); *written is how many leading records the sink took.
- * 0 when all n were written; else -1, err "sink 'NAME': why". */
+/* write(batch[0..n)); *written is how many leading records the sink is
+ * done with: written or rejected. outcome (NULL: rejections are refused,
+ * as for a sink that cannot make any) gets the rejections among those
+ * *written (sluice_host.reject); rejections of later records are
+ * forgotten, since those stay queued. 0 when all n are done; else -1,
+ * err "sink 'NAME': why". */
 int sluice_sink_write_(sluice_sink_instance *s,
                        const sluice_record *const *batch, size_t n,
-                       size_t *written, sluice_error *err);
+                       size_t *written, sluice_outcome *outcome,
+                       sluice_error *err);
 /* flush() when the plugin has one; -1 with err "sink 'NAME': flush: why". */
 int sluice_sink_flush_(sluice_sink_instance *s, sluice_error *err);
 /* reopen() when the plugin has one; -1 with "sink 'NAME': reopen: why". */

@@ -1,10 +1,11 @@
 /*
  * stats.c -- the counters a host reads: per logger (attempted, accepted,
  * dropped and why, pending) and per binding (state, last error, written,
- * failures, restarts, diverted, evicted), summed over a logger's
- * generations. Reads only: every counter is kept by the part that counts
- * it (and, for the generations a reload freed, carried on the face).
- * Knows nothing of INI syntax or sinks.
+ * failures, restarts, diverted, evicted, rejected, dead_lettered,
+ * filtered), summed over a logger's generations. Reads only: every
+ * counter is kept by the part that counts it (and, for the generations a
+ * reload freed, carried on the face). Knows nothing of INI syntax or
+ * sinks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,9 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     out->given_up = atomic_load(&b->given_up);
     out->diverted = atomic_load(&b->diverted);
     out->evicted = sluice_queue_cursor_evicted(b->queue, b->cursor);
+    out->rejected = atomic_load(&b->rejected);
+    out->dead_lettered = atomic_load(&b->dead_lettered);
+    out->filtered = sluice_queue_filtered(b->queue, b->cursor);
 }
 
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)

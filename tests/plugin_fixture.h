@@ -105,7 +105,7 @@ static inline int plugin_call_open(const sluice_sink_api *api,
                               &fixture_parsed, fixture_on_option_error, &fe);
         o.values = fixture_parsed.values;
     }
-    fixture_host_ctx = (sluice_host_ctx){NULL, NULL, fixture_on_report, &fe};
+    fixture_host_ctx = (sluice_host_ctx){NULL, NULL, fixture_on_report, &fe, NULL, NULL};
     sluice_host_init_(&fixture_host, &fixture_host_ctx);
     o.host = &fixture_host;
     if (fe.count == 0 && api->check) {

@@ -69,6 +69,37 @@ Test(cli, run_writes_stdin_lines_through_the_logger)
     tmpdir_remove(dir);
 }
 
+Test(cli, run_sends_a_line_to_the_sinks_whose_level_it_reaches)
+{
+    /* conf/examples/levels.ini with a file for syslog */
+    char *dir = tmpdir_make();
+    char ini[2048], conf[512], all[512], warn[512];
+    snprintf(all, sizeof all, "%s/debug.log", dir);
+    snprintf(warn, sizeof warn, "%s/warn.log", dir);
+    snprintf(conf, sizeof conf, "%s/levels.ini", dir);
+    snprintf(ini, sizeof ini,
+             "[sink.debug]\nplugin = file\npath = %s\npattern = %%l %%m\n"
+             "[sink.warnings]\nplugin = file\npath = %s\npattern = %%l %%m\n"
+             "level = warn\n"
+             "[logger.default]\nsinks = debug, warnings\nlevel = debug\n",
+             all, warn);
+    write_text(conf, ini);
+    char *out;
+    cr_assert_eq(sh(&out, "printf 'one\\ntwo\\n' | %s run -c %s -L debug", cli(), conf), 0,
+                 "below a sink's level is not undelivered: %s", out);
+    free(out);
+    cr_assert_eq(sh(&out, "printf 'three\\n' | %s run -c %s -L warn", cli(), conf), 0,
+                 "%s", out);
+    free(out);
+    char *text = read_file(all, NULL);
+    cr_assert_str_eq(text, "debug one\ndebug two\nwarn three\n");
+    free(text);
+    text = read_file(warn, NULL);
+    cr_assert_str_eq(text, "warn three\n");
+    free(text);
+    tmpdir_remove(dir);
+}
+
 Test(cli, check_reports_every_error_with_file_and_line)
 {
     char *dir = tmpdir_make();

@@ -5,20 +5,25 @@
  * (and the console), from one thread or from four into four rings, and
  * then dereferences NULL or calls abort(); the host must die by that very
  * signal, and the file must hold every record once, in order (each
- * thread's). Then, in process, what the handler does without the signal
+ * thread's); a sink's level (its own, or a fallback's behind a sink that
+ * hangs) keeps what is below it out of what the handler writes, as the
+ * worker does. Then, in process, what the handler does without the signal
  * (sluice_crash_flush_now_), with each interleaving with a worker's batch
  * forced by a sink whose write() waits at a gate: a batch that ends while
  * the handler waits, one still in flight when the wait ends, a crash
- * inside the worker's own batch, a batch partly confirmed, a batch that
- * ends after the wait while producers reuse its room. The queue's rings:
- * several threads' records come out in the worker's order; a record still
- * being filled is passed; drop_oldest evicts nothing while the handler
- * writes. And: the crash path renders each record as the worker does,
- * allocates nothing, leaves a logger with post-hooks alone, writes a
- * failing sink's backlog to a crash-safe fallback, and writes nothing of
- * a parent's runtime in a fork child. Reloads: a crash after one writes
- * what the old generation still holds, then the new one's; a reload's
- * file turns crash_flush on and off, and makes room for more base fields.
+ * inside the worker's own batch, a batch partly confirmed, a batch whose
+ * rejected records wait for a dead letter that hangs (none of it is
+ * written to its sink again), a batch that ends after the wait while
+ * producers reuse its room. The queue's rings: several threads' records
+ * come out in the worker's order; a record still being filled is passed;
+ * drop_oldest evicts nothing while the handler writes. And: the crash path
+ * renders each record as the worker does, allocates nothing, leaves a
+ * logger with post-hooks alone (its post-hook stage hooks nothing more
+ * once the crash began), writes a failing sink's backlog to a crash-safe
+ * fallback, and writes nothing of a parent's runtime in a fork child.
+ * Reloads: a crash after one writes what the old generation still holds,
+ * then the new one's; a reload's file turns crash_flush on and off, and
+ * makes room for more base fields.
  *
  * In suite 'threads' too. The malloc count interposes malloc, which the
  * sanitizers' runtimes own: skipped in their builds. Under a sanitizer the
@@ -291,6 +296,72 @@ Test(crash, records_of_4_threads_in_4_rings_racing_a_worker_are_each_written_onc
     host_result_free(&r);
 }
 
+/* The file holds exactly the records of exit_host's segv_levels mode
+ * (record i at debug, info, warn, error as i % 4 says) at warn and above,
+ * of 0..count-1: once each, in order. */
+static void assert_file_has_warn_and_above(const host_result *r, long count)
+{
+    size_t n;
+    char **lines = split_lines(r->file, &n);
+    size_t want_n = 0;
+    for (long i = 0; i < count; i++)
+        want_n += i % 4 >= 2;
+    cr_assert_eq(n, want_n, "the file has %zu lines, not the %zu at warn and "
+                 "above", n, want_n);
+    long due = 2;
+    for (size_t i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "record %ld", due);
+        cr_assert_str_eq(lines[i], want, "line %zu is '%s', not '%s'", i + 1,
+                         lines[i], want);
+        due += due % 4 == 2 ? 1 : 3;
+    }
+    free_lines(lines, n);
+}
+
+/* A file sink at level = warn, the fallback of a sink whose write() hangs
+ * (the fault plugin, not crash-safe): its worker sits in its first batch,
+ * every record of four levels is queued behind it, and the handler writes
+ * them to the file, which takes only those at warn and above. */
+Test(crash, a_hung_sinks_backlog_of_four_levels_reaches_a_warn_file_fallback_as_warn_and_above_once)
+{
+    enum { COUNT = 2000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "level = warn\n"
+             "[sink.h]\nplugin = fault\nhang_ms = 3600000\n"
+             "[logger.app]\nsinks = h\nfallback = f\nlevel = trace\n"
+             "queue_capacity = 4096\n",
+             dir);
+    host_result r = run_host_in(dir, ini, NULL, COUNT, "segv_levels");
+    assert_killed_by(&r, SIGSEGV);
+    assert_file_has_warn_and_above(&r, COUNT);
+    host_result_free(&r);
+}
+
+/* The same level on the file sink itself: its cursor's level. No run loop,
+ * so the whole backlog, of four levels, is the handler's. */
+Test(crash, a_warn_file_sink_gets_only_the_warn_and_above_records_of_its_backlog_once_at_a_segv)
+{
+    enum { COUNT = 2000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    snprintf(ini, sizeof ini,
+             "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "level = warn\n"
+             "[logger.app]\nsinks = f\nlevel = trace\nautostart = false\n"
+             "queue_capacity = 4096\n",
+             dir);
+    host_result r = run_host_in(dir, ini, NULL, COUNT, "segv_levels");
+    assert_killed_by(&r, SIGSEGV);
+    assert_file_has_warn_and_above(&r, COUNT);
+    host_result_free(&r);
+}
+
 Test(crash, abort_writes_the_backlog_and_the_host_dies_by_sigabrt)
 {
     host_result r = run_host("crash_flush = true",
@@ -370,6 +441,10 @@ typedef struct gate {
     int confirm;          /* -1: all */
     int refuse;           /* every write() fails, confirming nothing */
     int crash_inside;     /* the next write() "crashes" */
+    int reject_every;     /* write() rejects every Nth record of a batch */
+    const sluice_host *host; /* for sluice_record_reject */
+    int latch_hold;       /* the latch's write() waits while set */
+    int latch_waiting;    /* a write() is at the latch */
     int crash_hold;       /* crash_write waits while set */
     int crash_waiting;    /* a crash_write is at the gate */
     size_t crash_first_n; /* lines the first crash_write got */
@@ -396,6 +471,9 @@ static void gate_reset(void)
     pthread_cond_init(&the_gate.cv, NULL);
     the_gate.hold = the_gate.waiting = the_gate.refuse = 0;
     the_gate.crash_inside = 0;
+    the_gate.reject_every = 0;
+    the_gate.host = NULL;
+    the_gate.latch_hold = the_gate.latch_waiting = 0;
     the_gate.crash_hold = the_gate.crash_waiting = 0;
     the_gate.crash_first_n = 0;
     the_gate.confirm = -1;
@@ -413,8 +491,8 @@ static void keep_line(char ***lines, size_t *n, size_t *cap, const char *p,
 
 static int gate_open(const sluice_options *o, void **state, sluice_error *e)
 {
-    (void)o;
     (void)e;
+    the_gate.host = o->host;
     *state = &the_gate;
     return 0;
 }
@@ -442,9 +520,14 @@ static int gate_write(void *state, const sluice_record *const *batch, size_t n,
     pthread_mutex_lock(&g->mu);
     size_t ok = g->refuse ? 0 : g->confirm < 0 ? n
                 : (size_t)g->confirm < n ? (size_t)g->confirm : n;
-    for (size_t i = 0; i < ok; i++)
+    for (size_t i = 0; i < ok; i++) {
+        if (g->reject_every && (i + 1) % (size_t)g->reject_every == 0) {
+            sluice_record_reject(g->host, i, "gate: scripted rejection");
+            continue;
+        }
         keep_line(&g->written, &g->written_n, &g->written_cap, batch[i]->line,
                   batch[i]->line_len - 1);
+    }
     pthread_mutex_unlock(&g->mu);
     *written = ok;
     return ok == n ? 0 : sluice_error_set(e, "gate: scripted failure");
@@ -475,6 +558,33 @@ static int gate_crash_write(void *state, const char *data, size_t len)
 
 static void gate_close(void *state) { (void)state; }
 
+/* The latch: a sink whose write() waits while the gate's latch_hold is
+ * set, then takes the whole batch (a dead letter that is slow). */
+static int latch_open(const sluice_options *o, void **state, sluice_error *e)
+{
+    (void)o;
+    (void)e;
+    *state = &the_gate;
+    return 0;
+}
+
+static int latch_write(void *state, const sluice_record *const *batch,
+                       size_t n, size_t *written, sluice_error *e)
+{
+    (void)batch;
+    (void)e;
+    gate *g = state;
+    pthread_mutex_lock(&g->mu);
+    g->latch_waiting = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (g->latch_hold)
+        pthread_cond_wait(&g->cv, &g->mu);
+    g->latch_waiting = 0;
+    pthread_mutex_unlock(&g->mu);
+    *written = n;
+    return 0;
+}
+
 static const char *const gate_options[] = {NULL};
 static const sluice_sink_api gate_api = {
     .abi_version = SLUICE_SINK_ABI_VERSION,
@@ -488,6 +598,17 @@ static const sluice_sink_api gate_api = {
     .crash_write = gate_crash_write,
 };
 
+static const sluice_sink_api latch_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "latch",
+    .description = "a test sink whose write() waits at a latch",
+    .option_names = gate_options,
+    .open = latch_open,
+    .write = latch_write,
+    .close = gate_close,
+};
+
 static sluice_runtime *start_with_gate(const char *ini)
 {
     gate_reset();
@@ -497,6 +618,8 @@ static sluice_runtime *start_with_gate(const char *ini)
     cr_assert_eq(sluice_builder_add_sink_api(b, &capture_api, &err), 0, "%s",
                  err.message);
     cr_assert_eq(sluice_builder_add_sink_api(b, &gate_api, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(sluice_builder_add_sink_api(b, &latch_api, &err), 0, "%s",
                  err.message);
     sluice_runtime *rt = NULL;
     cr_assert_eq(sluice_builder_start(b, &rt, &err), 0, "%s", err.message);
@@ -571,6 +694,10 @@ static void *flush_thread(void *arg)
 static void finish(sluice_runtime *rt, run_loop *loop)
 {
     sluice_crash_resume_();
+    pthread_mutex_lock(&the_gate.mu);
+    the_gate.latch_hold = 0;
+    pthread_cond_broadcast(&the_gate.cv);
+    pthread_mutex_unlock(&the_gate.mu);
     open_gate(-1);
     sluice_close(rt, 500);
     if (loop)
@@ -664,6 +791,37 @@ Test(crash, a_batch_partly_confirmed_while_the_handler_waits_is_written_from_the
     assert_numbered(the_gate.written, 4, 0, "write()");
     cr_assert_eq(the_gate.crashed_n, 16);
     assert_numbered(the_gate.crashed, 16, 4, "crash_write");
+    finish(rt, &loop);
+}
+
+Test(crash, records_a_sink_rejected_while_its_dead_letter_hangs_are_not_written_to_it_again)
+{
+    sluice_runtime *rt = start_with_gate(
+        "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+        "[sink.g]\nplugin = gate\npattern = %m\n"
+        "[sink.d]\nplugin = latch\n"
+        "[logger.app]\nsinks = g\ndead_letter = d\nautostart = false\n"
+        "queue_capacity = 1024\n");
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    the_gate.reject_every = 3; /* of 0..9: 2, 5 and 8 */
+    the_gate.latch_hold = 1;
+    log_records(lg, 0, 10);
+    run_loop loop;
+    start_run_loop(&loop, lg);
+    /* the sink took 0..9 (seven written, three rejected), and the worker
+     * hands the rejected ones to the dead letter, which hangs: the batch
+     * stays in flight */
+    pthread_mutex_lock(&the_gate.mu);
+    while (!the_gate.latch_waiting)
+        pthread_cond_wait(&the_gate.cv, &the_gate.mu);
+    pthread_mutex_unlock(&the_gate.mu);
+    log_records(lg, 10, 20);
+    size_t records = sluice_crash_flush_now_(1000000); /* waits 1 ms */
+    cr_assert_eq(the_gate.written_n, 7);
+    cr_assert_eq(records, 10, "%zu records", records);
+    cr_assert_eq(the_gate.crashed_n, 10, "crash_write got %zu lines",
+                 the_gate.crashed_n);
+    assert_numbered(the_gate.crashed, 10, 10, "crash_write");
     finish(rt, &loop);
 }
 
@@ -1164,6 +1322,60 @@ Test(crash, a_logger_with_post_hooks_is_not_written_since_its_hooks_cannot_run)
     cr_assert_eq(sluice_crash_flush_now_(INT64_MAX), 0);
     cr_assert_eq(the_gate.crashed_n, 0, "a secret would have been written");
     finish(rt, NULL);
+}
+
+static atomic_int hook_calls, hook_calls_in_crash;
+
+static void count_hook(void *user, sluice_record *r)
+{
+    (void)user;
+    (void)r;
+    atomic_fetch_add(&hook_calls, 1);
+    if (atomic_load(&sluice_crash_pending_))
+        atomic_fetch_add(&hook_calls_in_crash, 1);
+}
+
+static size_t gate_written(void)
+{
+    pthread_mutex_lock(&the_gate.mu);
+    size_t n = the_gate.written_n;
+    pthread_mutex_unlock(&the_gate.mu);
+    return n;
+}
+
+Test(crash, the_post_hook_stage_hooks_nothing_once_a_crash_began)
+{
+    sluice_runtime *rt = start_with_gate(gate_ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    sluice_error err;
+    atomic_store(&hook_calls, 0);
+    atomic_store(&hook_calls_in_crash, 0);
+    cr_assert_eq(sluice_logger_add_post_hook(lg, count_hook, NULL, &err), 0);
+    the_gate.hold = 1;
+    log_records(lg, 0, 10);
+    run_loop loop;
+    start_run_loop(&loop, lg);
+    wait_at_gate(); /* 0..9 hooked; the sink's batch of them in flight */
+    cr_assert_eq(atomic_load(&hook_calls), 10);
+    log_records(lg, 10, 20);
+    cr_assert_eq(sluice_crash_flush_now_(0), 0, "post-hooks: nothing written");
+    /* the batch ends; the worker's next take is the post-hook stage's,
+     * which must let 10..19 go unhooked and stop there */
+    open_gate(-1);
+    while (gate_written() < 10)
+        nap_us(1000);
+    nap_us(200000); /* time for a wrong hook to run (none must) */
+    cr_assert_eq(atomic_load(&hook_calls_in_crash), 0,
+                 "%d records were hooked after the crash began",
+                 atomic_load(&hook_calls_in_crash));
+    cr_assert_eq(atomic_load(&hook_calls), 10);
+    cr_assert_eq(gate_written(), 10);
+    /* the process did not end (a test): once resumed, all goes on */
+    sluice_crash_resume_();
+    cr_assert_eq(sluice_logger_flush(lg, -1), 0);
+    cr_assert_eq(atomic_load(&hook_calls), 20);
+    cr_assert_eq(gate_written(), 20);
+    finish(rt, &loop);
 }
 
 Test(crash, the_backlog_of_a_sink_that_is_not_crash_safe_goes_to_a_crash_safe_fallback)

@@ -100,6 +100,9 @@ static void known_logger(sluice_metrics_logger *lg, sluice_binding_stats *b)
     b->given_up = 9;
     b->diverted = 12;
     b->evicted = 13;
+    b->rejected = 15;
+    b->dead_lettered = 16;
+    b->filtered = 17;
     lg->bindings = b;
 }
 
@@ -166,6 +169,18 @@ static const char known_text[] =
     "binding's backlog.\n"
     "# TYPE sluice_binding_evicted_total counter\n"
     "sluice_binding_evicted_total{logger=\"app\",sink=\"out\",lane=\"0\"} 13\n"
+    "# HELP sluice_binding_rejected_total Records the sink rejected for good: "
+    "never written, never retried.\n"
+    "# TYPE sluice_binding_rejected_total counter\n"
+    "sluice_binding_rejected_total{logger=\"app\",sink=\"out\",lane=\"0\"} 15\n"
+    "# HELP sluice_binding_dead_lettered_total Of the rejected records, those "
+    "the logger's dead_letter sink took.\n"
+    "# TYPE sluice_binding_dead_lettered_total counter\n"
+    "sluice_binding_dead_lettered_total{logger=\"app\",sink=\"out\",lane=\"0\"} 16\n"
+    "# HELP sluice_binding_filtered_total Records below the sink's level: "
+    "never written there.\n"
+    "# TYPE sluice_binding_filtered_total counter\n"
+    "sluice_binding_filtered_total{logger=\"app\",sink=\"out\",lane=\"0\"} 17\n"
     "# HELP sluice_binding_state The binding's state: 1 for the state it is "
     "in, 0 for the others.\n"
     "# TYPE sluice_binding_state gauge\n"
@@ -243,7 +258,7 @@ Test(metrics, each_family_is_one_group_over_loggers_lanes_and_sinks)
                       "sample '%s' outside its family (%s)", line, last);
         }
     }
-    cr_assert_eq(nseen, 16, "%zu families", nseen);
+    cr_assert_eq(nseen, 19, "%zu families", nseen);
     free(text);
 }
 

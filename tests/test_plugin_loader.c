@@ -91,7 +91,7 @@ Test(plugins, a_version_1_plugin_still_has_its_keys_checked_and_its_check_run)
     char *msg = start_ini_fails("[sink.old]\nplugin = v1_sink\npath = /tmp/x\n"
                                 "colour = red\n[logger.a]\nsinks = old\n");
     cr_assert(strstr(msg, "<string>:4: [sink.old]: unknown key 'colour' for "
-                          "plugin 'v1_sink' (known: plugin, format, pattern, path, tag"),
+                          "plugin 'v1_sink' (known: plugin, format, pattern, level, path, tag"),
               "%s", msg);
     free(msg);
     sluice_error err;

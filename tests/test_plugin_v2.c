@@ -256,7 +256,7 @@ Test(plugin_v2, every_bad_value_is_reported_with_its_line_none_hiding_another)
         "<string>:13: sink 't': option 'out': the folder '/nonexistent-folder' of '/nonexistent-folder/x.log' does not exist",
         "<string>:14: sink 't': option 'server': 'bad host!' is not a host name or an IP address",
         "<string>:15: sink 't': option 'peer': '::1:80': write an IPv6 address in brackets",
-        "<string>:16: [sink.t]: unknown key 'colour' for plugin 'typed' (known: plugin, format, pattern, text, token,",
+        "<string>:16: [sink.t]: unknown key 'colour' for plugin 'typed' (known: plugin, format, pattern, level, text, token,",
         "<string>:1: sink 't': option 'must': is required",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)

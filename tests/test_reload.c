@@ -6,8 +6,10 @@
  * its lines and changes nothing. Then one behaviour at a time: an unchanged
  * sink keeps its backlog while it is down, an added sink gets the records,
  * a removed one drains and closes (or is counted after the timeout), a
- * changed logger drains its old queue first, a level changes in place, the
- * logger pointer stays valid, a removed logger's is a husk, and reload and
+ * changed logger drains its old queue first, a level changes in place, a
+ * sink's level changes with its new instance (a level the host set on a
+ * kept sink's binding stays), a changed dead letter takes what is rejected
+ * after the reload, the logger pointer stays valid, a removed logger's is a husk, and reload and
  * close, in both orders. Runs under ASan (no leak across the reloads) and
  * TSan (suite 'threads').
  */
@@ -109,6 +111,39 @@ static const sluice_sink_api probe_api = {
     .close = probe_close,
 };
 
+/* refuser: a sink that rejects every record for good (dead_letter). */
+static int refuser_open(const sluice_options *o, void **state, sluice_error *e)
+{
+    (void)e;
+    *state = (void *)o->host;
+    return 0;
+}
+
+static int refuser_write(void *state, const sluice_record *const *batch,
+                         size_t n, size_t *written, sluice_error *e)
+{
+    (void)batch;
+    (void)e;
+    for (size_t i = 0; i < n; i++)
+        sluice_record_reject(state, i, "refuser: never");
+    *written = n;
+    return 0;
+}
+
+static void refuser_close(void *state) { (void)state; }
+
+static const char *const refuser_options[] = {NULL};
+static const sluice_sink_api refuser_api = {
+    .abi_version = SLUICE_SINK_ABI_VERSION,
+    .struct_size = sizeof(sluice_sink_api),
+    .name = "refuser",
+    .description = "test sink that rejects every record",
+    .option_names = refuser_options,
+    .open = refuser_open,
+    .write = refuser_write,
+    .close = refuser_close,
+};
+
 /* The latest instance of sink NAME (NULL if none opened). */
 static probe *probe_find(const char *name)
 {
@@ -182,6 +217,7 @@ static sluice_runtime *start_file(const char *path)
     cr_assert_not_null(b, "%s", err.message);
     cr_assert_eq(sluice_builder_add_sink_api(b, &probe_api, &err), 0, "%s", err.message);
     cr_assert_eq(sluice_builder_add_sink_api(b, &capture_api, &err), 0, "%s", err.message);
+    cr_assert_eq(sluice_builder_add_sink_api(b, &refuser_api, &err), 0, "%s", err.message);
     sluice_runtime *rt = NULL;
     cr_assert_eq(sluice_builder_start(b, &rt, &err), 0, "start: %s", err.message);
     return rt;
@@ -818,6 +854,92 @@ Test(reload, a_level_the_host_set_stays_until_the_files_level_changes)
                                          "[logger.app]\nsinks = a\nlevel = error\n"));
     cr_assert_eq(sluice_get_level(app), SLUICE_LEVEL_ERROR);
     cr_assert_eq(sluice_close(rt, -1), 0);
+    tmpdir_remove(dir);
+}
+
+/* A sink's level is part of its settings: a reload that changes it gives
+ * the sink a new instance and the logger new bindings at that level. */
+Test(reload, a_sinks_level_changed_by_a_reload_applies_to_the_records_after_it)
+{
+    char *dir = tmpdir_make();
+    sluice_runtime *rt = start_file(put_file(dir, "a.ini",
+                                             "[sink.a]\nplugin = probe\nlevel = info\n"
+                                             "[logger.app]\nsinks = a\nlevel = debug\n"));
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    SLUICE_DEBUG(app, "r %d", 0); /* below a's level */
+    SLUICE_INFO(app, "r %d", 1);
+    cr_assert_eq(sluice_logger_flush(app, 10000), 0);
+    probe *old = probe_find("a");
+    reload_ok(rt, put_file(dir, "b.ini", "[sink.a]\nplugin = probe\nlevel = error\n"
+                                         "[logger.app]\nsinks = a\nlevel = debug\n"));
+    cr_assert_eq(sluice_binding_get_level(sluice_logger_binding(app, 0)),
+                 SLUICE_LEVEL_ERROR);
+    SLUICE_INFO(app, "r %d", 2); /* below a's new level */
+    SLUICE_WARN(app, "r %d", 3);
+    SLUICE_ERROR(app, "r %d", 4);
+    cr_assert_eq(sluice_logger_flush(app, 10000), 0);
+    sluice_binding_stats st = binding_of(app, 0);
+    cr_assert_eq(st.filtered, 2);
+    cr_assert_eq(st.written, 1);
+    cr_assert_eq(sluice_close(rt, -1), 0);
+    probe *now = probe_find("a");
+    cr_assert_neq(now, old, "the changed sink kept its instance");
+    assert_numbered(old, "r", 1, 1);
+    assert_numbered(now, "r", 4, 1);
+    tmpdir_remove(dir);
+}
+
+/* A replaced logger's binding to a sink the reload keeps keeps the level
+ * the host set on it. */
+Test(reload, a_binding_level_the_host_set_stays_when_its_sink_is_kept)
+{
+    char *dir = tmpdir_make();
+    sluice_runtime *rt = start_file(put_file(dir, "a.ini",
+                                             "[sink.a]\nplugin = probe\n"
+                                             "[logger.app]\nsinks = a\n"));
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    sluice_logger *gen = sluice_logger_gen_(app);
+    cr_assert_eq(sluice_binding_set_level(sluice_logger_binding(app, 0),
+                                          SLUICE_LEVEL_WARN), 0);
+    reload_ok(rt, put_file(dir, "b.ini", "[sink.a]\nplugin = probe\n"
+                                         "[logger.app]\nsinks = a\nqueue_size = 2M\n"));
+    cr_assert_neq(sluice_logger_gen_(app), gen, "the logger was kept");
+    cr_assert_eq(sluice_binding_get_level(sluice_logger_binding(app, 0)),
+                 SLUICE_LEVEL_WARN);
+    SLUICE_INFO(app, "r %d", 0);
+    SLUICE_WARN(app, "r %d", 1);
+    cr_assert_eq(sluice_close(rt, -1), 0);
+    assert_numbered(probe_find("a"), "r", 1, 1);
+    tmpdir_remove(dir);
+}
+
+/* A dead letter whose settings change gets a new instance, and the logger
+ * (its own section unchanged) hands it the records rejected after the
+ * reload; the old instance got the earlier ones. */
+Test(reload, a_changed_dead_letter_takes_the_rejected_records_after_the_reload)
+{
+    char *dir = tmpdir_make();
+    sluice_runtime *rt = start_file(put_file(dir, "a.ini",
+                                             "[sink.r]\nplugin = refuser\n"
+                                             "[sink.d]\nplugin = probe\ntag = 1\n"
+                                             "[logger.app]\nsinks = r\ndead_letter = d\n"));
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    SLUICE_INFO(app, "r %d", 0);
+    cr_assert_eq(sluice_logger_flush(app, 10000), 0);
+    probe *old = probe_find("d");
+    reload_ok(rt, put_file(dir, "b.ini", "[sink.r]\nplugin = refuser\n"
+                                         "[sink.d]\nplugin = probe\ntag = 2\n"
+                                         "[logger.app]\nsinks = r\ndead_letter = d\n"));
+    SLUICE_INFO(app, "r %d", 1);
+    cr_assert_eq(sluice_logger_flush(app, 10000), 0);
+    sluice_binding_stats st = binding_of(app, 0);
+    cr_assert_eq(st.rejected, 1);
+    cr_assert_eq(st.dead_lettered, 1);
+    cr_assert_eq(sluice_close(rt, -1), 0);
+    probe *now = probe_find("d");
+    cr_assert_neq(now, old, "the changed dead letter kept its instance");
+    assert_numbered(old, "r", 0, 1);
+    assert_numbered(now, "r", 1, 1);
     tmpdir_remove(dir);
 }
 

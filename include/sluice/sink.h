@@ -241,6 +241,21 @@ struct sluice_host {
     void (*report)(const sluice_host *host, const char *key,
                    const char *message);
     void *runtime_;            /* the runtime's; do not touch */
+    /* ---- appended in version 2 after runtime_ ---- */
+    /* During write() only: batch[index] of the batch being written will
+     * never be accepted by the destination (too large, refused by a schema
+     * or a constraint, an HTTP 4xx ...): drop it for good, with why
+     * (copied; NULL: no reason). Count it in *written like a written
+     * record and go on with the rest: the runtime counts it as rejected
+     * (not written), never offers it again, hands it to the logger's
+     * dead_letter sink when there is one (with the reason in the field
+     * sluice.reject_reason), and a batch whose only problems are
+     * rejections is a success. A rejection of a record at or after
+     * *written (the part that stays queued) is forgotten: the record is
+     * offered again. Callable from any thread while write() runs (a
+     * library's delivery callback); outside write() it does nothing.
+     * See sluice_record_reject below. */
+    void (*reject)(const sluice_host *host, size_t index, const char *reason);
 };
 
 /* What check() and open() are given. */
@@ -284,8 +299,9 @@ typedef struct sluice_sink_api {
      * fails. */
     int (*open)(const sluice_options *opts, void **state, sluice_error *err);
     /* v1: write records batch[0..n). Set *written to how many of the leading
-     * records are durably handed over (to the file, the collector, ...).
-     * Return 0 when all n are written; otherwise nonzero with err set: the
+     * records are done: durably handed over (to the file, the collector,
+     * ...) or, version 2, rejected for good with sluice_record_reject.
+     * Return 0 when all n are done; otherwise nonzero with err set: the
      * records from *written on stay queued and are offered again later. */
     int (*write)(void *state, const sluice_record *const *batch, size_t n,
                  size_t *written, sluice_error *err);
@@ -415,6 +431,28 @@ static inline int sluice_options_report(const sluice_options *o,
         return -1;
     }
     return sluice_options_error(o, key, err, "%s", what);
+}
+
+/* In write(): batch[index] is rejected for good, the reason formatted as
+ * printf does (see sluice_host.reject); count it in *written and go on.
+ * host is opts->host as open() was given it (keep it in your state). With
+ * no host (a version-1 runtime), nothing happens: then report a failure
+ * instead. Returns 0 when the rejection was handed over, -1 when not. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int sluice_record_reject(const sluice_host *host, size_t index,
+                                       const char *fmt, ...)
+{
+    if (!host || !host->reject)
+        return -1;
+    char why[SLUICE_ERROR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    host->reject(host, index, why);
+    return 0;
 }
 
 /* Parse a decimal integer: an optional '-', then digits without a leading

@@ -293,13 +293,33 @@ typedef struct sluice_hook_record {
 /* Return false to reject the record: it is counted as dropped (and in
  * rejected), never written. Runs on the logging thread: keep it short. */
 typedef bool (*sluice_pre_hook_fn)(void *user, sluice_hook_record *r);
-/* Runs on a worker before the record is rendered for one sink (so once per
- * sink binding): it may change r (message, fields); what it points r at
- * must stay valid until its next call on that thread. */
+/* Runs once per record, on one of the logger's run loops, before any sink
+ * renders it; every sink of the logger then gets what the post-hooks made
+ * of it (a sink's retry does not run them again). The hooks of a logger
+ * run in the order they were added, each seeing the record as the one
+ * before left it; for one lane, calls never overlap (with workers = N,
+ * the lanes' run at once, on different threads).
+ *   It may change: r->message and r->message_len, r->fields and
+ *   r->field_count (a new array: the fields it was given first, then its
+ *   own, so that a key of its own replaces an earlier one), r->time_ns.
+ *   Any other change (level, logger, call site, line, ...) is ignored.
+ *   Fields arrive merged in this order: the logger's base fields, the
+ *   pre-hooks', the call's; when rendered, a later key replaces an
+ *   earlier one, in the place where the key first appeared.
+ *   What it points r at must stay valid until its next call on the same
+ *   thread: the runtime copies the record once the last post-hook has
+ *   returned, before the next record is hooked: thread-local buffers
+ *   reused at each call are fine.
+ * A record taken by a sink before the logger's first post-hook was added
+ * is written without hooks, to every sink alike. */
 typedef void (*sluice_post_hook_fn)(void *user, sluice_record *r);
 
 /* Add a hook (at most SLUICE_HOOKS_MAX of each kind per logger). Safe at
- * any time; a call in flight may miss a hook added meanwhile. */
+ * any time; a call in flight may miss a hook added meanwhile. A logger's
+ * first post-hook gives it a post-hook stage: from then on its records
+ * pass the hooks before any sink takes them, and their results are kept
+ * (on the heap) until every sink has passed them: while one sink is far
+ * behind, about as much memory as its backlog in the queue. */
 int sluice_logger_add_pre_hook(sluice_logger *lg, sluice_pre_hook_fn fn,
                                void *user, sluice_error *err);
 int sluice_logger_add_post_hook(sluice_logger *lg, sluice_post_hook_fn fn,
@@ -411,12 +431,30 @@ typedef struct sluice_binding_stats {
     uint64_t given_up;         /* times the supervisor gave up on it */
     uint64_t diverted;         /* records handed to the fallback sink */
     uint64_t evicted;          /* records drop_oldest took from its backlog */
+    uint64_t rejected;         /* records its sink (or the fallback, while
+                                  diverting) rejected for good: never
+                                  written, never retried */
+    uint64_t dead_lettered;    /* of rejected: taken by the logger's
+                                  dead_letter sink */
+    uint64_t filtered;         /* records below the binding's level (or,
+                                  while diverting, the fallback's): never
+                                  written there; counted once accepted */
 } sluice_binding_stats;
 
 int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
 size_t sluice_logger_binding_count(sluice_logger *lg);
 sluice_binding *sluice_logger_binding(sluice_logger *lg, size_t index);
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out);
+
+/* A binding's own level ([sink.NAME] level =, TRACE by default): records of
+ * its logger below it are not rendered or written for this sink, counted
+ * in its filtered, and hold no queue room for it (while its sink is down,
+ * the ones it sits on are passed as soon as room is needed). The logger's
+ * level still decides what is logged at all. Takes effect from the next
+ * batch; SLUICE_LEVEL_OFF mutes the sink for this logger. Refused (-1) once
+ * close began, or for a level out of range. */
+int sluice_binding_set_level(sluice_binding *b, sluice_level lvl);
+sluice_level sluice_binding_get_level(sluice_binding *b);
 
 /* ---- metrics ------------------------------------------------------------- */
 

@@ -3,7 +3,7 @@
  *
  * Options (the table below): path, fail_every, fail_percent, seed,
  * fail_first_ms, down_every_ms, down_for_ms, hang_ms, partial, silent_path,
- * flush_count_path.
+ * flush_count_path, open_delay_ms, reject_every.
  *
  *   path = FILE            append each record's line here (optional)
  *   fail_every = N         every Nth write() fails (0: never)
@@ -21,6 +21,10 @@
  *                          (those records will be written twice)
  *   silent_path = FILE     append the lines written silently here
  *   flush_count_path = FILE  each flush() appends one byte here
+ *   reject_every = N       every Nth record the sink is done with is
+ *                          rejected for good (sluice_record_reject), not
+ *                          written: the Nth, 2Nth ... of the records it
+ *                          reported done, so retries do not shift them
  *
  * Written against sluice/sink.h only, like any outside plugin.
  */
@@ -68,6 +72,9 @@ static const sluice_option_spec fault_options[] = {
     {.name = "open_delay_ms", .type = SLUICE_OPTION_DURATION, .default_value = "0",
      .min = 0, .max = 3600000,
      .description = "open() first sleeps this long (a slow start)"},
+    {.name = "reject_every", .type = SLUICE_OPTION_INT, .default_value = "0",
+     .min = 0, .max = 1000000,
+     .description = "every Nth record done is rejected for good; 0: never"},
     {0}};
 
 typedef struct fault {
@@ -78,6 +85,9 @@ typedef struct fault {
     unsigned seed;
     unsigned long long calls;
     long long opened_ms;
+    long long reject_every;
+    unsigned long long done;   /* records reported done (written, rejected) */
+    const sluice_host *host;   /* for sluice_record_reject */
 } fault;
 
 static long long now_ms(void)
@@ -127,6 +137,8 @@ static int fault_open(const sluice_options *o, void **state, sluice_error *err)
     f->down_for = sluice_options_get_int(o, "down_for_ms");
     f->hang_ms = sluice_options_get_int(o, "hang_ms");
     f->partial = sluice_options_get_enum(o, "partial");
+    f->reject_every = sluice_options_get_int(o, "reject_every");
+    f->host = o->host;
     long long seed = sluice_options_get_int(o, "seed");
     long long open_delay_ms = sluice_options_get_int(o, "open_delay_ms");
     if (open_out(o, "path", &f->fd, err) || open_out(o, "silent_path", &f->silent_fd, err) ||
@@ -165,6 +177,23 @@ static int put(int fd, const sluice_record *const *batch, size_t n)
     return 0;
 }
 
+/* Report batch[0..n) done: every reject_every-th record is rejected, the
+ * others written to path. */
+static int deliver(fault *f, const sluice_record *const *batch, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        f->done++;
+        if (f->reject_every && f->done % (unsigned long long)f->reject_every == 0) {
+            sluice_record_reject(f->host, i, "fault: scripted rejection of "
+                                 "record %llu", f->done);
+            continue;
+        }
+        if (put(f->fd, batch + i, 1) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int should_fail(fault *f)
 {
     long long age = now_ms() - f->opened_ms;
@@ -191,18 +220,23 @@ static int fault_write(void *state, const sluice_record *const *batch, size_t n,
             ;
     }
     if (!should_fail(f)) {
-        if (put(f->fd, batch, n) != 0)
+        if (f->reject_every ? deliver(f, batch, n) : put(f->fd, batch, n))
             return sluice_error_set(err, "fault: write: %s", strerror(errno));
         *written = n;
         return 0;
     }
     size_t prefix = (f->partial && n > 1) ? (size_t)(rand_r(&f->seed) % n) : 0;
     if (prefix) {
-        put(f->fd, batch, prefix);
-        if (f->partial == 1)
+        if (f->partial == 1) {
+            if (f->reject_every)
+                deliver(f, batch, prefix);
+            else
+                put(f->fd, batch, prefix);
             *written = prefix;
-        else
+        } else {
+            put(f->fd, batch, prefix);
             put(f->silent_fd, batch, prefix);
+        }
     }
     return sluice_error_set(err, "fault: scripted failure at call %llu",
                             f->calls);

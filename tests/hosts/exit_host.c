@@ -13,6 +13,10 @@
  *            logs from HOST_THREADS threads at once (thread t logs the
  *            records numbered t, t + HOST_THREADS, ...), joins them, then
  *            dereferences a NULL pointer
+ *   segv_levels
+ *            logs record i at debug, info, warn, error as i % 4 says
+ *            (0 to 3), naps 100 ms (a run loop whose sink hangs is then
+ *            likely inside its write), then dereferences a NULL pointer
  *   abort    calls abort()
  *   segv_host_handler
  *            installs a SIGSEGV handler of its own before opening (it
@@ -109,6 +113,17 @@ int main(int argc, char **argv)
         }
         for (long t = 0; t < HOST_THREADS; t++)
             pthread_join(jobs[t].thread, NULL);
+    } else if (strcmp(argv[3], "segv_levels") == 0) {
+        for (long i = 0; i < count; i++) {
+            switch (i % 4) {
+            case 0: SLUICE_DEBUG(lg, "record %ld", i); break;
+            case 1: SLUICE_INFO(lg, "record %ld", i); break;
+            case 2: SLUICE_WARN(lg, "record %ld", i); break;
+            default: SLUICE_ERROR(lg, "record %ld", i); break;
+            }
+        }
+        struct timespec nap = {0, 100000000};
+        nanosleep(&nap, NULL);
     } else {
         for (long i = 0; i < count; i++)
             SLUICE_INFO(lg, "record %ld", i);
