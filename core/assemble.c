@@ -14,6 +14,8 @@
 
 #include "builder_internal.h"
 #include "clock_internal.h"
+#include "crc32c_internal.h"
+#include "durable_internal.h"
 #include "sink_internal.h"
 
 /* The logger's base fields, from its field.NAME keys in file order. */
@@ -42,7 +44,53 @@ static int copy_fields(sluice_logger *lg, const bsection *s)
     return 0;
 }
 
-static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
+/* Lane lane's queue: in memory, or in its durable file (PATH for one
+ * lane, PATH.LANE for several). */
+static sluice_queue *make_queue(const sluice_builder *b, const logger_plan *l,
+                                unsigned lane, sluice_error *err)
+{
+    if (!l->durable) {
+        sluice_queue *q = sluice_queue_create((size_t)l->queue_bytes, l->rings,
+                                              (unsigned)l->nsinks);
+        if (!q)
+            sluice_error_set(err, "logger '%s': cannot map a queue of %llu "
+                                  "bytes: %s",
+                             l->name, (unsigned long long)l->queue_bytes,
+                             strerror(errno));
+        return q;
+    }
+    char path[4200], where[600];
+    if (l->workers > 1)
+        snprintf(path, sizeof path, "%s.%u", l->durable, lane);
+    else
+        snprintf(path, sizeof path, "%s", l->durable);
+    if (l->durable_line > 0)
+        snprintf(where, sizeof where, "%s:%d: [%s] durable", b->source,
+                 l->durable_line, l->section->name);
+    else
+        snprintf(where, sizeof where, "%s: [%s] durable", b->source,
+                 l->section->name);
+    const char *names[SLUICE_QUEUE_MAX_CONSUMERS];
+    for (size_t i = 0; i < l->nsinks; i++)
+        names[i] = l->sinks[i]->name;
+    sluice_durable_spec spec = {
+        .path = path,
+        .where = where,
+        .sync = (sluice_durable_sync)l->durable_sync,
+        .sync_interval_ms = (int)l->durable_interval_ms,
+        .bytes = (size_t)l->queue_bytes,
+        .rings = l->rings,
+        .rings_explicit = l->rings_explicit,
+        .consumers = (unsigned)l->nsinks,
+        .sinks = names,
+    };
+    sluice_queue *q = NULL;
+    sluice_durable_open_(&spec, &q, err);
+    return q;
+}
+
+static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
+                                  const logger_plan *l,
                                   sluice_sink_instance **by_plan,
                                   const sink_plan *plans, sluice_error *err)
 {
@@ -58,9 +106,13 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
     lg->head.level = (int)l->level;
     lg->lanes = (unsigned)l->workers;
     /* the straight path needs one lane and the TSC for its timestamps */
+    /* a durable one, its twin of it when the crc32 instruction is there */
     atomic_init(&lg->slow_path,
                 (lg->lanes > 1 ? SLUICE_SLOW_LANES : 0u) |
-                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC));
+                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC) |
+                    (l->durable ? SLUICE_SLOW_DURABLE : 0u) |
+                    (l->durable && !sluice_crc32c_hw_() ? SLUICE_SLOW_SOFT_CRC
+                                                         : 0u));
     lg->sinks_per_lane = l->nsinks;
     lg->overflow = l->overflow;
     lg->block_timeout_ms = (int)l->block_timeout;
@@ -74,12 +126,8 @@ static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
         goto oom;
 
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
-        lg->queues[lane] = sluice_queue_create((size_t)l->queue_bytes, l->rings,
-                                               (unsigned)l->nsinks);
+        lg->queues[lane] = make_queue(b, l, lane, err);
         if (!lg->queues[lane]) {
-            sluice_error_set(err, "logger '%s': cannot map a queue of %llu bytes: %s",
-                             l->name, (unsigned long long)l->queue_bytes,
-                             strerror(errno));
             sluice_logger_destroy_(lg);
             return NULL;
         }
@@ -191,7 +239,7 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
         goto fail;
     }
     for (size_t i = 0; i < plan.logger_count; i++) {
-        sluice_logger *lg = make_logger(rt, &plan.loggers[i], by_plan,
+        sluice_logger *lg = make_logger(b, rt, &plan.loggers[i], by_plan,
                                         plan.sinks, err);
         if (!lg)
             goto fail;

@@ -137,6 +137,11 @@ typedef struct logger_plan {
     sluice_overflow overflow;
     sluice_scheduler_kind scheduler;
     bool autostart;
+    bool rings_explicit;       /* producer_rings given (not auto) */
+    char *durable;             /* durable = PATH, resolved; NULL: memory */
+    int durable_line;
+    int durable_sync;          /* sluice_durable_sync */
+    long long durable_interval_ms;
 } logger_plan;
 
 typedef struct sluice_plan {

@@ -23,6 +23,11 @@
  *
  * Sleeping uses futexes with bounded timeouts: a wake-up the producer's
  * relaxed check misses costs at most one timeout of delay, never a record.
+ *
+ * A durable queue's rings are in a file (durable.c): queue.c tells it when
+ * a cursor is about to move (it persists the cursor before producers may
+ * reuse the room) and when a batch leaves for a sink (durable_sync =
+ * batch), and hands it the queue to close with.
  * Knows nothing of INI, sinks, formats or threads beyond its own waiting.
  */
 #include "queue_internal.h"
@@ -38,6 +43,7 @@
 #include <unistd.h>
 
 #include "clock_internal.h"
+#include "durable_internal.h"
 
 #ifdef __linux__
 #include <linux/futex.h>
@@ -101,16 +107,16 @@ unsigned sluice_queue_default_rings(size_t bytes)
     return (unsigned)rings;
 }
 
-static size_t header_size(unsigned rings, unsigned consumers)
+size_t sluice_queue_header_size_(unsigned rings, unsigned consumers)
 {
     return round_up(sizeof(sluice_queue) +
                         (size_t)rings * consumers * sizeof(sluice_cursor),
                     page_size());
 }
 
-#define SLACK_BYTES ((size_t)SLUICE_RING_SLACK_UNITS * SLUICE_UNIT)
+#define SLACK_BYTES SLUICE_RING_SLACK_BYTES
 
-static size_t ring_bytes_for(size_t bytes, unsigned rings)
+size_t sluice_queue_ring_bytes_(size_t bytes, unsigned rings)
 {
     size_t each = pow2_floor(bytes / rings ? bytes / rings : 1);
     return each < SLUICE_RING_MIN_BYTES ? SLUICE_RING_MIN_BYTES : each;
@@ -118,31 +124,26 @@ static size_t ring_bytes_for(size_t bytes, unsigned rings)
 
 size_t sluice_queue_region_size(size_t bytes, unsigned rings, unsigned consumers)
 {
-    return header_size(rings, consumers) + (ring_bytes_for(bytes, rings) + SLACK_BYTES) * rings;
+    return sluice_queue_header_size_(rings, consumers) +
+           (sluice_queue_ring_bytes_(bytes, rings) + SLACK_BYTES) * rings;
 }
 
-static uint64_t random_secret(void *salt)
+uint64_t sluice_queue_random_secret_(void)
 {
+    static _Atomic uint64_t salt;
     uint64_t s = 0;
     if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = sluice_clock_monotonic_ns() ^ (uint64_t)(uintptr_t)salt * 0x9E3779B97F4A7C15ull;
+        s = (uint64_t)sluice_clock_monotonic_ns() ^
+            (atomic_fetch_add(&salt, 1) + 1) * 0x9E3779B97F4A7C15ull;
     return s | 1; /* never 0: a zeroed page is no record */
 }
 
-sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers)
+sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
+                                   unsigned char *rings_base,
+                                   size_t ring_bytes, unsigned rings,
+                                   unsigned consumers, uint64_t secret)
 {
-    if (rings < 1 || rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)) ||
-        consumers > SLUICE_QUEUE_MAX_CONSUMERS)
-        return NULL;
-    size_t ring_bytes = ring_bytes_for(bytes, rings);
-    size_t head = header_size(rings, consumers);
-    size_t size = head + (ring_bytes + SLACK_BYTES) * rings;
-    /* every page faulted in now, not by the first pass of the producers */
-    void *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (region == MAP_FAILED)
-        return NULL;
-    sluice_queue *q = region;
+    sluice_queue *q = header;
     atomic_init(&q->data_waiters, 0);
     atomic_init(&q->data_bell, 0);
     atomic_init(&q->closed, 0);
@@ -150,9 +151,10 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     q->rings = rings;
     q->ring_mask = rings - 1;
     q->consumers = consumers;
-    q->header_size = head;
-    q->region_size = size;
-    q->secret = random_secret(q);
+    q->header_size = header_size;
+    q->region_size = header_size;
+    q->secret = secret;
+    q->durable = NULL;
     q->max_record = (uint32_t)(ring_bytes / 2 - SLUICE_REC_HEADER);
     sluice_cursor *cursors = (sluice_cursor *)(void *)(q + 1);
     for (unsigned i = 0; i < rings; i++) {
@@ -167,9 +169,11 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
         atomic_init(&r->evicted, 0);
         r->units = ring_bytes / SLUICE_UNIT;
         r->mask = r->units - 1;
-        r->secret = q->secret;
-        r->base = (unsigned char *)region + head + (size_t)i * (ring_bytes + SLACK_BYTES);
+        r->secret = secret;
+        r->base = rings_base + (size_t)i * (ring_bytes + SLACK_BYTES);
         r->cursor = cursors + (size_t)i * consumers;
+        r->tick_offset = 0;
+        r->durable_epoch = 0;
         for (unsigned c = 0; c < consumers; c++) {
             sluice_cursor *cur = &r->cursor[c];
             memset(cur, 0, sizeof *cur);
@@ -181,10 +185,33 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     return q;
 }
 
+sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers)
+{
+    if (rings < 1 || rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)) ||
+        consumers > SLUICE_QUEUE_MAX_CONSUMERS)
+        return NULL;
+    size_t ring_bytes = sluice_queue_ring_bytes_(bytes, rings);
+    size_t head = sluice_queue_header_size_(rings, consumers);
+    size_t size = head + (ring_bytes + SLACK_BYTES) * rings;
+    /* every page faulted in now, not by the first pass of the producers */
+    void *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (region == MAP_FAILED)
+        return NULL;
+    sluice_queue *q = sluice_queue_layout_(region, head,
+                                           (unsigned char *)region + head,
+                                           ring_bytes, rings, consumers,
+                                           sluice_queue_random_secret_());
+    q->region_size = size;
+    return q;
+}
+
 void sluice_queue_destroy(sluice_queue *q)
 {
     if (!q)
         return;
+    if (q->durable)
+        sluice_durable_close_(q->durable);
     for (unsigned i = 0; i < q->rings; i++) {
         pthread_cond_destroy(&q->ring[i].rendered);
         pthread_mutex_destroy(&q->ring[i].lock);
@@ -194,7 +221,9 @@ void sluice_queue_destroy(sluice_queue *q)
 
 void sluice_queue_bury(sluice_queue *q)
 {
-    if (q->region_size > q->header_size)
+    if (q->durable)
+        sluice_durable_close_(q->durable); /* unmaps the file's rings */
+    else if (q->region_size > q->header_size)
         munmap((char *)q + q->header_size, q->region_size - q->header_size);
 }
 
@@ -288,6 +317,9 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) != min)
             continue;
+        if (q->durable) /* the file's cursor first: see release */
+            sluice_durable_cursor_moved_(q->durable, i, (unsigned)(r - q->ring),
+                                         next);
         atomic_store_explicit(&c->done, next, memory_order_release);
         if (c->taken > 0 && min < c->claimed)
             continue; /* in a rendered batch in flight: release counts it */
@@ -328,7 +360,7 @@ static int wait_space(sluice_queue *q, sluice_ring *r, uint64_t need,
 }
 
 /* A padding record (its header may run into the slack). */
-static void write_pad(sluice_ring *r, uint64_t off, uint64_t units)
+void sluice_queue_write_pad_(sluice_ring *r, uint64_t off, uint64_t units)
 {
     sluice_rec *pad = rec_at(r, off);
     pad->units = (uint32_t)units;
@@ -339,6 +371,8 @@ static void write_pad(sluice_ring *r, uint64_t off, uint64_t units)
     sluice_rec_set_meta(pad, 0, SLUICE_KIND_PAD, 0);
     pad->args_length = 0;
     pad->check = 0;
+    if (r->durable_epoch)
+        pad->check = sluice_rec_check_(pad);
     atomic_store_explicit(&pad->publish, (off + 1) ^ r->secret, memory_order_release);
 }
 
@@ -414,7 +448,7 @@ static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
                                                   memory_order_acquire,
                                                   memory_order_relaxed)) {
             if (pad)
-                write_pad(r, h, pad);
+                sluice_queue_write_pad_(r, h, pad);
             *off = h + pad;
             return rec_at(r, h + pad);
         }
@@ -517,6 +551,10 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
 
 void sluice_queue_rendered(sluice_queue *q, unsigned c)
 {
+    /* durable_sync = batch: on disk before the sink has it (the batch's
+     * room stays ours while it is rendering) */
+    if (q->durable)
+        sluice_durable_batch_(q->durable, q, c);
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
         pthread_mutex_lock(&r->lock);
@@ -563,6 +601,11 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
         lost += ring_lost;
         if (done != cur->from)
             moved = true;
+        /* a durable queue's file learns of the move before producers may
+         * reuse the room: the file's cursor is never behind this one */
+        if (q->durable &&
+            done != atomic_load_explicit(&cur->done, memory_order_relaxed))
+            sluice_durable_cursor_moved_(q->durable, c, i, done);
         atomic_store_explicit(&cur->done, done, memory_order_release);
         cur->from = cur->claimed = done;
         cur->taken = 0;
@@ -614,7 +657,7 @@ uint64_t sluice_queue_accepted(sluice_queue *q)
         uint64_t n;
         walk(r, atomic_load_explicit(&r->cursor[0].done, memory_order_relaxed),
              head_of(r), &n);
-        total += r->cursor[0].finished + n;
+        total += r->cursor[0].finished + n - r->cursor[0].replayed;
         pthread_mutex_unlock(&r->lock);
     }
     return total;
@@ -640,6 +683,14 @@ uint64_t sluice_queue_cursor_evicted(sluice_queue *q, unsigned c)
         sum += q->ring[i].cursor[c].evicted;
         pthread_mutex_unlock(&q->ring[i].lock);
     }
+    return sum;
+}
+
+uint64_t sluice_queue_cursor_replayed(sluice_queue *q, unsigned c)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < q->rings; i++)
+        sum += q->ring[i].cursor[c].replayed; /* set at open, then read only */
     return sum;
 }
 

@@ -72,7 +72,11 @@ enum {
     SLUICE_SLOW_CLOSING = 1u << 3,    /* close began: calls return at once */
     SLUICE_SLOW_CLOSED = 1u << 4,     /* close returned: the logger is a
                                          husk, only its bits are read */
-    SLUICE_SLOW_FORKED = 1u << 5      /* a fork's child: calls are dropped */
+    SLUICE_SLOW_FORKED = 1u << 5,     /* a fork's child: calls are dropped */
+    SLUICE_SLOW_DURABLE = 1u << 6,    /* a durable queue: alone, the
+                                         straight path's durable twin */
+    SLUICE_SLOW_SOFT_CRC = 1u << 7    /* ... without SSE4.2's crc32: the
+                                         general path */
 };
 
 struct sluice_logger {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "durable_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 
@@ -45,6 +46,8 @@ static void logger_stats(sluice_logger *lg, sluice_logger_stats *out)
         closed += sluice_queue_refused_closed(q);
         evicted += sluice_queue_evicted(q);
         claimed += sluice_queue_accepted(q);
+        out->replayed += sluice_queue_replayed(q);
+        out->corrupt += sluice_queue_corrupt(q);
     }
     out->rejected = atomic_load(&lg->rejected);
     out->closed = closed;
@@ -100,6 +103,7 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     out->given_up = atomic_load(&b->given_up);
     out->diverted = atomic_load(&b->diverted);
     out->evicted = sluice_queue_cursor_evicted(b->queue, b->cursor);
+    out->replayed = sluice_queue_cursor_replayed(b->queue, b->cursor);
 }
 
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)

@@ -124,14 +124,14 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         const unsigned char *payload = rec->payload;
         sluice_record *r = &sc->recs[i];
         memset(r, 0, sizeof *r);
-        r->time_ns = sluice_clock_snapshot_ns(&clk, rec->ticks);
+        r->time_ns = sluice_queue_time_ns(b->queue, &clk, rec);
         r->level = (sluice_level)rec->level;
         r->logger = lg->name;
         r->thread_id = rec->thread_id;
         r->sequence = sc->taken[i].sequence;
         sc->msg_off[i] = sc->msgs.len;
-        if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
-            const sluice_callsite *cs = rec->callsite;
+        const sluice_callsite *cs = sluice_queue_site(b->queue, rec);
+        if (rec->kind == SLUICE_KIND_ARGS && cs) {
             const sluice_printf_program *pp = sluice_printf_cache_get(
                 &sc->printf_cache, cs, cs->format, cs->arg_types,
                 cs->arg_count);

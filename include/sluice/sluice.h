@@ -331,6 +331,11 @@ typedef struct sluice_logger_stats {
                                   the queue before every sink had them
                                   (what each sink lost: its binding's
                                   evicted) */
+    uint64_t replayed;         /* durable: records found in its file at
+                                  open that some sink had not confirmed
+                                  (not in attempted or accepted) */
+    uint64_t corrupt;          /* durable: damaged records (or gaps before
+                                  a later record) skipped at open */
 } sluice_logger_stats;
 
 typedef struct sluice_binding_stats {
@@ -348,6 +353,11 @@ typedef struct sluice_binding_stats {
     uint64_t given_up;         /* times the supervisor gave up on it */
     uint64_t diverted;         /* records handed to the fallback sink */
     uint64_t evicted;          /* records drop_oldest took from its backlog */
+    uint64_t replayed;         /* durable: records its sink had not
+                                  confirmed when the file was opened,
+                                  delivered first: written + evicted +
+                                  pending (+ diverted) == accepted +
+                                  replayed */
 } sluice_binding_stats;
 
 int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
