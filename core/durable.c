@@ -471,6 +471,7 @@ static uint64_t claimed_at(const sluice_ring *r, uint64_t pos)
     uint64_t word = atomic_load_explicit(&((sluice_rec *)rec)->publish,
                                          memory_order_relaxed);
     uint64_t off = (word ^ r->secret) - 1;
+    /* (zeros claim secret - 1, past 2^63: refused here) */
     if ((off & r->mask) != pos || off > (UINT64_C(1) << 60))
         return UINT64_MAX;
     return off;
@@ -482,7 +483,7 @@ typedef struct ring_found {
     bool any;
 } ring_found;
 
-static ring_found ring_scan(const sluice_durable *d, sluice_queue *q,
+static ring_found ring_scan(sluice_durable *d, sluice_queue *q,
                             sluice_ring *r)
 {
     ring_found f = {0, 0, false};
@@ -505,6 +506,9 @@ static ring_found ring_scan(const sluice_durable *d, sluice_queue *q,
         if (off == UINT64_MAX)
             continue;
         if (off >= f.head) {
+            /* a record whose word names it but fails a check: damaged
+             * (one absent altogether looks like one never made) */
+            d->corrupt += check_at(d, q, r, off) == DAMAGED;
             atomic_store_explicit(&rec_at(r, off)->publish, 0,
                                   memory_order_relaxed);
             continue;
@@ -531,9 +535,10 @@ static uint64_t count_records(const sluice_ring *r, uint64_t off, uint64_t end)
 }
 
 /* Walk [from, head): every stretch that holds no valid record before a
- * later one (a damaged record, a hole) becomes one padding record,
- * counted; cursors inside it move to its end, cursors inside a record to
- * its start. Returns the largest ticks of the valid records. */
+ * later one (damaged records, a hole) becomes one padding record, its
+ * damaged records counted (a hole as one); cursors inside it move to its
+ * end, cursors inside a record to its start. Returns the largest ticks
+ * of the valid records. */
 static uint64_t ring_mend(sluice_durable *d, sluice_queue *q, sluice_ring *r,
                           uint64_t from, uint64_t head, uint64_t *done,
                           unsigned consumers)
@@ -564,8 +569,12 @@ static uint64_t ring_mend(sluice_durable *d, sluice_queue *q, sluice_ring *r,
             if (room && check_at(d, q, r, next) == VALID)
                 break;
         }
+        /* what the stretch held: its damaged records, or one hole */
+        uint64_t damaged = 0;
+        for (uint64_t at = off; at < next; at++)
+            damaged += check_at(d, q, r, at) == DAMAGED;
+        d->corrupt += damaged ? damaged : 1;
         sluice_queue_write_pad_(r, off, next - off);
-        d->corrupt++;
         for (unsigned c = 0; c < consumers; c++)
             if (done[c] > off && done[c] < next)
                 done[c] = next;
@@ -821,7 +830,8 @@ static int header_check(const file_header *h, const sluice_durable_spec *spec,
                 h->ring_bytes >= SLUICE_RING_MIN_BYTES &&
                 h->ring_bytes <= (UINT64_C(1) << 40) &&
                 !(h->ring_bytes & (h->ring_bytes - 1)) &&
-                h->slack_bytes == SLUICE_RING_SLACK_BYTES && h->secret &&
+                h->slack_bytes == SLUICE_RING_SLACK_BYTES &&
+                (h->secret >> 63) == 1 &&
                 h->cursor_slots == CURSOR_SLOTS && h->era_at == ERA_AT &&
                 h->cursor_at == CURSOR_AT && h->site_at == SITE_AT &&
                 h->site_bytes == SITE_BYTES && h->ring_at == RING_AT &&
@@ -1059,6 +1069,11 @@ int sluice_durable_open_(const sluice_durable_spec *spec, sluice_queue **out,
         /* a header of zeros: a creation that did not finish, nothing in it */
         fresh = all_zero(page, OWNER_PID_AT);
         if (!fresh) {
+            if (memcmp(page, FILE_MAGIC, 8) != 0) {
+                open_error(err, spec, "is not a sluice queue file (no %s "
+                                      "magic at its start)", FILE_MAGIC);
+                goto fail;
+            }
             if ((size_t)got < sizeof(file_header)) {
                 open_error(err, spec, "is too short (%lld bytes) to hold a "
                                       "queue's header: damaged?",

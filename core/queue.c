@@ -135,7 +135,10 @@ uint64_t sluice_queue_random_secret_(void)
     if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
         s = (uint64_t)sluice_clock_monotonic_ns() ^
             (atomic_fetch_add(&salt, 1) + 1) * 0x9E3779B97F4A7C15ull;
-    return s | 1; /* never 0: a zeroed page is no record */
+    /* the top bit set: (offset + 1) ^ secret is never 0 for any offset
+     * below 2^63, so a zeroed page is no record, and a zero word claims
+     * an offset no queue reaches */
+    return s | UINT64_C(1) << 63;
 }
 
 sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
