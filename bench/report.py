@@ -116,6 +116,9 @@ def main():
     lat[("sluice_cxx", 1)] = runs(out, "lat_sluice_cxx_1", R)
     tp = {(lib, s): runs(out, f"tp_{lib}_{s}", R)
           for lib in ("sluice", "spdlog") for s in ("file", "null")}
+    # the durable mode: the same workloads with the queue in a file
+    lat_durable = runs(out, "lat_sluice_durable_1", R)
+    tp_durable = runs(out, "tp_sluice_durable_file", R)
     wakes = {t: parse(os.path.join(out, f"wakes_sluice_{t}.txt")) for t in (1, 2)}
 
     calls = a.cg_calls
@@ -126,6 +129,8 @@ def main():
             raw = cg_total(out, f"cg_{lib}_{kind}") / calls
             ir[(lib, kind)] = (raw, raw - base)
         ir[(lib, "loop")] = base
+    raw = cg_total(out, "cg_sluice_durable_enabled") / calls
+    ir[("sluice", "durable")] = (raw, raw - ir[("sluice", "loop")])
 
     # ---- the plot ---------------------------------------------------------
     dat = os.path.join(out, "latency.dat")
@@ -187,6 +192,9 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
         rss_ok &= ok
         rss_rows.append((label, rss(rs), q, ok))
     drops = {k: sum(r.get("measured_dropped", 0) for r in v) for k, v in lat.items()}
+    durable_drops = sum(r.get("measured_dropped", 0) for r in lat_durable)
+    d_p50 = med(lat_durable, "p50_ns") / med(s1, "p50_ns")
+    d_tp = tps[("sluice", "file")] / med(tp_durable, "records_per_s")
 
     # ---- the machine ------------------------------------------------------
     lscpu = sh("lscpu")
@@ -244,6 +252,10 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
     w(f"| a C++ host pays what a C host pays (instructions per call) | enabled "
       f"{ir[('sluice_cxx', 'enabled')][1]:.1f} from C++ vs {ir[('sluice', 'enabled')][1]:.1f} from C, "
       f"disabled {ir[('sluice_cxx', 'disabled')][1]:.1f} vs {ir[('sluice', 'disabled')][1]:.1f} | {verdict(cxx_same)} |")
+    w(f"| durable mode within 1.3× of memory mode: p50, file throughput | "
+      f"p50 {d_p50:.2f}× ({ns(med(lat_durable, 'p50_ns'))} vs {ns(med(s1, 'p50_ns'))}), "
+      f"throughput {d_tp:.2f}× ({med(tp_durable, 'records_per_s') / 1e6:.2f} vs "
+      f"{tps[('sluice', 'file')] / 1e6:.2f} M/s) | {verdict(d_p50 <= 1.3 and d_tp <= 1.3)} |")
     w(f"| peak RSS ≤ queue memory + 16 MiB | " + "; ".join(
         f"{lab}: {r:.1f} MiB vs {q:.0f}+16" for lab, r, q, _ in rss_rows) + f" | {verdict(rss_ok)} |")
     w("")
@@ -314,6 +326,30 @@ plot "{dat}" using 1:3:xtic(2) with linespoints lw 2 pt 7 lc rgb "#1f77b4" title
       f"{med(tp[('sluice', 'file')], 'lines'):.0f}, spdlog {med(tp[('spdlog', 'file')], 'lines'):.0f}. "
       f"Time the producer spent in its loop (median): sluice {med(tp[('sluice', 'file')], 'producer_s'):.2f} s, "
       f"spdlog {med(tp[('spdlog', 'file')], 'producer_s'):.2f} s (file).")
+    w("")
+    w("## Durable mode (`durable = FILE`, `durable_sync = none`)")
+    w("")
+    w("The same workloads with the logger's queue in a file (MAP_SHARED) in the folder of the log: "
+      "each record also carries its CRC-32C, computed by the producer, and the cursors are persisted "
+      "as they move. The ratio is durable / memory (lower is better; 1.00 is no cost).")
+    w("")
+    w("| workload | memory | durable | durable / memory | durable range |")
+    w("|---|---|---|---|---|")
+    for p in PCTS:
+        lo, hi = rng(lat_durable, p + "_ns")
+        w(f"| latency, 1 thread, {p} | {ns(med(s1, p + '_ns'))} | {ns(med(lat_durable, p + '_ns'))} | "
+          f"{med(lat_durable, p + '_ns') / med(s1, p + '_ns'):.2f}× | {ns(lo)}–{ns(hi)} |")
+    lo, hi = rng(tp_durable, "records_per_s")
+    w(f"| throughput into a file | {tps[('sluice', 'file')] / 1e6:.2f} M/s | "
+      f"{med(tp_durable, 'records_per_s') / 1e6:.2f} M/s | {d_tp:.2f}× (time) | "
+      f"{lo / 1e6:.2f}–{hi / 1e6:.2f} M/s |")
+    w(f"| instructions per enabled call | {ir[('sluice', 'enabled')][1]:.1f} | "
+      f"{ir[('sluice', 'durable')][1]:.1f} | {ir[('sluice', 'durable')][1] / ir[('sluice', 'enabled')][1]:.2f}× | |")
+    w(f"| peak RSS, latency (queue {qmib1:.0f} MiB) | {rss(s1):.1f} MiB | {rss(lat_durable):.1f} MiB | "
+      f"{rss(lat_durable) / rss(s1):.2f}× | |")
+    w("")
+    w(f"Records dropped during the measured phase (durable, summed over the runs): {durable_drops:.0f}. "
+      "The file's pages count in the peak RSS as the page cache's (shared) pages mapped by the process.")
     w("")
     w("## Peak RSS (VmHWM at the end of each process)")
     w("")

@@ -2,9 +2,12 @@
  * bench/sluice_bench.c -- the sluice side of the "Hot path" benchmark. One
  * workload per process (so each peak RSS is its own), chosen by argv:
  *
- *   sluice_bench latency THREADS CAPACITY   20-record batches, 20 us pauses
- *   sluice_bench throughput file|null CAPACITY   4,000,000 records, timed
- *                                                until flushed and closed
+ *   sluice_bench latency THREADS CAPACITY [durable]   20-record batches,
+ *                                                 20 us pauses
+ *   sluice_bench throughput file|null CAPACITY [durable]   4,000,000
+ *                                  records, timed until flushed and closed
+ *   (durable: the logger's queue in a file beside the log, durable_sync =
+ *   none: what the durable mode costs the same workload)
  *   sluice_bench cg-enabled|cg-disabled|cg-baseline N   loops callgrind counts
  *
  * Prints "key value" lines for bench/run. Plugins are found through
@@ -58,18 +61,26 @@ static void wakes_init(void)
 }
 #endif
 
+/* The durable mode (the workload's last argument is "durable"): the
+ * queue's file, in the bench's folder. */
+static char durable_file[600];
+static int durable;
+
 static sluice_runtime *open_runtime(const char *sink_ini, long capacity,
                                     const char *overflow, const char *level)
 {
-    char ini[2048];
+    char ini[2048], extra[700] = "";
+    if (durable)
+        snprintf(extra, sizeof extra, "durable = %s\ndurable_sync = none\n",
+                 durable_file);
     snprintf(ini, sizeof ini,
              "%s\n"
              "[logger.bench]\n"
              "sinks = out\n"
              "level = %s\n"
              "queue_capacity = %ld\n"
-             "overflow = %s\n",
-             sink_ini, level, capacity, overflow);
+             "overflow = %s\n%s",
+             sink_ini, level, capacity, overflow, extra);
     sluice_runtime *rt;
     sluice_error err;
     if (sluice_open_string(ini, &rt, &err) != 0) {
@@ -88,11 +99,19 @@ static void file_sink_ini(char *out, size_t size, const char *dir)
              dir);
 }
 
+/* The durable mode's file goes in the bench's folder too. */
+static void durable_in(const char *dir)
+{
+    snprintf(durable_file, sizeof durable_file, "%s/bench.queue", dir);
+}
+
 static void cleanup_dir(const char *dir)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/bench.log", dir);
     unlink(path);
+    if (durable)
+        unlink(durable_file);
     rmdir(dir);
 }
 
@@ -153,6 +172,7 @@ static int run_latency(int threads, long capacity)
     double nspt = bench_calibrate();
     char dir[512], sink[700];
     bench_tmpdir(dir, sizeof dir);
+    durable_in(dir);
     file_sink_ini(sink, sizeof sink, dir);
     /* drop_newest, not block: "dropped 0" then proves that no producer ever
      * found the queue full, i.e. nothing was measured while blocking. */
@@ -208,8 +228,8 @@ static int run_latency(int threads, long capacity)
             else
                 without[nwo++] = v;
         }
-    printf("threads %d\ncapacity %ld\nqueue_mib %.1f\n", threads, capacity,
-           (double)capacity * 128 / 1048576.0);
+    printf("threads %d\ncapacity %ld\nqueue_mib %.1f\ndurable %d\n", threads,
+           capacity, (double)capacity * 128 / 1048576.0, durable);
     printf("pinned %d\nns_per_tick %.5f\n", pin, nspt);
     printf("measured_dropped %" PRIu64 "\n", after.dropped - before.dropped);
     printf("undelivered %ld\n", left);
@@ -252,6 +272,7 @@ static int run_throughput(const char *kind, long capacity)
         bench_pin(0);
     char dir[512], sink[700];
     bench_tmpdir(dir, sizeof dir);
+    durable_in(dir);
     if (strcmp(kind, "file") == 0)
         file_sink_ini(sink, sizeof sink, dir);
     else
@@ -271,8 +292,8 @@ static int run_throughput(const char *kind, long capacity)
     long left = sluice_close(rt, -1);
     int64_t t2 = bench_mono_ns();
 
-    printf("sink %s\ncapacity %ld\nqueue_mib %.1f\n", kind, capacity,
-           (double)capacity * 128 / 1048576.0);
+    printf("sink %s\ncapacity %ld\nqueue_mib %.1f\ndurable %d\n", kind, capacity,
+           (double)capacity * 128 / 1048576.0, durable);
     printf("records %" PRIu64 "\n", n);
     printf("undelivered %ld\n", left);
     printf("producer_s %.4f\ntotal_s %.4f\n", (t1 - t0) / 1e9, (t2 - t0) / 1e9);
@@ -328,6 +349,11 @@ static int run_callgrind(int enabled, long n)
     long capacity = 2;
     while (capacity < n + 1024)
         capacity *= 2;
+    char dir[512] = "";
+    if (durable) {
+        bench_tmpdir(dir, sizeof dir);
+        durable_in(dir);
+    }
     sluice_runtime *rt = open_runtime("[sink.out]\nplugin = null\n", capacity,
                                       "block", "info");
     sluice_logger *lg = sluice_logger_get(rt, "bench");
@@ -340,6 +366,8 @@ static int run_callgrind(int enabled, long n)
     print_stats(lg, "");
     sluice_close(rt, -1);
     printf("calls %ld\n", n);
+    if (durable)
+        cleanup_dir(dir);
     return 0;
 }
 
@@ -349,19 +377,23 @@ int main(int argc, char **argv)
 #ifdef BENCH_COUNT_WAKES
     wakes_init();
 #endif
+    durable = argc >= 5 && strcmp(argv[argc - 1], "durable") == 0;
     if (argc >= 4 && strcmp(argv[1], "latency") == 0)
         return run_latency(atoi(argv[2]), atol(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "throughput") == 0)
         return run_throughput(argv[2], atol(argv[3]));
-    if (argc >= 3 && strcmp(argv[1], "cg-enabled") == 0)
+    if (argc >= 3 && strcmp(argv[1], "cg-enabled") == 0) {
+        durable = argc >= 4 && strcmp(argv[3], "durable") == 0;
         return run_callgrind(1, atol(argv[2]));
+    }
     if (argc >= 3 && strcmp(argv[1], "cg-disabled") == 0)
         return run_callgrind(0, atol(argv[2]));
     if (argc >= 3 && strcmp(argv[1], "cg-baseline") == 0)
         return run_callgrind(-1, atol(argv[2]));
     fprintf(stderr,
-            "usage: %s latency THREADS CAPACITY | throughput file|null CAPACITY"
-            " | cg-enabled|cg-disabled|cg-baseline N\n",
+            "usage: %s latency THREADS CAPACITY [durable] | throughput "
+            "file|null CAPACITY [durable] | cg-enabled N [durable] | "
+            "cg-disabled|cg-baseline N\n",
             argv[0]);
     return 2;
 }
