@@ -290,14 +290,30 @@ log_general3(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
 }
 
 #if defined(__x86_64__)
-#include <nmmintrin.h>
+/* SSE4.2's crc32, as an instruction rather than an intrinsic: the
+ * straight path's functions are not compiled for SSE4.2 as a whole, and
+ * reach this only when the processor has it (SLUICE_SLOW_SOFT_CRC). */
+static inline __attribute__((always_inline)) uint64_t crc_step64(uint64_t crc,
+                                                                 uint64_t word)
+{
+    __asm__("crc32q %1, %0" : "+r"(crc) : "rm"(word));
+    return crc;
+}
+
+static inline __attribute__((always_inline)) uint64_t crc_step32(uint64_t crc,
+                                                                 uint32_t word)
+{
+    uint32_t c = (uint32_t)crc;
+    __asm__("crc32l %1, %0" : "+r"(c) : "rm"(word));
+    return c;
+}
 
 /* The durable twin of the straight path (slow_path is exactly
- * SLUICE_SLOW_DURABLE): the call site's id from the thread's cache, the
- * record sealed with its CRC-32C (sluice_rec_check_'s order, from the
- * words in registers) before the publish word. A cache miss, the thread's
- * first call or a full ring go the general way. */
-static inline __attribute__((always_inline, target("sse4.2"))) void
+ * SLUICE_SLOW_DURABLE), inlined into it: the call site's id from the
+ * thread's cache, the record sealed with its CRC-32C (sluice_rec_check_'s
+ * order, from the words in registers) before the publish word. A cache
+ * miss, the thread's first call or a full ring go the general way. */
+static inline __attribute__((always_inline)) void
 log_durable(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
             uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
 {
@@ -311,6 +327,22 @@ log_durable(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         return log_general3(lg, lvl, cs, a1, a2, a3);
     uint64_t site = known->site;
     uint32_t units = sluice_rec_units(8 * n);
+    uint64_t sizes = units | (uint64_t)(8 * n) << 32;
+    uint32_t meta = (uint32_t)(uint8_t)lvl | (uint32_t)SLUICE_KIND_ARGS << 8;
+    uint64_t id_meta = tid | (uint64_t)meta << 32;
+    /* the CRC of all but the time, before the claim: it runs while the
+     * compare-and-swap does, and only the time's step is left after */
+    uint64_t crc = 0xFFFFFFFFu;
+    crc = crc_step64(crc, sizes);
+    crc = crc_step64(crc, site);
+    crc = crc_step64(crc, id_meta);
+    crc = crc_step32(crc, 8 * n);
+    if (n > 0)
+        crc = crc_step64(crc, a1);
+    if (n > 1)
+        crc = crc_step64(crc, a2);
+    if (n > 2)
+        crc = crc_step64(crc, a3);
     uint64_t off;
     sluice_rec *rec;
     if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off), 0))
@@ -322,27 +354,13 @@ log_durable(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         dst[1] = a2;
     if (n > 2)
         dst[2] = a3;
-    uint64_t sizes = units | (uint64_t)(8 * n) << 32;
-    uint32_t meta = (uint32_t)(uint8_t)lvl | (uint32_t)SLUICE_KIND_ARGS << 8;
-    uint64_t id_meta = tid | (uint64_t)meta << 32;
     memcpy(&rec->units, &sizes, 8);
     rec->site = site;
     memcpy(&rec->thread_id, &id_meta, 8);
     rec->args_length = 8 * n;
     uint64_t ticks = __rdtsc() + ring->tick_offset;
     rec->ticks = ticks;
-    uint64_t crc = 0xFFFFFFFFu;
-    crc = _mm_crc32_u64(crc, sizes);
-    crc = _mm_crc32_u64(crc, site);
-    crc = _mm_crc32_u64(crc, id_meta);
-    crc = _mm_crc32_u32((uint32_t)crc, 8 * n);
-    if (n > 0)
-        crc = _mm_crc32_u64(crc, a1);
-    if (n > 1)
-        crc = _mm_crc32_u64(crc, a2);
-    if (n > 2)
-        crc = _mm_crc32_u64(crc, a3);
-    crc = _mm_crc32_u64(crc, ticks);
+    crc = crc_step64(crc, ticks);
     rec->check = ~(uint32_t)crc;
     atomic_store_explicit(&rec->publish, (off + 1) ^ ring->secret,
                           memory_order_release);
@@ -350,23 +368,8 @@ log_durable(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
                                               memory_order_relaxed) != 0, 0))
         return finish(q);
 }
-
-#define DURABLE_ENTRY(name, n)                                                 \
-    static __attribute__((noinline, target("sse4.2"))) void name(              \
-        sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,       \
-        uint64_t a1, uint64_t a2, uint64_t a3)                                 \
-    {                                                                          \
-        log_durable(lg, lvl, cs, a1, a2, a3, n);                               \
-    }
-DURABLE_ENTRY(log_durable0, 0)
-DURABLE_ENTRY(log_durable1, 1)
-DURABLE_ENTRY(log_durable2, 2)
-DURABLE_ENTRY(log_durable3, 3)
 #define DURABLE_STRAIGHT(n, lg, lvl, cs, a1, a2, a3)                           \
-    ((n) == 0   ? log_durable0(lg, lvl, cs, a1, a2, a3)                       \
-     : (n) == 1 ? log_durable1(lg, lvl, cs, a1, a2, a3)                       \
-     : (n) == 2 ? log_durable2(lg, lvl, cs, a1, a2, a3)                       \
-                : log_durable3(lg, lvl, cs, a1, a2, a3))
+    log_durable(lg, lvl, cs, a1, a2, a3, n)
 #else
 #define DURABLE_STRAIGHT(n, lg, lvl, cs, a1, a2, a3)                           \
     log_general3(lg, lvl, cs, a1, a2, a3)

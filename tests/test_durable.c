@@ -54,6 +54,28 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+/* ---- the checksum ---------------------------------------------------------- */
+
+Test(durable, crc32c_is_the_castagnoli_crc_however_the_bytes_are_split)
+{
+    /* the check value of CRC-32C (RFC 3720, B.4) */
+    cr_assert_eq(sluice_crc32c(0, "123456789", 9), 0xE3069283u);
+    cr_assert_eq(sluice_crc32c_soft_(0, "123456789", 9), 0xE3069283u);
+    unsigned char data[1000];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 131 + 7);
+    uint32_t whole = sluice_crc32c_soft_(0, data, sizeof data);
+    cr_assert_eq(sluice_crc32c(0, data, sizeof data), whole);
+    for (size_t cut = 0; cut <= sizeof data; cut += 37) {
+        uint32_t first = sluice_crc32c(0, data, cut);
+        cr_assert_eq(sluice_crc32c(first, data + cut, sizeof data - cut), whole,
+                     "split at %zu", cut);
+        cr_assert_eq(sluice_crc32c_soft_(sluice_crc32c_soft_(0, data, cut),
+                                         data + cut, sizeof data - cut),
+                     whole);
+    }
+}
+
 /* ---- a process that dies ------------------------------------------------ */
 
 /* In a child: wait (at most 10 s) until sink's bindings (all lanes) of lg
