@@ -646,9 +646,14 @@ void sluice_durable_batch_(struct sluice_durable *d, sluice_queue *q,
         return;
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
-        /* the batch's own: only its consumer moves them while it renders */
+        /* the batch's part of this ring: while it renders, its room is
+         * the consumer's (read under the lock: an eviction moves an idle
+         * cursor's) */
+        pthread_mutex_lock(&r->lock);
         uint64_t from = r->cursor[c].from, to = r->cursor[c].claimed;
-        if (to <= from)
+        bool in_batch = r->cursor[c].taken > 0;
+        pthread_mutex_unlock(&r->lock);
+        if (!in_batch || to <= from)
             continue;
         uint64_t start = from & r->mask, units = to - from;
         uint64_t buffer = r->units + SLUICE_RING_SLACK_UNITS;
