@@ -14,8 +14,10 @@
 #include "helpers.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -544,6 +546,102 @@ Test(durable, no_space_to_create_the_file_is_an_error_at_open)
     refused(dir, ini_at(dir, file, ""), "cannot allocate 1");
     setrlimit(RLIMIT_FSIZE, &old);
     cr_assert_not(exists(file), "the failed try is removed");
+    tmpdir_remove(dir);
+}
+
+/* A full file system, for real: a 512 KiB tmpfs mounted in a user and
+ * mount namespace of a child (where the kernel lets it). */
+static int full_disk_child(const char *dir, int report)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+        return 10; /* no user namespaces here */
+    char map[64];
+    int n = snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+    int fd = open("/proc/self/setgroups", O_WRONLY);
+    if (fd >= 0) {
+        if (write(fd, "deny", 4) != 4)
+            return 11;
+        close(fd);
+    }
+    fd = open("/proc/self/uid_map", O_WRONLY);
+    if (fd < 0 || write(fd, map, (size_t)n) != n)
+        return 11;
+    close(fd);
+    n = snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+    fd = open("/proc/self/gid_map", O_WRONLY);
+    if (fd < 0 || write(fd, map, (size_t)n) != n)
+        return 11;
+    close(fd);
+    if (mount("none", dir, "tmpfs", 0, "size=512k") != 0)
+        return 10;
+    char ini[1024];
+    snprintf(ini, sizeof ini,
+             "[sink.a]\nplugin = capture\n[logger.app]\nsinks = a\n"
+             "durable = %s/q\nqueue_size = 128K\n",
+             dir);
+    sluice_error err;
+    sluice_builder *b = sluice_config_load_string(ini, &err);
+    if (!b || sluice_builder_add_sink_api(b, &capture_api, &err) != 0)
+        return 12;
+    sluice_runtime *rt = NULL;
+    if (sluice_builder_start(b, &rt, &err) == 0)
+        return 13;
+    if (write(report, err.message, strlen(err.message)) < 0)
+        return 12;
+    char path[600];
+    snprintf(path, sizeof path, "%s/q", dir);
+    return exists(path) ? 14 : 0;
+}
+
+Test(durable, a_full_disk_is_an_error_at_open)
+{
+    char *dir = tmpdir_make();
+    int report[2];
+    cr_assert_eq(pipe(report), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(report[0]);
+        _exit(full_disk_child(dir, report[1]));
+    }
+    close(report[1]);
+    char msg[SLUICE_ERROR_MAX + 1];
+    ssize_t got = read(report[0], msg, sizeof msg - 1);
+    msg[got > 0 ? got : 0] = '\0';
+    close(report[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 10) {
+        cr_log_info("no user namespace for a small tmpfs here: the file-size "
+                    "limit above stands in for a full disk");
+    } else {
+        cr_assert_eq(WEXITSTATUS(st), 0, "child status %d: %s", WEXITSTATUS(st), msg);
+        cr_assert(strstr(msg, "<string>:5: [logger.app] durable") &&
+                      strstr(msg, "no space to create it") &&
+                      strstr(msg, "No space left on device"),
+                  "%s", msg);
+    }
+    tmpdir_remove(dir);
+}
+
+Test(durable, a_relative_path_is_relative_to_the_ini_file)
+{
+    char *dir = tmpdir_make();
+    char ini[700];
+    snprintf(ini, sizeof ini, "%s/app.ini", dir);
+    write_text(ini, "[sink.a]\nplugin = null\n[logger.app]\nsinks = a\n"
+                    "durable = app.queue\nqueue_size = 128K\n");
+    sluice_runtime *rt;
+    sluice_error err;
+    cr_assert_eq(sluice_open(ini, &rt, &err), 0, "%s", err.message);
+    char path[700];
+    snprintf(path, sizeof path, "%s/app.queue", dir);
+    cr_assert(exists(path), "not made beside its INI file");
+    sluice_close(rt, 1000);
     tmpdir_remove(dir);
 }
 
