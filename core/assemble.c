@@ -105,8 +105,8 @@ static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
     lg->level = l->level;
     lg->head.level = (int)l->level;
     lg->lanes = (unsigned)l->workers;
-    /* the straight path needs one lane and the TSC for its timestamps */
-    /* a durable one, its twin of it when the crc32 instruction is there */
+    /* the straight path needs one lane and the TSC for its timestamps; a
+     * durable logger takes its durable twin, if the processor has crc32 */
     atomic_init(&lg->slow_path,
                 (lg->lanes > 1 ? SLUICE_SLOW_LANES : 0u) |
                     (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC) |
