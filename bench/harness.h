@@ -1,7 +1,9 @@
 /*
  * bench/harness.h -- what the sluice and spdlog benchmark programs share:
  * the TSC clock and its calibration, the busy-wait pause, percentiles, CPU
- * pinning, peak RSS, and the "key value" result lines bench/run parses.
+ * pinning, peak RSS, the records both log, the digest of the file each
+ * wrote (so bench/report.py can check they are the same bytes), and the
+ * "key value" result lines bench/run parses.
  *
  * Header-only and valid C11 and C++ so both peers measure with the very same
  * code. Knows nothing of either logging library.
@@ -25,8 +27,18 @@
 #define BENCH_ITERATIONS 50000
 #define BENCH_PAUSE_NS 20000
 #define BENCH_THROUGHPUT_RECORDS 4000000
+/* Records logged (and written) before measuring, per producer thread: the
+ * first-call costs (thread registration, lazy set-up), nothing more. */
+#define BENCH_WARMUP 1000
+
+/* The records. The spdlog peer writes the same bytes with fmt's syntax
+ * ("{}" for %lu, "{:f}" for %f: six decimals, as printf). */
 #define BENCH_LATENCY_FORMAT "Logging iteration: %lu, message: %lu, double: %f"
 #define BENCH_THROUGHPUT_FORMAT "Iteration: %lu int: %lu double: %f"
+/* The record with two strings of issue 9: 60 bytes and 15 bytes. */
+#define BENCH_STRINGS_FORMAT "user %s logged in from %s"
+#define BENCH_USER "margaret.hamilton-00042@accounts.apollo-guidance.example.org"
+#define BENCH_FROM "203.113.254.199"
 
 #define BENCH_NOINLINE __attribute__((noinline))
 
@@ -132,31 +144,69 @@ static inline void bench_tmpdir(char *out, size_t size)
     }
 }
 
-/* Size of a file in bytes (-1 if missing), to check what reached the disk. */
-static inline long long bench_file_size(const char *path)
+/* FNV-1a, 64 bits. */
+#define BENCH_FNV_OFFSET 14695981039346656037ull
+#define BENCH_FNV_PRIME 1099511628211ull
+
+/* What a log file holds, in two digests: `ordered`, FNV-1a of the whole
+ * file (the same bytes in the same order), and `unordered`, the sum of the
+ * FNV-1a of each line with its newline (the same lines in any order: what
+ * two producer threads can be compared by). */
+typedef struct bench_digest {
+    uint64_t ordered;
+    uint64_t unordered;
+    long long lines;
+    long long bytes;
+} bench_digest;
+
+/* 0, or -1 if the file cannot be read. */
+static inline int bench_file_digest(const char *path, bench_digest *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return -1;
-    fseek(f, 0, SEEK_END);
-    long long n = ftell(f);
+    unsigned char buffer[1 << 16];
+    uint64_t whole = BENCH_FNV_OFFSET, line = BENCH_FNV_OFFSET, sum = 0;
+    long long lines = 0, bytes = 0, in_line = 0;
+    size_t got;
+    while ((got = fread(buffer, 1, sizeof buffer, f)) > 0) {
+        bytes += (long long)got;
+        for (size_t i = 0; i < got; i++) {
+            whole = (whole ^ buffer[i]) * BENCH_FNV_PRIME;
+            line = (line ^ buffer[i]) * BENCH_FNV_PRIME;
+            in_line++;
+            if (buffer[i] == '\n') {
+                sum += line;
+                line = BENCH_FNV_OFFSET;
+                in_line = 0;
+                lines++;
+            }
+        }
+    }
+    if (in_line) /* a last line without its newline still counts */
+        sum += line;
+    int failed = ferror(f);
     fclose(f);
-    return n;
+    if (failed)
+        return -1;
+    out->ordered = whole;
+    out->unordered = sum;
+    out->lines = lines;
+    out->bytes = bytes;
+    return 0;
 }
 
-static inline long long bench_count_lines(const char *path)
+/* The "key value" lines of a log file's digest (lines -1 if unreadable). */
+static inline void bench_report_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    char buf[1 << 16];
-    size_t r;
-    long long lines = 0;
-    while ((r = fread(buf, 1, sizeof buf, f)) > 0)
-        for (size_t i = 0; i < r; i++)
-            lines += buf[i] == '\n';
-    fclose(f);
-    return lines;
+    bench_digest d;
+    if (bench_file_digest(path, &d) != 0) {
+        printf("lines -1\n");
+        return;
+    }
+    printf("lines %lld\nbytes %lld\n", d.lines, d.bytes);
+    printf("digest_ordered %016llx\ndigest_unordered %016llx\n",
+           (unsigned long long)d.ordered, (unsigned long long)d.unordered);
 }
 
 #endif

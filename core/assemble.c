@@ -1,11 +1,13 @@
 /*
  * assemble.c -- turns a valid plan into a runtime and hands it to
  * lifecycle.c to start: a sink instance for each sink some logger uses,
- * each logger with its lanes' queues and its bindings, then the sinks
- * opened in file order. Whatever fails undoes everything before it (the
- * runtime is discarded by its owner, lifecycle.c), so an error leaves
- * nothing started. Knows nothing of INI syntax, of how a queue works inside
- * or of the run loop.
+ * each logger (a face and its first generation: runtime_internal.h) with
+ * its lanes' queues and its bindings, then the sinks opened in file order.
+ * Whatever fails undoes everything before it (the runtime is discarded by
+ * its owner, lifecycle.c), so an error leaves nothing started. The pieces
+ * (a face, a generation, a sink instance, its opening) are also what a
+ * reload (reload.c) builds a new configuration's parts with. Knows nothing
+ * of INI syntax, of how a queue works inside or of the run loop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -89,30 +91,58 @@ static sluice_queue *make_queue(const sluice_builder *b, const logger_plan *l,
     return q;
 }
 
-static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
-                                  const logger_plan *l,
-                                  sluice_sink_instance **by_plan,
-                                  const sink_plan *plans, sluice_error *err)
+/* A face: what the host holds of the logger (runtime_internal.h). */
+sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
+                                 sluice_error *err)
+{
+    sluice_logger *face = calloc(1, sizeof *face);
+    if (!face) {
+        sluice_error_set(err, "logger '%s': out of memory", l->name);
+        return NULL;
+    }
+    face->face = face;
+    face->name = sluice_strdup_(l->name);
+    face->signature = sluice_plan_logger_signature_(l);
+    face->rt = rt;
+    pthread_mutex_init(&face->hooks_lock, NULL);
+    pthread_mutex_init(&face->gens_lock, NULL);
+    face->level = l->level;
+    face->file_level = l->level;
+    face->head.level = (int)l->level;
+    /* the straight path needs one lane and the TSC for its timestamps; a
+     * durable logger takes its durable twin, if the processor has crc32
+     * (a reload never changes whether a logger is durable: reload.c) */
+    atomic_init(&face->slow_path,
+                (l->workers > 1 ? SLUICE_SLOW_LANES : 0u) |
+                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC) |
+                    (l->durable ? SLUICE_SLOW_DURABLE : 0u) |
+                    (l->durable && !sluice_crc32c_hw_() ? SLUICE_SLOW_SOFT_CRC
+                                                         : 0u));
+    if (!face->name || !face->signature) {
+        sluice_error_set(err, "logger '%s': out of memory", l->name);
+        sluice_logger_destroy_(face);
+        return NULL;
+    }
+    return face;
+}
+
+sluice_logger *sluice_gen_make_(const sluice_builder *b, sluice_runtime *rt,
+                                sluice_logger *face, const logger_plan *l,
+                                sluice_sink_instance *const *by_plan,
+                                const sink_plan *plans, sluice_error *err)
 {
     sluice_logger *lg = calloc(1, sizeof *lg);
     if (!lg) {
         sluice_error_set(err, "logger '%s': out of memory", l->name);
         return NULL;
     }
+    lg->face = face;
     lg->name = sluice_strdup_(l->name);
     lg->rt = rt;
     pthread_mutex_init(&lg->hooks_lock, NULL);
+    pthread_mutex_init(&lg->gens_lock, NULL);
     lg->level = l->level;
-    lg->head.level = (int)l->level;
     lg->lanes = (unsigned)l->workers;
-    /* the straight path needs one lane and the TSC for its timestamps; a
-     * durable logger takes its durable twin, if the processor has crc32 */
-    atomic_init(&lg->slow_path,
-                (lg->lanes > 1 ? SLUICE_SLOW_LANES : 0u) |
-                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC) |
-                    (l->durable ? SLUICE_SLOW_DURABLE : 0u) |
-                    (l->durable && !sluice_crc32c_hw_() ? SLUICE_SLOW_SOFT_CRC
-                                                         : 0u));
     lg->sinks_per_lane = l->nsinks;
     lg->overflow = l->overflow;
     lg->block_timeout_ms = (int)l->block_timeout;
@@ -128,7 +158,7 @@ static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
         lg->queues[lane] = make_queue(b, l, lane, err);
         if (!lg->queues[lane]) {
-            sluice_logger_destroy_(lg);
+            sluice_gen_destroy_(lg); /* make_queue said why */
             return NULL;
         }
         for (size_t i = 0; i < l->nsinks; i++) {
@@ -147,8 +177,60 @@ static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
     return lg;
 oom:
     sluice_error_set(err, "logger '%s': out of memory", l->name);
-    sluice_logger_destroy_(lg);
+    sluice_gen_destroy_(lg);
     return NULL;
+}
+
+/* A face with its first generation, published as its gen. */
+static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
+                                  const logger_plan *l,
+                                  sluice_sink_instance **by_plan,
+                                  const sink_plan *plans, sluice_error *err)
+{
+    sluice_logger *face = sluice_face_make_(rt, l, err);
+    if (!face)
+        return NULL;
+    sluice_logger *gen = sluice_gen_make_(b, rt, face, l, by_plan, plans, err);
+    if (!gen) {
+        sluice_logger_destroy_(face);
+        return NULL;
+    }
+    face->gens = gen;
+    atomic_init(&face->gen, gen);
+    atomic_init(&face->lane0, gen->queues[0]);
+    return face;
+}
+
+sluice_sink_instance *sluice_sink_make_(sluice_builder *b, sink_plan *p,
+                                        sluice_error *err)
+{
+    char *signature = sluice_plan_sink_signature_(b, p);
+    /* the instance owns the plugin from now on */
+    sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin,
+                                               b->base_dir);
+    p->plugin = NULL;
+    if (!s || !signature) {
+        free(signature);
+        sluice_sink_free_(s);
+        sluice_error_set(err, "out of memory");
+        return NULL;
+    }
+    s->signature = signature;
+    s->format = p->format;
+    if (p->format.pattern) {
+        s->pattern = sluice_strdup_(p->format.pattern);
+        if (!s->pattern) {
+            sluice_sink_free_(s);
+            sluice_error_set(err, "out of memory");
+            return NULL;
+        }
+        s->format.pattern = s->pattern;
+    }
+    if (sluice_format_compile(&s->format, err) != 0) {
+        sluice_sink_free_(s); /* checked at validation: only out of memory here */
+        return NULL;
+    }
+    return s;
 }
 
 /* The sinks some logger uses, unopened, in file order; by_plan maps each
@@ -163,42 +245,62 @@ static int make_sinks(sluice_builder *b, sluice_runtime *rt, sluice_plan *plan,
         sink_plan *p = &plan->sinks[i];
         if (!p->used)
             continue;
-        /* the instance owns the plugin from now on */
-        sluice_sink_instance *s = sluice_sink_new_(p->name, p->api, p->plugin,
-                                                   b->base_dir);
-        p->plugin = NULL;
+        sluice_sink_instance *s = sluice_sink_make_(b, p, err);
         if (!s)
-            return sluice_error_set(err, "out of memory");
+            return -1;
         rt->sinks[rt->sink_count++] = s;
         by_plan[i] = s;
-        s->format = p->format;
-        if (p->format.pattern) {
-            s->pattern = sluice_strdup_(p->format.pattern);
-            if (!s->pattern)
-                return sluice_error_set(err, "out of memory");
-            s->format.pattern = s->pattern;
-        }
-        if (sluice_format_compile(&s->format, err) != 0)
-            return -1; /* checked at validation: only out of memory here */
     }
     return 0;
+}
+
+int sluice_sink_open_plan_(sluice_builder *b, const sink_plan *p,
+                           sluice_sink_instance *s, sluice_error *err)
+{
+    sluice_options o = {p->name,         b->source,
+                        p->options,      p->option_count,
+                        p->specs,        p->parsed.values,
+                        NULL /* the doorway sets the instance's */,
+                        p->section->line};
+    return sluice_sink_open_(s, &o, p->section->line, err);
 }
 
 static int open_sinks(sluice_builder *b, sluice_plan *plan,
                       sluice_sink_instance **by_plan, sluice_error *err)
 {
-    for (size_t i = 0; i < plan->sink_count; i++) {
-        sink_plan *p = &plan->sinks[i];
-        if (!by_plan[i])
-            continue;
-        sluice_options o = {p->name,         b->source,
-                            p->options,      p->option_count,
-                            p->specs,        p->parsed.values,
-                            NULL /* the doorway sets the instance's */,
-                            p->section->line};
-        if (sluice_sink_open_(by_plan[i], &o, p->section->line, err) != 0)
+    for (size_t i = 0; i < plan->sink_count; i++)
+        if (by_plan[i] && sluice_sink_open_plan_(b, &plan->sinks[i], by_plan[i], err) != 0)
             return -1;
-    }
+    return 0;
+}
+
+/* Each instance counts what may still call it: the bindings bound to it,
+ * and the generations it is the fallback of (a reload closes it when
+ * nothing is left). */
+void sluice_gen_count_users_(sluice_logger *gen)
+{
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
+        gen->bindings[k].sink->users++;
+    if (gen->fallback)
+        gen->fallback->users++;
+}
+
+static void count_users(sluice_runtime *rt)
+{
+    for (size_t i = 0; i < rt->logger_count; i++)
+        sluice_gen_count_users_(rt->loggers[i]->gens);
+}
+
+/* The host's sink tables, kept for a reload from a file. */
+static int keep_host_apis(sluice_builder *b, sluice_runtime *rt, sluice_error *err)
+{
+    if (!b->napis)
+        return 0;
+    rt->host_apis = calloc(b->napis, sizeof *rt->host_apis);
+    if (!rt->host_apis)
+        return sluice_error_set(err, "out of memory");
+    memcpy(rt->host_apis, b->apis, b->napis * sizeof *rt->host_apis);
+    rt->host_api_count = b->napis;
     return 0;
 }
 
@@ -212,7 +314,7 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
     int rc = -1;
 
     if (sluice_plan_make_(b, &plan, false) != 0) {
-        sluice_builder_report_(b, err);
+        sluice_builder_report_all_(b, err);
         goto done;
     }
     sluice_clock_init();
@@ -245,7 +347,8 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
             goto fail;
         rt->loggers[rt->logger_count++] = lg;
     }
-    if (open_sinks(b, &plan, by_plan, err) != 0)
+    count_users(rt);
+    if (keep_host_apis(b, rt, err) != 0 || open_sinks(b, &plan, by_plan, err) != 0)
         goto fail;
     /* lifecycle.c owns it from here, also when starting fails */
     rc = sluice_runtime_start_(rt, err);

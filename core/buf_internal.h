@@ -1,5 +1,7 @@
 /*
- * buf_internal.h -- a growable byte buffer used by the formatters.
+ * buf_internal.h -- a growable byte buffer used by the formatters, or a
+ * fixed one over storage the caller provides (the crash path renders with
+ * no allocation: it never grows there, it truncates and says so).
  * Knows nothing of records, queues or sinks.
  */
 #ifndef SLUICE_BUF_INTERNAL_H
@@ -12,12 +14,18 @@ typedef struct sluice_buf {
     char *data;
     size_t len;
     size_t cap;
-    int failed; /* an allocation failed: contents are truncated */
+    int failed; /* an allocation failed, or a fixed buffer was full:
+                   contents are truncated */
+    int fixed;  /* storage the caller gave: never grown, never freed */
 } sluice_buf;
 
 void sluice_buf_init(sluice_buf *b);
+/* A buffer over storage[0..cap): appends never allocate; what does not fit
+ * is cut off and b->failed is set. sluice_buf_free only empties it. */
+void sluice_buf_init_fixed(sluice_buf *b, char *storage, size_t cap);
 void sluice_buf_free(sluice_buf *b);
-/* Make room for n more bytes; 0 on success, -1 (and b->failed) if not. */
+/* Make room for n more bytes; 0 on success, -1 (and b->failed) if not
+ * (out of memory, or a fixed buffer without that much room left). */
 int sluice_buf_reserve(sluice_buf *b, size_t n);
 /* The slow halves: grow, then append. */
 void sluice_buf_append_slow(sluice_buf *b, const void *p, size_t n);

@@ -118,20 +118,52 @@ const char *sluice_builder_error_at_(const sluice_builder *b, size_t i)
     return i < b->nerrors ? b->errors[i] : NULL;
 }
 
+/* The collected errors, one per line, as many whole ones as fit in err
+ * (then how many more there are). */
 int sluice_builder_report_(sluice_builder *b, sluice_error *err)
 {
     if (!err)
         return -1;
-    size_t used = 0;
-    err->message[0] = '\0';
-    for (size_t i = 0; i < b->nerrors && used + 1 < sizeof err->message; i++) {
-        int w = snprintf(err->message + used, sizeof err->message - used,
-                         "%s%s", i ? "\n" : "", b->errors[i]);
+    char *out = err->message;
+    size_t cap = sizeof err->message, used = 0, shown = 0;
+    const size_t count_room = 32; /* "\n(and N more)" */
+    out[0] = '\0';
+    for (; shown < b->nerrors; shown++) {
+        size_t need = strlen(b->errors[shown]) + (shown ? 1 : 0);
+        size_t reserve = shown + 1 < b->nerrors ? count_room : 0;
+        if (used + need + reserve >= cap)
+            break;
+        int w = snprintf(out + used, cap - used, "%s%s", shown ? "\n" : "",
+                         b->errors[shown]);
         if (w < 0)
             break;
         used += (size_t)w;
     }
+    if (shown == 0 && b->nerrors) { /* the first alone is too long: cut */
+        snprintf(out, cap - count_room, "%s", b->errors[0]);
+        used = strlen(out);
+        shown = 1;
+    }
+    if (shown < b->nerrors)
+        snprintf(out + used, cap - used, "\n(and %zu more)", b->nerrors - shown);
     return -1;
+}
+
+int sluice_builder_report_all_(sluice_builder *b, sluice_error *err)
+{
+    for (size_t i = 0; b->error_fn && i < b->nerrors; i++)
+        b->error_fn(b->error_user, b->errors[i]);
+    return sluice_builder_report_(b, err);
+}
+
+int sluice_builder_set_error_fn(sluice_builder *b, sluice_error_fn fn,
+                                void *user, sluice_error *err)
+{
+    if (!b)
+        return sluice_error_set(err, "error callback: no builder");
+    b->error_fn = fn;
+    b->error_user = user;
+    return 0;
 }
 
 bsection *sluice_builder_find_section_(sluice_builder *b, const char *name)

@@ -54,6 +54,8 @@ struct sluice_builder {
     size_t nerrors;
     sluice_event_fn event_fn;  /* handed to the runtime */
     void *event_user;
+    sluice_error_fn error_fn;  /* told every error when they are reported */
+    void *error_user;
 };
 
 char *sluice_strdup_(const char *s);
@@ -66,8 +68,11 @@ const sluice_sink_api *sluice_builder_host_api_(sluice_builder *b,
                                                 const char *name);
 /* Append an already complete message (a plugin's, which names its line). */
 void sluice_builder_raw_error_(sluice_builder *b, const char *msg);
-/* Copy the collected errors, one per line, into err. Returns -1. */
+/* Copy the collected errors, one per line, into err (as many whole ones
+ * as fit, then "(and N more)"). Returns -1. */
 int sluice_builder_report_(sluice_builder *b, sluice_error *err);
+/* The same, after telling the error callback each one (start, reload). */
+int sluice_builder_report_all_(sluice_builder *b, sluice_error *err);
 
 /* ---- single values (values.c) ------------------------------------------ */
 
@@ -107,6 +112,7 @@ typedef struct runtime_options {
     long long flush_on_exit_ms;           /* 0: no flush at exit */
     bool crash_flush;                     /* write what is queued on a crash */
     sluice_metrics_listen metrics_listen; /* family 0: no metrics server */
+    long long reload_timeout_ms;          /* removed sinks drain this long */
 } runtime_options;
 
 /* Everything a [sink.NAME] needs, resolved. */
@@ -161,5 +167,34 @@ size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check);
 void sluice_plan_free_(sluice_plan *plan);
 /* The bytes the logger's queues map, all lanes together. */
 unsigned long long sluice_plan_queue_bytes_(const logger_plan *l);
+/* What a reload compares (malloc'd text; NULL when out of memory): a sink's
+ * plugin as loaded, the folder of the file, its section's keys and values,
+ * its resolved paths; a logger's keys and values but its level. */
+char *sluice_plan_sink_signature_(const sluice_builder *b, const sink_plan *p);
+char *sluice_plan_logger_signature_(const logger_plan *l);
+
+/* ---- assembly (assemble.c), for the reload (reload.c) -------------------- */
+
+/* A face for the logger plan l: name, level, bits, locks, its signature;
+ * no generation yet. NULL (err set) when out of memory. */
+sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
+                                 sluice_error *err);
+/* A generation of face for l: queues, bindings (sinks from by_plan, indexed
+ * like plans), fallback, base fields; a durable logger's queues opened
+ * from their files (errors name b's FILE:LINE). Not published. NULL (err
+ * set) on error. */
+sluice_logger *sluice_gen_make_(const sluice_builder *b, sluice_runtime *rt,
+                                sluice_logger *face, const logger_plan *l,
+                                sluice_sink_instance *const *by_plan,
+                                const sink_plan *plans, sluice_error *err);
+/* An unopened instance for plan p (it takes p's plugin), with its format
+ * and signature. NULL (err set) on error. */
+sluice_sink_instance *sluice_sink_make_(sluice_builder *b, sink_plan *p,
+                                        sluice_error *err);
+/* Count gen's bindings and fallback in their instances' users. */
+void sluice_gen_count_users_(sluice_logger *gen);
+/* Open s as plan p says. 0, or -1 with err "FILE:LINE: ...". */
+int sluice_sink_open_plan_(sluice_builder *b, const sink_plan *p,
+                           sluice_sink_instance *s, sluice_error *err);
 
 #endif

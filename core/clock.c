@@ -23,6 +23,12 @@ typedef struct anchor {
 
 static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* fork(): a worker of the parent may hold clock_lock at the fork; the
+ * child's own runtimes must find it free. */
+static void fork_prepare(void) { pthread_mutex_lock(&clock_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&clock_lock); }
+static void fork_child(void) { pthread_mutex_init(&clock_lock, NULL); }
 static anchor first;      /* the very first anchor: the rate's baseline */
 static anchor current;    /* re-anchored once a second */
 static double ns_per_tick = 1.0;
@@ -81,6 +87,7 @@ static anchor read_anchor(void)
 
 static void clock_calibrate(void)
 {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 #if defined(__x86_64__) || defined(__i386__)
     if (!tsc_is_invariant())
         return;

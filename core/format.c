@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char hexdigits[] = "0123456789abcdef";
 
@@ -109,6 +108,31 @@ static void put_digits(char *dst, unsigned v, int width)
     }
 }
 
+/* The civil (proleptic Gregorian, UTC) date of a day counted from
+ * 1970-01-01. Plain integer arithmetic: no table, no lock, no time zone,
+ * so it can run in a signal handler (gmtime_r takes glibc's time-zone
+ * lock). The count is shifted to start on 0000-03-01, so that a leap day
+ * is the last day of its year, and split into 400-year eras of 146097
+ * days; inside an era, the year comes from the day (minus the leap days
+ * before it), and the month from the day of the year in 153-day runs of
+ * five months (31 30 31 30 31). */
+static void civil_from_days(int64_t days, int64_t *year, unsigned *month,
+                            unsigned *day)
+{
+    int64_t z = days + 719468; /* days from 0000-03-01 to 1970-01-01 */
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned day_of_era = (unsigned)(z - era * 146097);        /* 0..146096 */
+    unsigned year_of_era = (day_of_era - day_of_era / 1460 +
+                            day_of_era / 36524 - day_of_era / 146096) /
+                           365;                                /* 0..399 */
+    unsigned day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 -
+                                         year_of_era / 100);   /* 0..365 */
+    unsigned month_from_march = (5 * day_of_year + 2) / 153;   /* 0..11 */
+    *day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    *month = month_from_march < 10 ? month_from_march + 3 : month_from_march - 9;
+    *year = (int64_t)year_of_era + era * 400 + (*month <= 2);
+}
+
 void sluice_format_time(sluice_buf *out, int64_t time_ns, sluice_time_cache *tc)
 {
     int64_t sec = time_ns / 1000000000;
@@ -118,20 +142,25 @@ void sluice_format_time(sluice_buf *out, int64_t time_ns, sluice_time_cache *tc)
         sec--;
     }
     if (sec != tc->second) {
-        time_t t = (time_t)sec;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        put_digits(tc->text, (unsigned)(tm.tm_year + 1900) % 10000, 4);
+        int64_t days = sec / 86400, in_day = sec % 86400;
+        if (in_day < 0) {
+            in_day += 86400;
+            days--;
+        }
+        int64_t year;
+        unsigned month, day;
+        civil_from_days(days, &year, &month, &day);
+        put_digits(tc->text, (unsigned)year % 10000, 4);
         tc->text[4] = '-';
-        put_digits(tc->text + 5, (unsigned)tm.tm_mon + 1, 2);
+        put_digits(tc->text + 5, month, 2);
         tc->text[7] = '-';
-        put_digits(tc->text + 8, (unsigned)tm.tm_mday, 2);
+        put_digits(tc->text + 8, day, 2);
         tc->text[10] = 'T';
-        put_digits(tc->text + 11, (unsigned)tm.tm_hour, 2);
+        put_digits(tc->text + 11, (unsigned)(in_day / 3600), 2);
         tc->text[13] = ':';
-        put_digits(tc->text + 14, (unsigned)tm.tm_min, 2);
+        put_digits(tc->text + 14, (unsigned)(in_day / 60 % 60), 2);
         tc->text[16] = ':';
-        put_digits(tc->text + 17, (unsigned)tm.tm_sec, 2);
+        put_digits(tc->text + 17, (unsigned)(in_day % 60), 2);
         tc->text[19] = '\0';
         tc->second = sec;
     }
@@ -607,6 +636,27 @@ static inline int keys_surely_distinct(const sluice_field *fields, size_t n)
     return 1;
 }
 
+/* Memory for the table below on a thread that must not allocate (the
+ * crash path, from a signal handler): set by sluice_format_plan_arena_. */
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct {
+    size_t *mem;
+    size_t words;
+} plan_arena;
+
+void sluice_format_plan_arena_(size_t *mem, size_t words)
+{
+    plan_arena.mem = words ? mem : NULL;
+    plan_arena.words = mem ? words : 0;
+}
+
+size_t sluice_format_plan_words_(size_t fields)
+{
+    size_t buckets = 64;
+    while (buckets < 2 * fields)
+        buckets *= 2;
+    return fields + buckets;
+}
+
 static void plan_fields(field_plan *plan, const sluice_field *fields, size_t n,
                         key_style style)
 {
@@ -636,10 +686,18 @@ static void plan_fields(field_plan *plan, const sluice_field *fields, size_t n,
         buckets *= 2;
     if (buckets < 2 * n)
         return;
-    size_t *heap = malloc((n + buckets) * sizeof *heap);
-    if (!heap)
-        return; /* out of memory: every field, repeats included */
-    size_t *value_of = heap, *table = heap + n;
+    size_t *heap = NULL, *value_of;
+    if (plan_arena.words) { /* no allocation on this thread */
+        if (n + buckets > plan_arena.words)
+            return; /* beyond the arena: every field, repeats included */
+        value_of = plan_arena.mem;
+    } else {
+        heap = malloc((n + buckets) * sizeof *heap);
+        if (!heap)
+            return; /* out of memory: every field, repeats included */
+        value_of = heap;
+    }
+    size_t *table = value_of + n;
     for (size_t b = 0; b < buckets; b++)
         table[b] = FIELD_REPLACED;
     for (size_t i = 0; i < n; i++) {

@@ -64,7 +64,18 @@ void sluice_format_render(sluice_buf *out, const sluice_format *f,
 void sluice_escape_text(sluice_buf *out, const char *s, size_t n);
 void sluice_escape_json(sluice_buf *out, const char *s, size_t n);
 void sluice_escape_logfmt(sluice_buf *out, const char *s, size_t n);
-/* RFC 3339 UTC with microseconds: 2026-11-23T18:25:11.123456Z */
+/* RFC 3339 UTC with microseconds: 2026-11-23T18:25:11.123456Z. Takes no
+ * lock and allocates nothing (no gmtime_r): safe in a signal handler. */
 void sluice_format_time(sluice_buf *out, int64_t time_ns, sluice_time_cache *tc);
+
+/* Rendering on a thread that must not allocate (the crash path): with a
+ * fixed sluice_buf, sluice_format_render allocates nothing except to merge
+ * the repeated keys of a record with more than 16 fields, for which it
+ * then uses mem[0..words) instead (the calling thread's only; NULL, 0
+ * goes back to malloc). A record needing more than that is rendered with
+ * every field, repeats included. words for up to n fields:
+ * sluice_format_plan_words_(n). */
+void sluice_format_plan_arena_(size_t *mem, size_t words);
+size_t sluice_format_plan_words_(size_t fields);
 
 #endif

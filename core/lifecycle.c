@@ -5,7 +5,9 @@
  *   sluice_runtime_new_   STARTING, one reference (the host's)
  *   sluice_runtime_start_ starts the supervisor, then the metrics server
  *                         ([runtime] metrics_listen): RUNNING; on error the
- *                         runtime is stopped and freed before it returns
+ *                         runtime is stopped and freed before it returns.
+ *                         With crash_flush, the crash handler (crash.c)
+ *                         knows it from here until close has drained it
  *   sluice_close          CLOSING, then CLOSED, and the host's reference goes:
  *     0. the metrics server stops (metrics_http.c): from here on nothing
  *        reads the runtime on its behalf;
@@ -33,6 +35,14 @@
  *                         coming after, close reads only the husk and
  *                         returns.
  *
+ * A logger is a face and its generations (runtime_internal.h): every step
+ * above covers each generation of each logger, the retired ones a reload
+ * left draining included, and the faces a reload removed that have not
+ * been buried yet. A reload (reload.c) and close are one at a time: close
+ * first moves to CLOSING, so a reload that starts now is refused and one
+ * under way stops waiting for its old sinks, then waits for that reload
+ * to return (reload_lock) before it goes on.
+ *
  * References: the host holds one from open until close returns; each
  * supervised task holds one until its final event; each host-driven run
  * loop holds one while it runs. A run loop stuck in a sink past close's
@@ -46,6 +56,7 @@
 
 #include "builder_internal.h"
 #include "clock_internal.h"
+#include "crash_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
@@ -59,44 +70,13 @@ sluice_runtime *sluice_runtime_new_(void)
         return NULL;
     atomic_init(&rt->refs, 1);
     atomic_init(&rt->state, SLUICE_RUNTIME_STARTING);
+    pthread_mutex_init(&rt->roster_lock, NULL);
+    pthread_mutex_init(&rt->reload_lock, NULL);
     return rt;
 }
 
-void sluice_logger_destroy_(sluice_logger *lg)
+static void free_fields(sluice_logger *lg)
 {
-    if (!lg)
-        return;
-    if (lg->bindings) {
-        for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++)
-            pthread_mutex_destroy(&lg->bindings[i].mu);
-        free(lg->bindings);
-    }
-    if (lg->queues) {
-        for (unsigned i = 0; i < lg->lanes; i++)
-            sluice_queue_destroy(lg->queues[i]);
-        free(lg->queues);
-    }
-    for (size_t i = 0; i < lg->field_count; i++) {
-        free((char *)lg->fields[i].key);
-        free((char *)lg->fields[i].value);
-    }
-    free(lg->fields);
-    free(lg->name);
-    pthread_mutex_destroy(&lg->hooks_lock);
-    free(lg);
-}
-
-/* The husks of closed loggers: never freed, never reused (see the top). */
-static pthread_mutex_t husks_lock = PTHREAD_MUTEX_INITIALIZER;
-static sluice_logger *husks;
-
-/* Free what a closed logger owns, keep its husk: the struct (bits, level
- * OFF, frozen counters), its bindings, and its queues' headers (what a
- * logging call racing with close may still read). */
-static void bury(sluice_logger *lg)
-{
-    for (unsigned i = 0; lg->queues && i < lg->lanes; i++)
-        sluice_queue_bury(lg->queues[i]);
     for (size_t i = 0; i < lg->field_count; i++) {
         free((char *)lg->fields[i].key);
         free((char *)lg->fields[i].value);
@@ -104,14 +84,83 @@ static void bury(sluice_logger *lg)
     free(lg->fields);
     lg->fields = NULL;
     lg->field_count = 0;
-    for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++)
-        lg->bindings[i].sink = NULL;
-    lg->fallback = NULL;
-    lg->rt = NULL;
+}
+
+void sluice_gen_destroy_(sluice_logger *gen)
+{
+    if (!gen)
+        return;
+    if (gen->bindings) {
+        for (size_t i = 0; i < sluice_gen_binding_count_(gen); i++)
+            pthread_mutex_destroy(&gen->bindings[i].mu);
+        free(gen->bindings);
+    }
+    if (gen->queues) {
+        for (unsigned i = 0; i < gen->lanes; i++)
+            sluice_queue_destroy(gen->queues[i]);
+        free(gen->queues);
+    }
+    free_fields(gen);
+    free(gen->name);
+    pthread_mutex_destroy(&gen->hooks_lock);
+    pthread_mutex_destroy(&gen->gens_lock);
+    free(gen);
+}
+
+void sluice_logger_destroy_(sluice_logger *face)
+{
+    if (!face)
+        return;
+    for (sluice_logger *gen = face->gens, *older; gen; gen = older) {
+        older = gen->older;
+        sluice_gen_destroy_(gen);
+    }
+    free(face->name);
+    free(face->signature);
+    pthread_mutex_destroy(&face->hooks_lock);
+    pthread_mutex_destroy(&face->gens_lock);
+    free(face);
+}
+
+/* The husks of closed loggers and of retired generations: never freed,
+ * never reused (see the top). */
+static pthread_mutex_t husks_lock = PTHREAD_MUTEX_INITIALIZER;
+static sluice_logger *husks;
+
+static void keep_husk(sluice_logger *lg)
+{
     pthread_mutex_lock(&husks_lock);
     lg->next_husk = husks;
     husks = lg;
     pthread_mutex_unlock(&husks_lock);
+}
+
+/* Free what a generation no run loop uses any more owns, keep its husk:
+ * the struct, its bindings (their sink pointers stay, compared but never
+ * followed) and its queues' headers (what a logging call that read the
+ * face's gen just before it changed may still read). */
+void sluice_gen_bury_(sluice_logger *gen)
+{
+    for (unsigned i = 0; gen->queues && i < gen->lanes; i++)
+        sluice_queue_bury(gen->queues[i]);
+    free_fields(gen);
+    keep_husk(gen);
+}
+
+/* Free what a closed logger owns, keep its husk: the face (bits, level
+ * OFF, frozen counters) and its generations' husks. */
+void sluice_face_bury_(sluice_logger *face)
+{
+    for (sluice_logger *gen = face->gens, *older; gen; gen = older) {
+        older = gen->older;
+        for (size_t i = 0; i < sluice_gen_binding_count_(gen); i++)
+            gen->bindings[i].sink = NULL;
+        gen->fallback = NULL;
+        gen->rt = NULL;
+        sluice_gen_bury_(gen);
+    }
+    face->rt = NULL;
+    keep_husk(face);
 }
 
 static void destroy(sluice_runtime *rt)
@@ -119,15 +168,25 @@ static void destroy(sluice_runtime *rt)
     bool published = rt->published;
     for (size_t i = 0; i < rt->logger_count; i++) {
         if (published)
-            bury(rt->loggers[i]);
+            sluice_face_bury_(rt->loggers[i]);
         else
             sluice_logger_destroy_(rt->loggers[i]);
+    }
+    for (sluice_logger *face = rt->removed, *next; face; face = next) {
+        next = face->next_removed;
+        sluice_face_bury_(face);
     }
     free(rt->loggers);
     for (size_t i = 0; i < rt->sink_count; i++)
         sluice_sink_free_(rt->sinks[i]);
+    for (size_t i = 0; i < rt->old_sink_count; i++)
+        sluice_sink_free_(rt->old_sinks[i]);
     free(rt->sinks);
+    free(rt->old_sinks);
+    free(rt->host_apis);
     free(rt->guarded);
+    pthread_mutex_destroy(&rt->roster_lock);
+    pthread_mutex_destroy(&rt->reload_lock);
     free(rt);
 }
 
@@ -161,20 +220,38 @@ static bool past(int64_t deadline)
     return deadline != INT64_MAX && sluice_clock_monotonic_ns() >= deadline;
 }
 
+/* The faces of rt, with the ones a reload removed that are not buried
+ * yet: index 0..logger_count-1 the loggers, then the removed list. */
+static sluice_logger *next_face(sluice_runtime *rt, size_t *at,
+                                sluice_logger *face)
+{
+    if (*at < rt->logger_count)
+        return rt->loggers[(*at)++];
+    if (*at == rt->logger_count) {
+        (*at)++;
+        return rt->removed;
+    }
+    return face ? face->next_removed : NULL;
+}
+
+#define FOR_EACH_FACE(rt, face)                                                \
+    for (size_t face##_at = 0, face##_once = 1; face##_once; face##_once = 0)  \
+        for (sluice_logger *face = next_face(rt, &face##_at, NULL); face;      \
+             face = next_face(rt, &face##_at, face))
+
 void sluice_runtime_wake_all_(sluice_runtime *rt)
 {
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        for (unsigned l = 0; l < lg->lanes; l++)
-            sluice_queue_wake(lg->queues[l]);
-    }
+    FOR_EACH_FACE(rt, face)
+        SLUICE_FOR_EACH_GEN(face, gen)
+            for (unsigned l = 0; l < gen->lanes; l++)
+                sluice_queue_wake(gen->queues[l]);
 }
 
 /* Set bits on every logger (seq_cst: the guard's other half). */
 static void set_bits(sluice_runtime *rt, unsigned bits)
 {
-    for (size_t i = 0; i < rt->logger_count; i++)
-        atomic_fetch_or(&rt->loggers[i]->slow_path, bits);
+    FOR_EACH_FACE(rt, face)
+        atomic_fetch_or(&face->slow_path, bits);
 }
 
 /* Wait until no producer is inside a claim and every claimed record is
@@ -186,11 +263,11 @@ static bool wait_quiet(sluice_runtime *rt, bool producers, int64_t deadline)
         bool busy = false;
         if (!producers)
             busy = sluice_guard_busy_(rt->guarded, rt->guarded_count);
-        for (size_t i = 0; producers && i < rt->logger_count && !busy; i++) {
-            sluice_logger *lg = rt->loggers[i];
-            for (unsigned l = 0; l < lg->lanes && !busy; l++)
-                busy = !sluice_queue_quiet(lg->queues[l]);
-        }
+        if (producers)
+            FOR_EACH_FACE(rt, face)
+                SLUICE_FOR_EACH_GEN(face, gen)
+                    for (unsigned l = 0; l < gen->lanes && !busy; l++)
+                        busy = !sluice_queue_quiet(gen->queues[l]);
         if (!busy)
             return true;
         if (past(deadline))
@@ -200,18 +277,25 @@ static bool wait_quiet(sluice_runtime *rt, bool producers, int64_t deadline)
     }
 }
 
-/* Step 1: calls from now on return at once; blocked ones give up. */
+/* Step 1 for one logger: calls from now on return at once; blocked ones
+ * give up (the queues of its current generation close; older ones a
+ * reload retired are closed already). */
+void sluice_face_stop_intake_(sluice_logger *face)
+{
+    __atomic_store_n(&face->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
+    atomic_fetch_or(&face->slow_path, SLUICE_SLOW_CLOSING);
+    sluice_logger *gen = face->gens;
+    for (unsigned l = 0; l < gen->lanes; l++)
+        sluice_queue_close(gen->queues[l]);
+}
+
+/* Step 1. */
 static void stop_intake(sluice_runtime *rt)
 {
+    pthread_mutex_lock(&rt->roster_lock);
     for (size_t i = 0; i < rt->logger_count; i++)
-        __atomic_store_n(&rt->loggers[i]->head.level, (int)SLUICE_LEVEL_OFF,
-                         __ATOMIC_RELAXED);
-    set_bits(rt, SLUICE_SLOW_CLOSING);
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        for (unsigned l = 0; l < lg->lanes; l++)
-            sluice_queue_close(lg->queues[l]);
-    }
+        sluice_face_stop_intake_(rt->loggers[i]);
+    pthread_mutex_unlock(&rt->roster_lock);
 }
 
 void sluice_runtime_stop_intake(sluice_runtime *rt)
@@ -219,19 +303,21 @@ void sluice_runtime_stop_intake(sluice_runtime *rt)
     if (!rt)
         return;
     const void *saved = sluice_guard_enter_(rt);
-    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED)
+    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED) {
+        /* a reload that has not committed yet sees it and gives up */
+        atomic_store(&rt->intake_stopped, true);
         stop_intake(rt);
+    }
     sluice_guard_leave_(saved);
 }
 
 /* Step 3: nothing more will be added; the run loops drain and end. */
 static void seal(sluice_runtime *rt)
 {
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        for (unsigned l = 0; l < lg->lanes; l++)
-            sluice_queue_seal(lg->queues[l]);
-    }
+    FOR_EACH_FACE(rt, face)
+        SLUICE_FOR_EACH_GEN(face, gen)
+            for (unsigned l = 0; l < gen->lanes; l++)
+                sluice_queue_seal(gen->queues[l]);
 }
 
 /* Is a host-driven binding done: drained, and its run loop out? When its
@@ -263,11 +349,12 @@ static void stop_run_loops(sluice_runtime *rt, int64_t deadline)
     for (;;) {
         bool busy = false;
         for (size_t i = 0; i < rt->logger_count; i++) {
-            sluice_logger *lg = rt->loggers[i];
-            if (lg->autostart)
+            sluice_logger *gen = rt->loggers[i]->gens; /* reloads never
+                                                         replace these */
+            if (gen->autostart)
                 continue;
-            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
-                if (!host_binding_done(&lg->bindings[k]))
+            for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
+                if (!host_binding_done(&gen->bindings[k]))
                     busy = true;
         }
         if (!busy)
@@ -284,13 +371,14 @@ static void stop_run_loops(sluice_runtime *rt, int64_t deadline)
 static long count_undelivered(sluice_runtime *rt)
 {
     long undelivered = 0;
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
-            sluice_binding *b = &lg->bindings[k];
-            undelivered += (long)sluice_queue_pending(b->queue, b->cursor);
-        }
-    }
+    FOR_EACH_FACE(rt, face)
+        SLUICE_FOR_EACH_GEN(face, gen)
+            for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
+                sluice_binding *b = &gen->bindings[k];
+                if (atomic_load(&b->cancelled))
+                    continue; /* a reload gave it up, and counted it */
+                undelivered += (long)sluice_queue_pending(b->queue, b->cursor);
+            }
     return undelivered;
 }
 
@@ -309,26 +397,44 @@ static long shut_down(sluice_runtime *rt, int64_t deadline)
  * never returns) keeps the memory: it is not freed under it. */
 static void finish_close(sluice_runtime *rt, int64_t deadline)
 {
+    sluice_crash_unregister_(rt); /* a crash from now on leaves it alone */
     int64_t grace = deadline == INT64_MAX ? INT64_MAX : deadline + 1000000000;
     bool quiet = wait_quiet(rt, true, grace);
-    for (size_t i = 0; i < rt->logger_count; i++)
-        sluice_stats_freeze_(rt->loggers[i]);
+    FOR_EACH_FACE(rt, face)
+        sluice_stats_freeze_(face);
     atomic_store(&rt->state, SLUICE_RUNTIME_CLOSED);
     set_bits(rt, SLUICE_SLOW_CLOSED);
     if (wait_quiet(rt, false, grace) && quiet)
         sluice_runtime_unref_(rt);
 }
 
-/* The objects a call can be inside of: the runtime and its loggers. */
-static int make_guarded(sluice_runtime *rt, sluice_error *err)
+/* The objects a call can be inside of: the runtime and its loggers (the
+ * faces a reload removed and has not buried yet too). */
+size_t sluice_runtime_guard_size_(sluice_runtime *rt)
 {
-    rt->guarded = calloc(rt->logger_count + 1, sizeof *rt->guarded);
-    if (!rt->guarded)
+    size_t n = 1;
+    FOR_EACH_FACE(rt, face)
+        n++;
+    return n;
+}
+
+void sluice_runtime_guard_set_(sluice_runtime *rt, const void **list)
+{
+    size_t n = 0;
+    list[n++] = rt;
+    FOR_EACH_FACE(rt, face)
+        list[n++] = face;
+    free(rt->guarded);
+    rt->guarded = list;
+    rt->guarded_count = n;
+}
+
+int sluice_runtime_guard_list_(sluice_runtime *rt, sluice_error *err)
+{
+    const void **list = calloc(sluice_runtime_guard_size_(rt), sizeof *list);
+    if (!list)
         return sluice_error_set(err, "out of memory");
-    rt->guarded[0] = rt;
-    for (size_t i = 0; i < rt->logger_count; i++)
-        rt->guarded[i + 1] = rt->loggers[i];
-    rt->guarded_count = rt->logger_count + 1;
+    sluice_runtime_guard_set_(rt, list);
     return 0;
 }
 
@@ -366,10 +472,16 @@ static void before_fork(void)
     pthread_mutex_lock(&live_lock);
     pthread_mutex_lock(&husks_lock);
     sluice_guard_lock_();
+    /* no reload is swapping a runtime's loggers (brief: never held for
+     * long, nor while waiting for anything) */
+    for (sluice_runtime *rt = live; rt; rt = rt->live_next)
+        pthread_mutex_lock(&rt->roster_lock);
 }
 
 static void after_fork_parent(void)
 {
+    for (sluice_runtime *rt = live; rt; rt = rt->live_next)
+        pthread_mutex_unlock(&rt->roster_lock);
     sluice_guard_unlock_();
     pthread_mutex_unlock(&husks_lock);
     pthread_mutex_unlock(&live_lock);
@@ -386,10 +498,11 @@ static void after_fork_child(void)
     pthread_mutex_init(&husks_lock, NULL);
     pthread_mutex_init(&live_lock, NULL);
     for (sluice_runtime *rt = live; rt; rt = rt->live_next) {
+        pthread_mutex_init(&rt->roster_lock, NULL);
         rt->forked = true;
         sluice_metrics_http_forked_(rt);
-        for (size_t i = 0; i < rt->logger_count; i++)
-            atomic_fetch_or(&rt->loggers[i]->slow_path, SLUICE_SLOW_FORKED);
+        FOR_EACH_FACE(rt, face)
+            atomic_fetch_or(&face->slow_path, SLUICE_SLOW_FORKED);
     }
 }
 
@@ -399,25 +512,29 @@ static void drain_for_exit(sluice_runtime *rt, int64_t deadline)
 {
     for (;;) {
         bool busy = false;
-        for (size_t i = 0; i < rt->logger_count && !busy; i++) {
-            sluice_logger *lg = rt->loggers[i];
-            for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane && !busy; k++) {
-                sluice_binding *b = &lg->bindings[k];
-                pthread_mutex_lock(&b->mu);
-                bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
-                               !atomic_load(&b->diverting);
-                pthread_mutex_unlock(&b->mu);
-                busy = !gave_up && !sluice_queue_drained(b->queue, b->cursor);
-            }
-        }
+        pthread_mutex_lock(&rt->roster_lock);
+        FOR_EACH_FACE(rt, face)
+            SLUICE_FOR_EACH_GEN(face, gen)
+                for (size_t k = 0; k < sluice_gen_binding_count_(gen) && !busy; k++) {
+                    sluice_binding *b = &gen->bindings[k];
+                    pthread_mutex_lock(&b->mu);
+                    bool gave_up = (b->state == SLUICE_STATE_GIVEN_UP &&
+                                    !atomic_load(&b->diverting)) ||
+                                   atomic_load(&b->cancelled);
+                    pthread_mutex_unlock(&b->mu);
+                    busy = !gave_up && !sluice_queue_drained(b->queue, b->cursor);
+                }
+        pthread_mutex_unlock(&rt->roster_lock);
         if (!busy || past(deadline))
             break;
         sleep_ms(1);
     }
+    pthread_mutex_lock(&rt->roster_lock);
     for (size_t i = 0; i < rt->sink_count; i++) {
         sluice_error e;
         sluice_sink_flush_(rt->sinks[i], &e);
     }
+    pthread_mutex_unlock(&rt->roster_lock);
 }
 
 /* exit() or a return from main without close: drain each runtime for at
@@ -427,11 +544,11 @@ static void at_exit(void)
 {
     pthread_mutex_lock(&live_lock);
     for (sluice_runtime *rt = live; rt; rt = rt->live_next) {
-        if (rt->forked || rt->flush_on_exit_ms <= 0 ||
+        int flush_ms = atomic_load(&rt->flush_on_exit_ms); /* a reload sets it */
+        if (rt->forked || flush_ms <= 0 ||
             sluice_runtime_state_(rt) != SLUICE_RUNTIME_RUNNING)
             continue;
-        drain_for_exit(rt, sluice_clock_monotonic_ns() +
-                               (int64_t)rt->flush_on_exit_ms * 1000000);
+        drain_for_exit(rt, sluice_clock_monotonic_ns() + (int64_t)flush_ms * 1000000);
     }
     pthread_mutex_unlock(&live_lock);
 }
@@ -448,14 +565,16 @@ static void process_init(void)
 static long close_forked(sluice_runtime *rt)
 {
     live_remove(rt);
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        memset(&lg->closed_stats, 0, sizeof lg->closed_stats);
-        lg->closed_stats.attempted = atomic_load(&lg->forked);
-        lg->closed_stats.dropped = lg->closed_stats.forked = lg->closed_stats.attempted;
-        lg->closed_stats.binding_count = lg->lanes * lg->sinks_per_lane;
-        __atomic_store_n(&lg->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
-        atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED);
+    sluice_crash_unregister_(rt);
+    FOR_EACH_FACE(rt, face) {
+        memset(&face->closed_stats, 0, sizeof face->closed_stats);
+        face->closed_stats.attempted = atomic_load(&face->forked);
+        face->closed_stats.dropped = face->closed_stats.forked =
+            face->closed_stats.attempted;
+        face->closed_stats.binding_count =
+            sluice_gen_binding_count_(sluice_logger_gen_(face));
+        __atomic_store_n(&face->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
+        atomic_fetch_or(&face->slow_path, SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED);
     }
     pthread_mutex_lock(&live_lock);
     rt->live_next = forsaken;
@@ -466,7 +585,11 @@ static long close_forked(sluice_runtime *rt)
 
 int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
 {
-    if (make_guarded(rt, err) != 0) {
+    FOR_EACH_FACE(rt, face) /* one generation each, as assembled */
+        SLUICE_FOR_EACH_GEN(face, gen)
+            sluice_runtime_add_gen_(rt, gen);
+    if (sluice_runtime_guard_list_(rt, err) != 0 ||
+        (rt->crash_flush && sluice_crash_register_(rt, err) != 0)) {
         sluice_runtime_discard_(rt);
         return -1;
     }
@@ -475,6 +598,7 @@ int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err)
         /* undo: nothing was accepted yet; stop what started, then free */
         atomic_store(&rt->state, SLUICE_RUNTIME_CLOSING);
         shut_down(rt, INT64_MAX);
+        sluice_crash_unregister_(rt);
         atomic_store(&rt->state, SLUICE_RUNTIME_CLOSED);
         sluice_runtime_unref_(rt);
         return -1;
@@ -496,6 +620,10 @@ long sluice_close(sluice_runtime *rt, int timeout_ms)
         return 0; /* another thread is closing it */
     if (rt->forked)
         return close_forked(rt);
+    /* a reload under way sees CLOSING and returns soon; one that starts
+     * from now on is refused */
+    pthread_mutex_lock(&rt->reload_lock);
+    pthread_mutex_unlock(&rt->reload_lock);
     sluice_metrics_http_stop_(rt); /* before anything it reads can go */
     live_remove(rt);
     int64_t deadline = timeout_ms < 0
@@ -517,7 +645,7 @@ int sluice_binding_run(sluice_binding *b, sluice_error *err)
 {
     if (!b)
         return sluice_error_set(err, "run(): no binding");
-    sluice_logger *lg = b->logger;
+    sluice_logger *lg = b->logger->face;
     /* inside the guard until the reference is taken: close cannot free
      * the runtime under a run loop that is just coming in */
     const void *saved = sluice_guard_enter_(lg);
@@ -528,6 +656,14 @@ int sluice_binding_run(sluice_binding *b, sluice_error *err)
             return sluice_error_set(err, "run(): the runtime belongs to the "
                                          "parent of this forked process");
         return 0; /* closed: what was left is counted by close */
+    }
+    if (b->logger != sluice_logger_gen_(lg)) {
+        /* a reload never replaces a host-driven logger: a binding of an
+         * older generation is a supervised one, not the host's to run */
+        sluice_guard_leave_(saved);
+        return sluice_error_set(err, "run(): logger '%s': a reload replaced "
+                                     "this binding",
+                                lg->name);
     }
     sluice_runtime *rt = lg->rt;
     sluice_runtime_ref_(rt);

@@ -1,7 +1,9 @@
 /*
  * logger.c -- what a host does with a logger besides logging: find it,
  * set its level, add hooks and a lane scheduler, wait for its records to
- * be written (flush); and reopen the runtime's sinks (logrotate).
+ * be written (flush); and reopen the runtime's sinks (logrotate). The
+ * logger is the host's face of it (runtime_internal.h): what is written,
+ * and by which sinks, is its generations'.
  *
  * Each call runs inside the guard (guard_internal.h) and reads the
  * logger's bits first: once close began (SLUICE_SLOW_CLOSING) calls that
@@ -34,10 +36,13 @@ sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name)
         return NULL;
     sluice_logger *found = NULL;
     const void *saved = sluice_guard_enter_(rt);
-    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED)
+    if (sluice_runtime_state_(rt) < SLUICE_RUNTIME_CLOSED) {
+        pthread_mutex_lock(&rt->roster_lock); /* a reload may change them */
         for (size_t i = 0; i < rt->logger_count && !found; i++)
             if (strcmp(rt->loggers[i]->name, name) == 0)
                 found = rt->loggers[i];
+        pthread_mutex_unlock(&rt->roster_lock);
+    }
     sluice_guard_leave_(saved);
     return found;
 }
@@ -66,8 +71,22 @@ static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
         slots[n].fn = fn;
         slots[n].user = user;
         atomic_store_explicit(count, n + 1, memory_order_release);
-        if (slots == lg->pre_hooks)
+        if (slots == lg->pre_hooks) {
             atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_PRE_HOOKS);
+        } else {
+            /* the run loops read their generation's copy (a reload copies
+             * the face's into a new one under hooks_lock) */
+            pthread_mutex_lock(&lg->gens_lock);
+            SLUICE_FOR_EACH_GEN(lg, gen) {
+                unsigned at = atomic_load(&gen->post_hook_count);
+                if (at < SLUICE_HOOKS_MAX) {
+                    gen->post_hooks[at] = slots[n];
+                    atomic_store_explicit(&gen->post_hook_count, at + 1,
+                                          memory_order_release);
+                }
+            }
+            pthread_mutex_unlock(&lg->gens_lock);
+        }
     }
     pthread_mutex_unlock(&lg->hooks_lock);
 out:
@@ -128,19 +147,25 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Is every record accepted so far written (or its binding given up)? */
+/* Is every record accepted so far written (or its binding given up), in
+ * every generation? */
 static bool drained(sluice_logger *lg)
 {
-    for (size_t i = 0; i < lg->lanes * lg->sinks_per_lane; i++) {
-        sluice_binding *b = &lg->bindings[i];
-        pthread_mutex_lock(&b->mu);
-        bool gave_up = b->state == SLUICE_STATE_GIVEN_UP &&
-                       !atomic_load(&b->diverting);
-        pthread_mutex_unlock(&b->mu);
-        if (!gave_up && !sluice_queue_drained(b->queue, b->cursor))
-            return false;
-    }
-    return true;
+    bool done = true;
+    pthread_mutex_lock(&lg->gens_lock);
+    SLUICE_FOR_EACH_GEN(lg, gen)
+        for (size_t i = 0; i < sluice_gen_binding_count_(gen) && done; i++) {
+            sluice_binding *b = &gen->bindings[i];
+            pthread_mutex_lock(&b->mu);
+            bool gave_up = (b->state == SLUICE_STATE_GIVEN_UP &&
+                            !atomic_load(&b->diverting)) ||
+                           atomic_load(&b->cancelled); /* by a reload */
+            pthread_mutex_unlock(&b->mu);
+            if (!gave_up && !sluice_queue_drained(b->queue, b->cursor))
+                done = false;
+        }
+    pthread_mutex_unlock(&lg->gens_lock);
+    return done;
 }
 
 int sluice_logger_flush(sluice_logger *lg, int timeout_ms)
@@ -164,11 +189,16 @@ int sluice_logger_flush(sluice_logger *lg, int timeout_ms)
         }
         sleep_ms(1);
     }
-    for (size_t i = 0; i < lg->sinks_per_lane; i++) {
+    /* under gens_lock: the current generation's sinks stay open (a reload
+     * closes a sink only once no listed generation uses it) */
+    pthread_mutex_lock(&lg->gens_lock);
+    sluice_logger *gen = lg->gens;
+    for (size_t i = 0; i < gen->sinks_per_lane; i++) {
         sluice_error e;
-        if (sluice_sink_flush_(lg->bindings[i].sink, &e) != 0)
+        if (sluice_sink_flush_(gen->bindings[i].sink, &e) != 0)
             rc = -1;
     }
+    pthread_mutex_unlock(&lg->gens_lock);
 out:
     sluice_guard_leave_(saved);
     return rc;
@@ -184,11 +214,13 @@ int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err)
         rc = sluice_error_set(err, "reopen: the runtime is closed");
         goto out;
     }
+    pthread_mutex_lock(&rt->roster_lock); /* a reload may change them */
     for (size_t i = 0; i < rt->sink_count; i++) {
         sluice_error e;
         if (sluice_sink_reopen_(rt->sinks[i], &e) != 0 && rc == 0)
             rc = sluice_error_set(err, "%s", e.message);
     }
+    pthread_mutex_unlock(&rt->roster_lock);
 out:
     sluice_guard_leave_(saved);
     return rc;

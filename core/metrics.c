@@ -264,56 +264,52 @@ void sluice_metrics_render_(const sluice_metrics_logger *loggers, size_t n,
 /* ---- the host's call -------------------------------------------------- */
 
 /* Snapshot every logger of rt (inside the guard: close waits for us), then
- * render it. */
+ * render it. The list of loggers is taken under the roster lock (a reload
+ * may change it); each logger is read at once (stats.c), a logger a reload
+ * removed meanwhile as it ended. */
+#define LANES_MAX 64
+
 static int snapshot_and_render(sluice_runtime *rt, sluice_buf *out,
                                sluice_error *err)
 {
-    size_t bindings_total = 0;
-    for (size_t i = 0; i < rt->logger_count; i++)
-        bindings_total += sluice_logger_binding_count(rt->loggers[i]);
-    sluice_metrics_logger *loggers =
-        calloc(rt->logger_count ? rt->logger_count : 1, sizeof *loggers);
-    sluice_binding_stats *bindings =
-        calloc(bindings_total ? bindings_total : 1, sizeof *bindings);
-    size_t lanes_total = 0;
-    for (size_t i = 0; i < rt->logger_count; i++)
-        lanes_total += rt->loggers[i]->lanes;
-    uint64_t *used = calloc(lanes_total ? lanes_total : 1, sizeof *used);
-    uint64_t *next_used = used;
+    pthread_mutex_lock(&rt->roster_lock);
+    size_t n = rt->logger_count;
+    sluice_logger **faces = calloc(n ? n : 1, sizeof *faces);
+    if (faces)
+        memcpy(faces, rt->loggers, n * sizeof *faces);
+    pthread_mutex_unlock(&rt->roster_lock);
+    sluice_metrics_logger *loggers = calloc(n ? n : 1, sizeof *loggers);
+    uint64_t *used = calloc((n ? n : 1) * LANES_MAX, sizeof *used);
     int rc = 0;
-    if (!loggers || !bindings || !used) {
+    if (!faces || !loggers || !used) {
         rc = sluice_error_set(err, "metrics: out of memory");
         goto done;
     }
-    sluice_binding_stats *next = bindings;
-    for (size_t i = 0; i < rt->logger_count && rc == 0; i++) {
-        sluice_logger *lg = rt->loggers[i];
+    for (size_t i = 0; i < n && rc == 0; i++) {
         sluice_metrics_logger *m = &loggers[i];
-        m->name = lg->name;
-        m->lanes = lg->lanes;
-        m->lane_used = next_used;
-        for (unsigned l = 0; l < lg->lanes; l++) {
-            uint64_t size;
-            sluice_queue_fill(lg->queues[l], next_used++, &size);
-            m->queue_capacity = size;
+        sluice_binding_stats *bindings;
+        size_t count;
+        m->name = faces[i]->name;
+        m->lane_used = used + i * LANES_MAX;
+        if (sluice_logger_snapshot_(faces[i], &m->stats, &bindings, &count,
+                                    used + i * LANES_MAX, &m->lanes,
+                                    &m->queue_capacity) != 0) {
+            rc = sluice_error_set(err, "metrics: the counters cannot be read "
+                                       "(a forked child's copy of the runtime, "
+                                       "or out of memory)");
+            break;
         }
-        m->bindings = next;
-        if (sluice_logger_stats_get(lg, &m->stats) != 0)
-            rc = -1;
-        for (size_t k = 0; k < m->stats.binding_count && rc == 0; k++)
-            if (sluice_binding_stats_get(sluice_logger_binding(lg, k), next++) != 0)
-                rc = -1;
+        m->bindings = bindings;
+        m->stats.binding_count = count;
     }
-    if (rc != 0) {
-        sluice_error_set(err, "metrics: the counters cannot be read (a "
-                              "forked child's copy of the runtime)");
-        goto done;
-    }
-    sluice_metrics_render_(loggers, rt->logger_count, out);
+    if (rc == 0)
+        sluice_metrics_render_(loggers, n, out);
 done:
+    for (size_t i = 0; loggers && i < n; i++)
+        free((void *)loggers[i].bindings);
     free(used);
-    free(bindings);
     free(loggers);
+    free(faces);
     return rc;
 }
 

@@ -57,6 +57,15 @@ bool sluice_metrics_http_available_(void);
 int sluice_metrics_listen_parse_(const char *value, sluice_metrics_listen *out,
                                  char *why, size_t why_cap);
 
+/* stats.c: one logger's counters, its current generation's bindings'
+ * (*bindings, malloc'd: free it; *count of them) and each lane's bytes in
+ * use (lane_used[0..*lanes), room for 64) and size, read at once. 0, or -1
+ * in a forked child's copy or when out of memory. */
+int sluice_logger_snapshot_(sluice_logger *lg, sluice_logger_stats *st,
+                            sluice_binding_stats **bindings, size_t *count,
+                            uint64_t *lane_used, unsigned *lanes,
+                            uint64_t *lane_size);
+
 struct sluice_runtime;
 /* Start rt's server when its metrics_listen is set (lifecycle.c, as the
  * runtime starts): 0 (also when there is none to start), or -1 with err

@@ -4,6 +4,8 @@
  * options sorted out, one per logger with its sinks resolved), collecting
  * every error with its line. Nothing is opened and no thread started:
  * `sluice check` stops here, sluice_builder_start goes on to assemble.c.
+ * Also a plan's signature: what a reload compares to tell a sink or logger
+ * that did not change from one that did.
  * Knows nothing of INI syntax, queues' insides or the run loop.
  */
 #include <limits.h>
@@ -21,7 +23,7 @@
 static const char *const runtime_keys[] = {
     "plugin_path", "restart_backoff_ms", "restart_intensity",
     "max_queue_memory", "flush_on_exit_ms", "crash_flush", "metrics_listen",
-    NULL};
+    "reload_timeout_ms", NULL};
 static const char *const sink_core_keys[] = {"plugin", "format", "pattern", NULL};
 static const char *const logger_keys[] = {
     "sinks", "level", "queue_capacity", "queue_size", "producer_rings",
@@ -40,6 +42,7 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
     ro->max_queue_memory_key = NULL;
     ro->flush_on_exit_ms = 3000;
     ro->crash_flush = false;
+    ro->reload_timeout_ms = 5000;
     memset(&ro->metrics_listen, 0, sizeof ro->metrics_listen);
     bsection *s = sluice_builder_find_section_(b, "runtime");
     if (!s)
@@ -68,6 +71,13 @@ static void plan_runtime(sluice_builder *b, runtime_options *ro)
                 sluice_builder_error_(b, k->line,
                                       "[runtime] flush_on_exit_ms: '%s' is not "
                                       "0..3600000 (0: no flush at exit)",
+                                      k->value);
+        } else if (strcmp(k->key, "reload_timeout_ms") == 0) {
+            if (sluice_value_duration_(k->value, &ro->reload_timeout_ms) != 0 ||
+                ro->reload_timeout_ms < 0 || ro->reload_timeout_ms > 3600000)
+                sluice_builder_error_(b, k->line,
+                                      "[runtime] reload_timeout_ms: '%s' is not "
+                                      "0..3600000 (ms, or with ms, s, m, h)",
                                       k->value);
         } else if (strcmp(k->key, "crash_flush") == 0) {
             if (sluice_value_bool_(k->value, &ro->crash_flush) != 0)
@@ -612,6 +622,88 @@ void sluice_plan_free_(sluice_plan *plan)
         free(plan->loggers[i].durable);
     free(plan->loggers);
     memset(plan, 0, sizeof *plan);
+}
+
+/* ---- signatures: what a reload compares ---------------------------------- */
+
+/* One "key=value" of a section, length-prefixed so that no text can pass
+ * for another. */
+static void put_pair(sluice_buf *out, const char *key, const char *value)
+{
+    char head[48];
+    snprintf(head, sizeof head, "%zu:", strlen(key));
+    sluice_buf_puts(out, head);
+    sluice_buf_puts(out, key);
+    snprintf(head, sizeof head, "=%zu:", strlen(value));
+    sluice_buf_puts(out, head);
+    sluice_buf_puts(out, value);
+    sluice_buf_putc(out, '\n');
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(const bkey *const *)a)->key, (*(const bkey *const *)b)->key);
+}
+
+/* The keys of s but skip (NULL: none), sorted, then its field.NAME keys in
+ * file order (their order is the order fields are rendered in). */
+static void put_section(sluice_buf *out, const bsection *s, const char *skip)
+{
+    const bkey **sorted = calloc(s->nkeys ? s->nkeys : 1, sizeof *sorted);
+    if (!sorted) {
+        out->failed = 1;
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (strncmp(s->keys[i].key, "field.", 6) != 0 &&
+            !(skip && strcmp(s->keys[i].key, skip) == 0))
+            sorted[n++] = &s->keys[i];
+    qsort(sorted, n, sizeof *sorted, by_key);
+    for (size_t i = 0; i < n; i++)
+        put_pair(out, sorted[i]->key, sorted[i]->value);
+    free(sorted);
+    for (size_t i = 0; i < s->nkeys; i++)
+        if (strncmp(s->keys[i].key, "field.", 6) == 0)
+            put_pair(out, s->keys[i].key, s->keys[i].value);
+}
+
+static char *finish_signature(sluice_buf *out)
+{
+    sluice_buf_putc(out, '\0');
+    if (out->failed) {
+        sluice_buf_free(out);
+        return NULL;
+    }
+    return out->data;
+}
+
+char *sluice_plan_sink_signature_(const sluice_builder *b, const sink_plan *p)
+{
+    sluice_buf out;
+    sluice_buf_init(&out);
+    char head[64];
+    /* the plugin as loaded (plugin_path may point the name elsewhere) and
+     * the folder relative paths are resolved against */
+    snprintf(head, sizeof head, "api %p\n", (const void *)p->api);
+    sluice_buf_puts(&out, head);
+    put_pair(&out, "base_dir", b->base_dir ? b->base_dir : "");
+    put_section(&out, p->section, NULL);
+    /* typed paths as resolved */
+    for (size_t i = 0; p->specs && i < p->parsed.count; i++) {
+        if (p->specs[i].type != SLUICE_OPTION_PATH || !p->parsed.values[i].string)
+            continue;
+        put_pair(&out, p->specs[i].name, p->parsed.values[i].string);
+    }
+    return finish_signature(&out);
+}
+
+char *sluice_plan_logger_signature_(const logger_plan *l)
+{
+    sluice_buf out;
+    sluice_buf_init(&out);
+    put_section(&out, l->section, "level");
+    return finish_signature(&out);
 }
 
 size_t sluice_builder_check_(sluice_builder *b)

@@ -210,9 +210,56 @@ static long long arg_star(const arg *a)
 
 /* ---- output ------------------------------------------------------------ */
 
+/* Signal-safe rendering (the crash path, sluice_printf_signal_safe_):
+ * everything in this file is done by hand except what emit_f hands to
+ * vsnprintf: integers with a precision or the flags '#' '\'' 'I' (or '+'
+ * ' ' on unsigned ones), %c and %p with flags or a width, %s of a
+ * non-string, and the floating forms render_f_exact does not cover (%e %g
+ * %a, %f beyond 2^64, NaN and infinities, precision > 17, '#'). glibc's
+ * vsnprintf into a buffer takes no lock and, for widths and precisions of
+ * a few hundred, allocates nothing (its work buffer and printf_fp's digits
+ * live on the stack): tests/test_crash.c renders those paths with a
+ * counting malloc, at sizes up to SIGNAL_SAFE_FIELD_MAX. POSIX does not
+ * list it as async-signal-safe all the same. So in this mode a conversion whose
+ * width or precision is larger than that, which has the '\'' or 'I' flag
+ * (locale grouping and digits), or which is a wide character (%lc, %C:
+ * wcrtomb may load a charset converter) is not rendered: its rebuilt spec
+ * is written instead ("%lc", "%'lld", "%1000.3f": integers carry the ll
+ * they are handed over with). */
+#define SIGNAL_SAFE_FIELD_MAX 256
+
+static _Thread_local __attribute__((tls_model("initial-exec"))) int signal_safe;
+
+void sluice_printf_signal_safe_(int on) { signal_safe = on; }
+
+/* May f (from build_spec) go to vsnprintf in signal-safe mode? */
+static int safe_for_vsnprintf(const char *f)
+{
+    const char *q = f + 1;
+    for (; *q && strchr("-+ #0'I", *q); q++)
+        if (*q == '\'' || *q == 'I')
+            return 0;
+    for (int field = 0; field < 2; field++) {
+        long v = 0;
+        while (*q >= '0' && *q <= '9') {
+            v = v * 10 + (*q++ - '0');
+            if (v > SIGNAL_SAFE_FIELD_MAX)
+                return 0;
+        }
+        if (*q != '.')
+            break;
+        q++;
+    }
+    return !(q[0] == 'l' && q[1] == 'c');
+}
+
 static void emit_f(sluice_buf *out, const char *f, ...)
 {
     va_list ap;
+    if (signal_safe && !safe_for_vsnprintf(f)) {
+        sluice_buf_puts(out, f);
+        return;
+    }
     if (sluice_buf_reserve(out, 64) != 0)
         return;
     size_t avail = out->cap - out->len;
@@ -269,6 +316,20 @@ static void emit_string(sluice_buf *out, const char *s, size_t len,
         emit_pad(out, pad);
 }
 
+/* The decimal digits of v (0..SLUICE_PRINTF_FIELD_MAX) at q; past them. */
+static char *put_field(char *q, int v)
+{
+    char digits[12];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        *q++ = digits[--n];
+    return q;
+}
+
 /* Rebuild "%<flags><width>.<prec><lenmod><conv>" into f (>= 48 bytes). */
 static void build_spec(char *f, const spec *sp, unsigned flagmask,
                        int use_prec, const char *lenmod, char conv)
@@ -291,9 +352,11 @@ static void build_spec(char *f, const spec *sp, unsigned flagmask,
     if (fl & F_I)
         *q++ = 'I';
     if (sp->width >= 0)
-        q += sprintf(q, "%d", sp->width);
-    if (use_prec && sp->prec >= 0)
-        q += sprintf(q, ".%d", sp->prec);
+        q = put_field(q, sp->width);
+    if (use_prec && sp->prec >= 0) {
+        *q++ = '.';
+        q = put_field(q, sp->prec);
+    }
     while (*lenmod)
         *q++ = *lenmod++;
     *q++ = conv;

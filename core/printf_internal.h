@@ -46,6 +46,13 @@ int sluice_printf_render_interp(sluice_buf *out, const char *fmt,
                                 const unsigned char *types, size_t ntypes,
                                 const unsigned char *args, size_t args_len);
 
+/* On the calling thread only: render without anything that is not
+ * async-signal-safe (the crash path, from a signal handler); see "Signal-
+ * safe rendering" in printf.c for the few conversions that then print
+ * their own spec instead of their value. Use with a fixed sluice_buf and
+ * sluice_printf_render_interp (compiling a program allocates). */
+void sluice_printf_signal_safe_(int on);
+
 /* Programs by call site, for one thread (no locking). */
 typedef struct sluice_printf_cache {
     const void **keys; /* open addressing, NULL: empty */

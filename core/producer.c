@@ -24,6 +24,13 @@
  * file), the ticks with the file's offset, and the record's CRC-32C from
  * the words in registers (SSE4.2), stored before the publish word. The
  * general path does the same through durable.c.
+ *
+ * Reload: a call reads the logger's generation once (lg->gen, acquire)
+ * and takes the lanes, their queues and the overflow policy from it (the
+ * straight path reads only its first queue, lg->lane0). A
+ * reload that replaces the generation retires its queues (their heads
+ * closed, as close does): a claim there fails, counting nothing, and the
+ * call places its record in the generation that replaced it.
  * Knows nothing of INI syntax, of sinks or of the run loop.
  */
 #include <stdarg.h>
@@ -38,22 +45,22 @@
 
 #define SLUICE_TEXT_MAX (1u << 20) /* longest sluice_log_str message kept */
 
-static inline sluice_queue *pick_lane(sluice_logger *lg, uint32_t tid,
-                                      sluice_level lvl)
+static inline sluice_queue *pick_lane(sluice_logger *lg, const sluice_logger *gen,
+                                      uint32_t tid, sluice_level lvl)
 {
-    if (__builtin_expect(lg->lanes == 1, 1))
-        return lg->queues[0];
+    if (__builtin_expect(gen->lanes == 1, 1))
+        return gen->queues[0];
     unsigned lane;
     sluice_scheduler_fn fn = atomic_load_explicit(&lg->scheduler_fn,
                                                   memory_order_acquire);
     if (fn)
         lane = fn(atomic_load_explicit(&lg->scheduler_user, memory_order_relaxed),
-                  tid, lvl, lg->lanes) % lg->lanes;
-    else if (lg->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN)
-        lane = (sluice_guard_.thread_index - 1) % lg->lanes;
+                  tid, lvl, gen->lanes) % gen->lanes;
+    else if (gen->scheduler == SLUICE_SCHEDULER_ROUND_ROBIN)
+        lane = (sluice_guard_.thread_index - 1) % gen->lanes;
     else
-        lane = (unsigned)(tid * 2654435761u >> 16) % lg->lanes;
-    return lg->queues[lane];
+        lane = (unsigned)(tid * 2654435761u >> 16) % gen->lanes;
+    return gen->queues[lane];
 }
 
 /* After a publish that found a consumer asleep on the queue: ring it. */
@@ -90,14 +97,14 @@ write_header(sluice_rec *rec, uint32_t units, const sluice_callsite *cs,
  * inline claim first, the overflow policy only when the ring is full. NULL:
  * not accepted (already counted). */
 static inline __attribute__((always_inline)) sluice_rec *
-claim(sluice_logger *lg, sluice_queue *q, size_t len, sluice_ring *ring,
+claim(const sluice_logger *gen, sluice_queue *q, size_t len, sluice_ring *ring,
       uint64_t *off)
 {
     uint32_t units = sluice_rec_units(len);
     sluice_rec *rec;
     if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, off), 0))
-        rec = sluice_queue_claim(q, ring, units, lg->overflow,
-                                 lg->block_timeout_ms, off);
+        rec = sluice_queue_claim(q, ring, units, gen->overflow,
+                                 gen->block_timeout_ms, off);
     return rec;
 }
 
@@ -162,8 +169,14 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     } else {
         body = text_len;
     }
-    sluice_queue *q = pick_lane(lg, tid, lvl);
-    sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
+    sluice_queue *q;
+    sluice_ring *ring;
+    uint64_t off;
+    sluice_rec *rec;
+again:;
+    const sluice_logger *gen = sluice_logger_gen_(lg);
+    q = pick_lane(lg, gen, tid, lvl);
+    ring = sluice_queue_ring(q, sluice_guard_.thread_index);
     if (__builtin_expect(body > q->max_record, 0)) {
         if (cs) { /* arguments too large for one record: refused, counted */
             atomic_fetch_add_explicit(&ring->refused, 1, memory_order_relaxed);
@@ -180,10 +193,12 @@ produce(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         len = body; /* the fields do not fit: the record goes without */
         nkv = nextra = 0;
     }
-    uint64_t off;
-    sluice_rec *rec = claim(lg, q, len, ring, &off);
-    if (!rec)
+    rec = claim(gen, q, len, ring, &off);
+    if (!rec) {
+        if (sluice_queue_is_retired(q))
+            goto again; /* a reload replaced the queue: into the new one */
         return;
+    }
     uint64_t site = 0;
     if (__builtin_expect(ring->durable_epoch != 0, 0) && cs) {
         /* after the claim: close waits for it, so the file is still there */
@@ -314,13 +329,13 @@ static inline __attribute__((always_inline)) uint64_t crc_step32(uint64_t crc,
  * order, from the words in registers) before the publish word. A cache
  * miss, the thread's first call or a full ring go the general way. */
 static inline __attribute__((always_inline)) void
-log_durable(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
-            uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
+log_durable(sluice_logger *lg, sluice_queue *q, sluice_level lvl,
+            const sluice_callsite *cs, uint64_t a1, uint64_t a2, uint64_t a3,
+            unsigned n)
 {
     uint32_t tid = sluice_guard_.thread_id;
     if (__builtin_expect(tid == 0, 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    sluice_queue *q = lg->queues[0];
     sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
     const sluice_site_cache_entry *known = sluice_site_cache_of_(cs);
     if (__builtin_expect(known->cs != cs || known->epoch != ring->durable_epoch, 0))
@@ -368,10 +383,10 @@ log_durable(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
                                               memory_order_relaxed) != 0, 0))
         return finish(q);
 }
-#define DURABLE_STRAIGHT(n, lg, lvl, cs, a1, a2, a3)                           \
-    log_durable(lg, lvl, cs, a1, a2, a3, n)
+#define DURABLE_STRAIGHT(n, lg, q, lvl, cs, a1, a2, a3)                        \
+    log_durable(lg, q, lvl, cs, a1, a2, a3, n)
 #else
-#define DURABLE_STRAIGHT(n, lg, lvl, cs, a1, a2, a3)                           \
+#define DURABLE_STRAIGHT(n, lg, q, lvl, cs, a1, a2, a3)                        \
     log_general3(lg, lvl, cs, a1, a2, a3)
 #endif
 
@@ -382,18 +397,21 @@ static inline __attribute__((always_inline)) void
 log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
              uint64_t a1, uint64_t a2, uint64_t a3, unsigned n)
 {
+    /* the generation's first queue first: a reload to several lanes sets
+     * SLUICE_SLOW_LANES before it publishes a generation that has them, so
+     * a call that sees its queue sees the bit too */
+    sluice_queue *q = atomic_load_explicit(&lg->lane0, memory_order_acquire);
     /* slow_path also says "no invariant TSC" and "closing": both go the
      * general way; "durable" alone, its twin */
     unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_relaxed);
     if (__builtin_expect(slow != 0, 0)) {
         if (slow == SLUICE_SLOW_DURABLE)
-            return DURABLE_STRAIGHT(n, lg, lvl, cs, a1, a2, a3);
+            return DURABLE_STRAIGHT(n, lg, q, lvl, cs, a1, a2, a3);
         return log_general3(lg, lvl, cs, a1, a2, a3);
     }
     uint32_t tid = sluice_guard_.thread_id;
     if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
         return log_general3(lg, lvl, cs, a1, a2, a3);
-    sluice_queue *q = lg->queues[0];
     sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
     uint32_t units = sluice_rec_units(8 * n);
     uint64_t off;

@@ -23,6 +23,9 @@
  *
  * Sleeping uses futexes with bounded timeouts: a wake-up the producer's
  * relaxed check misses costs at most one timeout of delay, never a record.
+ * A crash handler (crash.c) reads a consumer's backlog with a scan: no
+ * lock, no allocation, no cursor moved; a hold keeps drop_oldest from
+ * evicting what it reads.
  *
  * A durable queue's rings are in a file (durable.c): queue.c tells it when
  * a cursor is about to move (it persists the cursor before producers may
@@ -151,6 +154,7 @@ sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
     atomic_init(&q->data_bell, 0);
     atomic_init(&q->closed, 0);
     atomic_init(&q->sealed, 0);
+    atomic_init(&q->retired, 0);
     q->rings = rings;
     q->ring_mask = rings - 1;
     q->consumers = consumers;
@@ -311,7 +315,7 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
     for (unsigned i = 0; i < q->consumers; i++) {
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) == min &&
-            c->claimed > min && c->rendering)
+            (c->held || (c->claimed > min && c->rendering)))
             return WAIT; /* a consumer still reads it */
     }
     bool real = rec->kind != SLUICE_KIND_PAD;
@@ -324,9 +328,10 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
             sluice_durable_cursor_moved_(q->durable, i, (unsigned)(r - q->ring),
                                          next);
         atomic_store_explicit(&c->done, next, memory_order_release);
-        if (c->taken > 0 && min < c->claimed)
+        uint32_t taken = atomic_load_explicit(&c->taken, memory_order_relaxed);
+        if (taken > 0 && min < c->claimed)
             continue; /* in a rendered batch in flight: release counts it */
-        if (c->taken == 0)
+        if (taken == 0)
             c->from = c->claimed = next;
         if (real) {
             c->finished++;
@@ -379,22 +384,27 @@ void sluice_queue_write_pad_(sluice_ring *r, uint64_t off, uint64_t units)
     atomic_store_explicit(&pad->publish, (off + 1) ^ r->secret, memory_order_release);
 }
 
+/* A claim refused: counted, unless a reload retired the queue (the
+ * producer then places the record in the queue that replaced it). */
+static sluice_rec *refuse(sluice_queue *q, _Atomic uint64_t *counter)
+{
+    if (!sluice_queue_is_retired(q))
+        atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    return NULL;
+}
+
 static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
                               sluice_overflow policy, int block_timeout_ms,
                               uint64_t *off)
 {
-    if (units * (uint64_t)SLUICE_UNIT > (uint64_t)q->max_record + SLUICE_REC_HEADER) {
-        atomic_fetch_add_explicit(&r->refused, 1, memory_order_relaxed);
-        return NULL; /* larger than any record may be */
-    }
+    if (units * (uint64_t)SLUICE_UNIT > (uint64_t)q->max_record + SLUICE_REC_HEADER)
+        return refuse(q, &r->refused); /* larger than any record may be */
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     int64_t deadline = -2; /* not computed yet */
     int spins = 0;
     for (;;) {
-        if (__builtin_expect(h & SLUICE_HEAD_CLOSED, 0)) {
-            atomic_fetch_add_explicit(&r->refused_closed, 1, memory_order_relaxed);
-            return NULL;
-        }
+        if (__builtin_expect(h & SLUICE_HEAD_CLOSED, 0))
+            return refuse(q, &r->refused_closed);
         uint64_t pos = h & r->mask;
         uint64_t pad = units > SLUICE_RING_SLACK_UNITS && pos + units > r->units
                            ? r->units - pos
@@ -436,13 +446,9 @@ static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
                         retry = wait_space(q, r, need, deadline);
                     }
                 }
-                if (!retry) {
-                    atomic_fetch_add_explicit(sluice_queue_is_closed(q)
-                                                  ? &r->refused_closed
-                                                  : &r->refused,
-                                              1, memory_order_relaxed);
-                    return NULL;
-                }
+                if (!retry)
+                    return refuse(q, sluice_queue_is_closed(q) ? &r->refused_closed
+                                                               : &r->refused);
                 h = atomic_load_explicit(&r->head, memory_order_relaxed);
                 continue;
             }
@@ -509,6 +515,18 @@ static const sluice_rec *next_real(const sluice_ring *r, uint64_t *off)
     }
 }
 
+/* Of the rings' next records, the one whose ticks are lowest (the lowest
+ * ring on a tie), or -1 when there is none: the order of a take, and of a
+ * scan. */
+static int oldest(const sluice_queue *q, const sluice_rec *const *next)
+{
+    int best = -1;
+    for (unsigned i = 0; i < q->rings; i++)
+        if (next[i] && (best < 0 || next[i]->ticks < next[best]->ticks))
+            best = (int)i;
+    return best;
+}
+
 size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
                          size_t max)
 {
@@ -525,10 +543,7 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     }
     size_t n = 0;
     while (n < max) {
-        int best = -1;
-        for (unsigned i = 0; i < q->rings; i++)
-            if (next[i] && (best < 0 || next[i]->ticks < next[best]->ticks))
-                best = (int)i;
+        int best = oldest(q, next);
         if (best < 0)
             break;
         const sluice_ring *r = &q->ring[best];
@@ -545,7 +560,8 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         sluice_cursor *cur = &q->ring[i].cursor[c];
         /* padding after the last record taken is passed too */
         cur->claimed = at[i];
-        cur->taken = taken[i];
+        /* seq_cst: see sluice_queue_in_flight */
+        atomic_store_explicit(&cur->taken, taken[i], memory_order_seq_cst);
         cur->rendering = cur->claimed > cur->from;
     }
     unlock_all(q);
@@ -611,7 +627,8 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
             sluice_durable_cursor_moved_(q->durable, c, i, done);
         atomic_store_explicit(&cur->done, done, memory_order_release);
         cur->from = cur->claimed = done;
-        cur->taken = 0;
+        /* after done: who reads 0 here (without the lock) sees done */
+        atomic_store_explicit(&cur->taken, 0, memory_order_seq_cst);
         if (cur->rendering) {
             cur->rendering = false;
             pthread_cond_broadcast(&r->rendered);
@@ -621,6 +638,144 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
             bell_ring(&r->space_bell);
     }
     return lost;
+}
+
+/* ---- the crash handler's reading ------------------------------------------ */
+
+void sluice_queue_scan_start(sluice_queue_scan *scan, sluice_queue *q, unsigned c)
+{
+    scan->q = q;
+    scan->consumer = c;
+    for (unsigned i = 0; i < q->rings; i++) {
+        const sluice_ring *r = &q->ring[i];
+        /* the head first: every record before it is at or after done */
+        scan->end[i] = head_of(r);
+        scan->at[i] = atomic_load_explicit(&r->cursor[c].done, memory_order_acquire);
+        scan->next[i] = NULL;
+    }
+}
+
+/* The first unit at or after off that does not start a published
+ * padding record. */
+static uint64_t past_pads(const sluice_ring *r, uint64_t off)
+{
+    const sluice_rec *rec;
+    while ((rec = published(r, off)) && rec->kind == SLUICE_KIND_PAD)
+        off += rec->units;
+    return off;
+}
+
+/* Find ring i's next record for the scan (next[i]), or its end. false
+ * when the record there is claimed and not yet published. */
+static bool scan_ring(sluice_queue_scan *scan, unsigned i)
+{
+    const sluice_ring *r = &scan->q->ring[i];
+    while (!scan->next[i] && scan->at[i] < scan->end[i]) {
+        /* a scan moves no cursor: it may pass padding freely */
+        scan->at[i] = past_pads(r, scan->at[i]);
+        if (scan->at[i] >= scan->end[i])
+            break;
+        scan->next[i] = published(r, scan->at[i]);
+        if (scan->next[i])
+            break;
+        uint64_t done = atomic_load_explicit(&r->cursor[scan->consumer].done,
+                                             memory_order_acquire);
+        if (done <= scan->at[i])
+            return false; /* its producer is still filling it */
+        /* the consumer passed it meanwhile (its worker wrote it, or
+         * drop_oldest took it), and its room may be reused: go on from
+         * there */
+        scan->at[i] = done;
+    }
+    return true;
+}
+
+int sluice_queue_scan_next(sluice_queue_scan *scan, sluice_taken *out)
+{
+    sluice_queue *q = scan->q;
+    for (unsigned i = 0; i < q->rings; i++)
+        if (!scan_ring(scan, i))
+            return SLUICE_SCAN_FILLING; /* its place in the order is unknown */
+    int best = oldest(q, scan->next);
+    if (best < 0)
+        return SLUICE_SCAN_END;
+    out->rec = scan->next[best];
+    out->off = scan->at[best];
+    out->ring = (uint8_t)best;
+    out->sequence = scan->at[best] * q->rings + (unsigned)best;
+    scan->at[best] += scan->next[best]->units;
+    scan->next[best] = NULL;
+    return SLUICE_SCAN_RECORD;
+}
+
+void sluice_queue_scan_pass_filling(sluice_queue_scan *scan)
+{
+    sluice_queue *q = scan->q;
+    for (unsigned i = 0; i < q->rings; i++) {
+        const sluice_ring *r = &q->ring[i];
+        if (scan->next[i] || scan->at[i] >= scan->end[i])
+            continue;
+        uint64_t off = past_pads(r, scan->at[i]);
+        if (off >= scan->end[i] || published(r, off))
+            continue;
+        /* the record at off is not published: the next unit that holds
+         * its own offset's publish word starts the next one (a word left
+         * by an earlier lap holds an older offset's) */
+        uint64_t at = off + SLUICE_REC_HEADER / SLUICE_UNIT;
+        while (at < scan->end[i] && !published(r, at))
+            at++;
+        scan->at[i] = at < scan->end[i] ? at : scan->end[i];
+    }
+}
+
+bool sluice_queue_scan_intact(sluice_queue_scan *scan, const sluice_taken *t)
+{
+    const sluice_ring *r = &scan->q->ring[t->ring];
+    /* the record's reads before the head's: a producer writes a unit only
+     * after claiming it, and it claims over the record only once the head
+     * passes the record's offset plus the ring's size */
+    atomic_thread_fence(memory_order_acquire);
+    if (head_of(r) <= t->off + r->units)
+        return true;
+    /* claimed over only once every consumer's done passed it: go on from
+     * there, a record's start (what was read of t, its units too, may be
+     * torn), or, should it not have, give the ring up */
+    uint64_t done = atomic_load_explicit(&r->cursor[scan->consumer].done,
+                                         memory_order_acquire);
+    scan->at[t->ring] = done > t->off ? done : scan->end[t->ring];
+    scan->next[t->ring] = NULL;
+    return false;
+}
+
+bool sluice_queue_in_flight(sluice_queue *q, unsigned c)
+{
+    for (unsigned i = 0; i < q->rings; i++)
+        if (atomic_load_explicit(&q->ring[i].cursor[c].taken, memory_order_seq_cst))
+            return true;
+    return false;
+}
+
+bool sluice_queue_try_hold(sluice_queue *q, unsigned c, unsigned ring)
+{
+    sluice_ring *r = &q->ring[ring];
+    if (pthread_mutex_trylock(&r->lock) != 0)
+        return false;
+    r->cursor[c].held = true;
+    pthread_mutex_unlock(&r->lock);
+    return true;
+}
+
+void sluice_queue_unhold(sluice_queue *q, unsigned c)
+{
+    for (unsigned i = 0; i < q->rings; i++) {
+        sluice_ring *r = &q->ring[i];
+        pthread_mutex_lock(&r->lock);
+        if (r->cursor[c].held) {
+            r->cursor[c].held = false;
+            pthread_cond_broadcast(&r->rendered); /* evictions may go on */
+        }
+        pthread_mutex_unlock(&r->lock);
+    }
 }
 
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
@@ -737,6 +892,12 @@ void sluice_queue_close(sluice_queue *q)
         atomic_fetch_or_explicit(&q->ring[i].head, SLUICE_HEAD_CLOSED,
                                  memory_order_acq_rel);
     sluice_queue_wake(q);
+}
+
+void sluice_queue_retire(sluice_queue *q)
+{
+    atomic_store_explicit(&q->retired, 1, memory_order_seq_cst);
+    sluice_queue_close(q);
 }
 
 void sluice_queue_seal(sluice_queue *q)

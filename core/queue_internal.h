@@ -125,13 +125,16 @@ static inline uint32_t sluice_rec_units(size_t payload)
 }
 
 /* One consumer's place in one ring. Under the ring's lock but for done,
- * which producers read without it (to see how much room there is). */
+ * which producers read without it (to see how much room there is), and
+ * taken, which a crash handler reads without it (crash.c: it may not take
+ * a lock the crashing thread holds); both are written under the lock. */
 typedef struct sluice_cursor {
     _Alignas(64) _Atomic uint64_t done; /* every record before is finished */
     uint64_t from;        /* [from, claimed) is the batch in flight */
     uint64_t claimed;
-    uint32_t taken;       /* records in that batch (0: none in flight) */
+    _Atomic uint32_t taken; /* records in that batch (0: none in flight) */
     bool rendering;       /* the batch is still read from the ring */
+    bool held;            /* a crash handler writes from done: no eviction */
     uint64_t finished;    /* records passed: written, evicted, skipped */
     uint64_t evicted;     /* records drop_oldest took from this consumer */
     uint64_t replayed;    /* durable: records it had pending at open */
@@ -168,6 +171,9 @@ typedef struct sluice_queue {
     _Atomic uint32_t data_bell;                  /* futex word */
     _Atomic int closed;          /* intake closed */
     _Atomic int sealed;          /* no record will be added: drain and stop */
+    _Atomic int retired;         /* closed by a reload: a claim it refuses is
+                                    not counted (the caller tries the queue
+                                    that replaced it) */
     unsigned rings;              /* a power of two */
     unsigned ring_mask;
     unsigned consumers;
@@ -291,6 +297,56 @@ void sluice_queue_rendered(sluice_queue *q, unsigned c);
 size_t sluice_queue_release(sluice_queue *q, unsigned c,
                             const sluice_taken *batch, size_t n,
                             size_t written);
+/* ---- reading a consumer's backlog from a signal handler (crash.c) ----
+ * A scan reads consumer c's records from its cursors' done to the heads as
+ * they were when it started, in the order sluice_queue_take gives them
+ * (oldest ticks first across the rings), without a lock, an allocation or
+ * a wait, and moves no cursor: the records stay queued. */
+typedef struct sluice_queue_scan {
+    sluice_queue *q;
+    unsigned consumer;
+    uint64_t at[SLUICE_QUEUE_MAX_RINGS];   /* where each ring's next record is */
+    uint64_t end[SLUICE_QUEUE_MAX_RINGS];  /* its head when the scan began */
+    const sluice_rec *next[SLUICE_QUEUE_MAX_RINGS]; /* published at at[], or NULL */
+} sluice_queue_scan;
+
+enum {
+    SLUICE_SCAN_END = 0,      /* every ring is read up to its end */
+    SLUICE_SCAN_RECORD = 1,   /* *out is the next record */
+    SLUICE_SCAN_FILLING = 2   /* a ring's next record is claimed, not yet
+                                 published: its producer is filling it */
+};
+
+void sluice_queue_scan_start(sluice_queue_scan *scan, sluice_queue *q, unsigned c);
+/* The next record, or why none: on SLUICE_SCAN_FILLING, call again (the
+ * producer may end soon), or give up on those records with
+ * sluice_queue_scan_pass_filling. */
+int sluice_queue_scan_next(sluice_queue_scan *scan, sluice_taken *out);
+/* Go past the records still being filled: to the next record published
+ * in each such ring (found by its publish word, which no stale byte can
+ * match), or to the ring's end. They are not read. */
+void sluice_queue_scan_pass_filling(sluice_queue_scan *scan);
+/* Is t (a record the scan gave) still there? false once a producer has
+ * claimed its room again (the consumer's done moved past it meanwhile:
+ * its worker wrote it after all, or drop_oldest took it); the scan then
+ * goes on from that ring's done, and nothing read of t may be used. A
+ * seqlock's check: copy what is needed (the header, whose call site is a
+ * pointer), then check, then use the copy; check again after reading the
+ * payload. */
+bool sluice_queue_scan_intact(sluice_queue_scan *scan, const sluice_taken *t);
+/* Does consumer c have a batch in flight (taken, not released)? No lock;
+ * seq_cst, paired with the store of taken in sluice_queue_take: a thread
+ * that stores a flag (seq_cst) and then finds no batch here knows that a
+ * take made before the flag was visible is seen, and that a consumer
+ * reading the flag (seq_cst) after its take sees it. */
+bool sluice_queue_in_flight(sluice_queue *q, unsigned c);
+/* Hold ring's records of consumer c from its done on: drop_oldest evicts
+ * none of them (a producer needing room waits). Takes the ring's lock
+ * with a trylock: false when it is busy. */
+bool sluice_queue_try_hold(sluice_queue *q, unsigned c, unsigned ring);
+/* Undo the holds of consumer c (tests: the process did not end). */
+void sluice_queue_unhold(sluice_queue *q, unsigned c);
+
 /* Records accepted and not yet finished at cursor c (exact: counted);
  * with a durable queue, those replayed from its file too. */
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
@@ -347,6 +403,14 @@ void sluice_queue_close(sluice_queue *q);
 static inline int sluice_queue_is_closed(sluice_queue *q)
 {
     return atomic_load_explicit(&q->closed, memory_order_acquire);
+}
+/* Close intake because a reload replaced the queue: as sluice_queue_close,
+ * but a claim refused from now on is not counted anywhere (NULL from
+ * sluice_queue_claim, and sluice_queue_is_retired says to go elsewhere). */
+void sluice_queue_retire(sluice_queue *q);
+static inline int sluice_queue_is_retired(sluice_queue *q)
+{
+    return atomic_load_explicit(&q->retired, memory_order_acquire);
 }
 /* No record will be added any more: consumers drain what is there and stop
  * (close seals once no producer is inside a call). */

@@ -4,7 +4,26 @@
  * cursor, counters and retained backlog); sink instances are sink.c's
  * (sink_internal.h). lifecycle.c owns the runtime's life (the states below,
  * its references, close and destruction); assemble.c fills a new one in;
- * producer.c, logger.c, stats.c, worker.c and supervisor.c use it.
+ * reload.c replaces parts of a running one; producer.c, logger.c, stats.c,
+ * worker.c and supervisor.c use it.
+ *
+ * A logger is two kinds of sluice_logger:
+ *   the face        what the host holds (sluice_logger_get): its level, its
+ *                   bits, its pre-hooks and scheduler, its name. It stays
+ *                   the same object for the runtime's life (a husk after).
+ *   a generation    what its records go to: the lanes' queues, the
+ *                   bindings, the fallback, the base fields, the policies
+ *                   of one configuration. The face's gen is the one logging
+ *                   calls write into; a reload that changes the logger makes
+ *                   a new one and retires the old, which drains into its
+ *                   sinks and ends (gens lists them, newest first). Workers
+ *                   see only their binding's generation (b->logger).
+ * The runtime also lists every generation it ever published, oldest first
+ * (first_gen, next_gen): a list that is only appended to, read without a
+ * lock by the crash handler (crash.c), which cannot take gens_lock nor
+ * trust rt->loggers (a reload swaps and frees that array).
+ * Both are built from the same struct so that a generation carries what
+ * the run loop reads of "its logger" under the same names.
  */
 #ifndef SLUICE_RUNTIME_INTERNAL_H
 #define SLUICE_RUNTIME_INTERNAL_H
@@ -56,6 +75,20 @@ struct sluice_binding {
     struct sluice_tracker *tracker; /* its own child of the supervisor's:
                                        close cancels it to cut a backoff */
     sluice_binding_stats closed_stats; /* as close left them */
+
+    /* reload.c */
+    _Atomic bool cancelled;        /* a reload gave up on its backlog: the
+                                      run loop ends at its next batch */
+    _Atomic bool retired;          /* its generation is freed: the stats
+                                      calls read closed_stats */
+    struct sluice_logger *after;   /* a generation whose bindings of the
+                                      same sink must end before this one
+                                      writes (its face's older one), or NULL */
+    const sluice_sink_instance *after_sink; /* that sink there: the same
+                                      instance, or the one a changed sink
+                                      of the same name replaced (compared,
+                                      never followed) */
+    bool released;                 /* no longer counted in sink->users */
 };
 
 typedef struct sluice_hook_slot {
@@ -81,6 +114,10 @@ enum {
 
 struct sluice_logger {
     struct sluice_logger_head_ head; /* must stay first: the macros read it */
+    /* the face: the generation logging calls write into (acquire), and
+     * its first queue, all the straight path needs */
+    struct sluice_logger *_Atomic gen;
+    sluice_queue *_Atomic lane0;
     /* SLUICE_SLOW_* bits; nonzero when a call cannot take the straight
      * path. Read on every call: keep it next to the level. */
     _Atomic unsigned slow_path;
@@ -110,7 +147,47 @@ struct sluice_logger {
     _Atomic uint64_t forked;       /* calls in a fork's child, dropped */
     sluice_logger_stats closed_stats; /* as close left them */
     struct sluice_logger *next_husk; /* lifecycle.c's list of closed ones */
+
+    /* faces and generations (see the top) */
+    struct sluice_logger *face;    /* a generation's face; a face's: itself */
+    struct sluice_logger *gens;    /* face: its generations, newest first
+                                      (gens == gen), under gens_lock */
+    struct sluice_logger *older;   /* generation: the next older one */
+    pthread_mutex_t gens_lock;     /* face: gens, carried, bindings' retired */
+    sluice_logger_stats carried;   /* face: counters of generations freed */
+    char *signature;               /* face: its settings but the level, as a
+                                      reload compares them (plan.c) */
+    sluice_level file_level;       /* face: the level the file says */
+    struct sluice_logger *next_removed; /* face: rt->removed, until buried */
+    struct sluice_logger *_Atomic next_gen; /* generation: the next one its
+                                      runtime published (release), or NULL */
 };
+
+/* The generation a logging call writes into (a face's gen). */
+static inline sluice_logger *sluice_logger_gen_(sluice_logger *face)
+{
+    return atomic_load_explicit(&face->gen, memory_order_acquire);
+}
+
+/* Every generation of a face, newest first (under its gens_lock, or with
+ * reloads excluded: close, destroy). */
+#define SLUICE_FOR_EACH_GEN(face, g) \
+    for (sluice_logger *g = (face)->gens; g; g = g->older)
+
+/* Every generation rt published, oldest first (so a face's older ones
+ * before its newer ones), the retired and buried ones included: without
+ * a lock, from any thread (acquire loads; never unlinked, never freed
+ * while rt lives). */
+#define SLUICE_FOR_EACH_RUNTIME_GEN(rt, g)                                     \
+    for (sluice_logger *g = atomic_load_explicit(&(rt)->first_gen,            \
+                                                 memory_order_acquire);        \
+         g; g = atomic_load_explicit(&g->next_gen, memory_order_acquire))
+
+/* The bindings of a generation. */
+static inline size_t sluice_gen_binding_count_(const sluice_logger *gen)
+{
+    return gen->lanes * gen->sinks_per_lane;
+}
 
 struct sluice_runtime {
     sluice_logger **loggers;
@@ -126,7 +203,7 @@ struct sluice_runtime {
     struct sluice_tracker *tracker; /* the supervisor's tasks */
     bool forked;                   /* a copy in a fork's child */
     struct sluice_runtime *live_next; /* lifecycle.c's list of live ones */
-    int flush_on_exit_ms;          /* [runtime] flush_on_exit_ms */
+    _Atomic int flush_on_exit_ms;  /* [runtime] flush_on_exit_ms */
     bool crash_flush;              /* [runtime] crash_flush */
     sluice_event_fn event_fn;      /* the host's, or NULL */
     void *event_user;
@@ -140,7 +217,37 @@ struct sluice_runtime {
     sluice_metrics_listen metrics_listen; /* [runtime] metrics_listen */
     struct sluice_metrics_http *metrics_http; /* its server, while it runs
                                                  (metrics_http.c) */
+
+    /* reload.c: rt->loggers, rt->sinks and rt->removed change only under
+     * roster_lock, and only by a reload; readers other than close take it */
+    pthread_mutex_t roster_lock;
+    pthread_mutex_t reload_lock;   /* one reload at a time; close waits */
+    sluice_logger *removed;        /* faces a reload removed, not yet buried */
+    sluice_sink_instance **old_sinks; /* instances a reload dropped that a
+                                         retired generation still uses */
+    size_t old_sink_count;
+    const sluice_sink_api **host_apis; /* the host's sinks, for a reload */
+    size_t host_api_count;
+    _Atomic bool intake_stopped;   /* sluice_runtime_stop_intake was called */
+    /* every generation published (see the top): appended by start and by
+     * a reload's commit, one writer at a time */
+    sluice_logger *_Atomic first_gen;
+    sluice_logger *last_gen;       /* the writer's: where the next goes */
 };
+
+/* Add gen, complete, to rt's list of generations (start; a reload's
+ * commit, before the face publishes it). */
+static inline void sluice_runtime_add_gen_(sluice_runtime *rt,
+                                           sluice_logger *gen)
+{
+    atomic_store_explicit(&gen->next_gen, NULL, memory_order_relaxed);
+    if (rt->last_gen)
+        atomic_store_explicit(&rt->last_gen->next_gen, gen,
+                              memory_order_release);
+    else
+        atomic_store_explicit(&rt->first_gen, gen, memory_order_release);
+    rt->last_gen = gen;
+}
 
 /* The life of a runtime (lifecycle.c has the whole story):
  *   STARTING  assembled, its sinks open; the supervisor is being started
@@ -163,8 +270,25 @@ sluice_runtime *sluice_runtime_new_(void);
 int sluice_runtime_start_(sluice_runtime *rt, sluice_error *err);
 /* Free a runtime that never started (assembly failed). NULL is ignored. */
 void sluice_runtime_discard_(sluice_runtime *rt);
-/* Free a logger and everything it owns (its queues, bindings, fields). */
-void sluice_logger_destroy_(sluice_logger *lg);
+/* Free a face and every generation it has (never published). */
+void sluice_logger_destroy_(sluice_logger *face);
+/* Free a generation and everything it owns (queues, bindings, fields):
+ * one never published. */
+void sluice_gen_destroy_(sluice_logger *gen);
+/* A generation no run loop uses any more: its rings and fields go, its
+ * husk stays (the struct, its bindings, its queues' headers). */
+void sluice_gen_bury_(sluice_logger *gen);
+/* A closed face (its intake stopped, its run loops over): it and its
+ * generations become husks. */
+void sluice_face_bury_(sluice_logger *face);
+/* Stop one logger's intake, as close's first step does. */
+void sluice_face_stop_intake_(sluice_logger *face);
+/* Make rt->guarded list rt and its faces (after a reload changed them):
+ * in a new array, or in list (room for sluice_runtime_guard_size_(rt)).
+ * The old list is freed. Close only reads it (no reload runs then). */
+int sluice_runtime_guard_list_(sluice_runtime *rt, sluice_error *err);
+size_t sluice_runtime_guard_size_(sluice_runtime *rt);
+void sluice_runtime_guard_set_(sluice_runtime *rt, const void **list);
 /* References: the host's (until close), one per supervised task, one per
  * host-driven run loop while it runs. The last unref frees. */
 void sluice_runtime_ref_(sluice_runtime *rt);
@@ -193,10 +317,31 @@ void sluice_supervisor_close_(sluice_runtime *rt);
 /* Wait for the supervised run loops until deadline_ns (INT64_MAX: no
  * limit), then cancel them; free the trackers. 0 when every one ended. */
 int sluice_supervisor_stop_(sluice_runtime *rt, int64_t deadline_ns);
+/* A reload's new generation: a child tracker per binding (none for a
+ * generation with autostart = false). On error none is left. */
+int sluice_supervisor_prepare_(sluice_runtime *rt, sluice_logger *gen,
+                               sluice_error *err);
+/* Start its run loops (after prepare). A run loop that cannot start is
+ * recorded on its binding as a failure. */
+void sluice_supervisor_spawn_(sluice_logger *gen);
+/* Free the trackers of a generation whose run loops all ended. */
+void sluice_supervisor_forget_(sluice_logger *gen);
+/* Has b's run loop ended for good (no task, none to come, not inside
+ * run())? Of every binding of gen? */
+bool sluice_supervisor_binding_done_(sluice_binding *b);
+bool sluice_supervisor_gen_done_(sluice_logger *gen);
 
-/* stats.c: keep the counters of lg and its bindings as they are now, for
- * the stats calls after close (lifecycle.c, just before CLOSED). */
-void sluice_stats_freeze_(sluice_logger *lg);
+/* stats.c: keep the counters of a face and of its generations' bindings
+ * as they are now, for the stats calls after close (lifecycle.c, just
+ * before CLOSED; reload.c, for a logger it removes). */
+void sluice_stats_freeze_(sluice_logger *face);
+/* A generation a reload frees (its face's gens_lock held): its bindings'
+ * counters frozen and marked retired, its queues' counters added to its
+ * face's carried ones. */
+void sluice_stats_retire_gen_(sluice_logger *gen);
+/* One binding whose run loop ended for good, before its sink closes (its
+ * face's gens_lock held): counters frozen, marked retired. */
+void sluice_stats_retire_binding_(sluice_binding *b);
 
 /* lifecycle.c: wake every worker and blocked producer (close, cancel). */
 void sluice_runtime_wake_all_(sluice_runtime *rt);

@@ -11,8 +11,9 @@
  * mask is restored, so a sink writing to a pipe whose reader left fails with
  * EPIPE instead of killing the host; the runtime's own threads keep SIGPIPE
  * blocked for good (sluice_sink_thread_init_). Errors get their
- * "sink 'NAME':" prefix here. Knows nothing of queues, loggers or the
- * configuration's shape.
+ * "sink 'NAME':" prefix here. The one call made without the instance's
+ * lock is crash_write, from the crash handler (crash.c). Knows nothing of
+ * queues, loggers or the configuration's shape.
  */
 #include "sink_internal.h"
 
@@ -43,7 +44,7 @@
  * later members were optional), version 2 every member it defines. */
 static size_t min_size(int version)
 {
-    return version >= 2 ? END_OF(flags) : END_OF(close);
+    return version >= 2 ? END_OF(crash_write) : END_OF(close);
 }
 
 /* ---- SIGPIPE ------------------------------------------------------------- */
@@ -338,6 +339,23 @@ int sluice_sink_reopen_(sluice_sink_instance *s, sluice_error *err)
                             e.message[0] ? e.message : "failed");
 }
 
+/* From a signal handler (crash.c): no lock (the crashing thread may hold
+ * it, or another thread be inside write()), no guard (its calls are not
+ * async-signal-safe; the handler blocks SIGPIPE instead), nothing but the
+ * plugin's own crash_write. */
+bool sluice_sink_crash_safe_(const sluice_sink_instance *s)
+{
+    return s && s->opened && HAS_MEMBER(s->api, crash_write, 2);
+}
+
+int sluice_sink_crash_write_(sluice_sink_instance *s, const char *data,
+                             size_t len)
+{
+    if (!sluice_sink_crash_safe_(s))
+        return -1;
+    return s->api->crash_write(s->state, data, len) == 0 ? 0 : -1;
+}
+
 void sluice_sink_free_(sluice_sink_instance *s)
 {
     if (!s)
@@ -356,5 +374,6 @@ void sluice_sink_free_(sluice_sink_instance *s)
     free(s->name);
     free(s->pattern);
     free(s->base_dir);
+    free(s->signature);
     free(s);
 }

@@ -34,6 +34,9 @@ typedef struct sluice_sink_instance {
     char *base_dir;                /* the configuration's folder, or NULL */
     sluice_host_ctx host_ctx;      /* what host's services work with */
     sluice_host host;              /* handed to open(), valid until close */
+    /* for a reload (reload.c): opaque here */
+    char *signature;               /* its section's settings (plan.c) */
+    unsigned users;                /* generations that bind or fall back to it */
 } sluice_sink_instance;
 
 /* ---- the table ----------------------------------------------------------- */
@@ -90,6 +93,14 @@ int sluice_sink_write_(sluice_sink_instance *s,
 int sluice_sink_flush_(sluice_sink_instance *s, sluice_error *err);
 /* reopen() when the plugin has one; -1 with "sink 'NAME': reopen: why". */
 int sluice_sink_reopen_(sluice_sink_instance *s, sluice_error *err);
+/* Does the plugin have crash_write (and is the instance open)? */
+bool sluice_sink_crash_safe_(const sluice_sink_instance *s);
+/* crash_write(data[0..len)), from the crash handler: no lock taken, no
+ * SIGPIPE guard (the handler runs with SIGPIPE blocked); async-signal-safe
+ * as far as the plugin's crash_write is. 0, or -1 (also when the plugin
+ * has none). */
+int sluice_sink_crash_write_(sluice_sink_instance *s, const char *data,
+                             size_t len);
 /* close() if opened, unload the plugin, free. NULL is ignored. */
 void sluice_sink_free_(sluice_sink_instance *s);
 

@@ -18,9 +18,18 @@
  * before it says it is done, so close's join waits for that.
  * Each task holds a reference on the runtime until its final event, so a
  * worker stuck in a sink past close's timeout frees the runtime when it
- * comes back. Knows nothing of formats, plugins' insides or INI.
+ * comes back.
+ * Reload: a new generation's bindings get their trackers and tasks here;
+ * a binding whose sink its logger's older generation also writes to (or
+ * wrote to, before the sink's settings changed) waits, before its first
+ * batch, until the older generation's run loops for that sink have ended,
+ * so that the sink gets the old records before the new ones
+ * (binding->after).
+ * Knows nothing of formats, plugins' insides or INI.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <sluice/task.h>
 
@@ -54,10 +63,35 @@ void sluice_event_emit_(sluice_binding *b, sluice_event_kind kind,
     rt->event_fn(rt->event_user, &ev);
 }
 
+/* Is a run loop of the older generation for b's sink still going? */
+static bool older_busy(const sluice_binding *b)
+{
+    const sluice_logger *older = b->after;
+    for (size_t i = 0; i < sluice_gen_binding_count_(older); i++) {
+        const sluice_binding *p = &older->bindings[i];
+        if (p->sink == b->after_sink &&
+            (atomic_load(&p->task_active) || atomic_load(&p->in_run)))
+            return true;
+    }
+    return false;
+}
+
 static int binding_task(void *arg, sluice_token *cancel, sluice_error *err)
 {
-    (void)cancel; /* run() watches rt->cancelled, set with the cancel */
+    sluice_binding *b = arg;
+    sluice_runtime *rt = b->logger->rt;
     sluice_sink_thread_init_(); /* a runtime thread: SIGPIPE stays blocked */
+    /* a reload's new binding: the sink's old records first (the wait ends
+     * too when close gives up on them; run() then says cancelled) */
+    if (b->after) {
+        /* not cut short by the token: close cancels it to stop restarts,
+         * while the older run loop still drains into the same sink */
+        while (older_busy(b) && !atomic_load(&rt->cancelled) &&
+               !atomic_load(&b->cancelled))
+            nanosleep(&(struct timespec){0, 2000000}, NULL);
+        b->after = NULL; /* only this task reads it */
+    }
+    (void)cancel; /* run() watches rt->cancelled, set with the cancel */
     return sluice_worker_run_(arg, err);
 }
 
@@ -109,13 +143,91 @@ static void on_event(const sluice_tracker_event *ev, void *user)
         sluice_worker_run_(b, &e);
         divert = false;
     }
+    /* under b->mu: a reload that finds the task over (sluice_supervisor_
+     * gen_done_) does not see it between over and spawned again, and one
+     * that gave up on the binding (cancelled) gets no new task */
+    pthread_mutex_lock(&b->mu);
     atomic_store(&b->task_active, false);
-    if (divert && !atomic_exchange(&b->task_active, true)) {
+    bool respawn = divert && !atomic_load(&b->cancelled) &&
+                   !atomic_exchange(&b->task_active, true);
+    pthread_mutex_unlock(&b->mu);
+    if (respawn) {
         /* drain the backlog, and what comes later, into the fallback */
         sluice_error e;
         spawn(b, &e); /* refused only when closing: records stay counted */
     }
     sluice_runtime_unref_(rt); /* the spawn's reference; may free rt */
+}
+
+/* The trackers of a generation's bindings (children of the root). */
+static int make_trackers(sluice_runtime *rt, sluice_logger *gen, sluice_error *err)
+{
+    if (!gen->autostart)
+        return 0;
+    sluice_tracker_options child;
+    memset(&child, 0, sizeof child); /* all inherited */
+    child.name = "sluice-binding";
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
+        sluice_binding *b = &gen->bindings[k];
+        b->tracker = sluice_tracker_new(rt->tracker, &child, err);
+        if (!b->tracker)
+            return -1;
+    }
+    return 0;
+}
+
+void sluice_supervisor_forget_(sluice_logger *gen)
+{
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
+        sluice_tracker_free(gen->bindings[k].tracker);
+        gen->bindings[k].tracker = NULL;
+    }
+}
+
+int sluice_supervisor_prepare_(sluice_runtime *rt, sluice_logger *gen,
+                               sluice_error *err)
+{
+    if (make_trackers(rt, gen, err) == 0)
+        return 0;
+    sluice_supervisor_forget_(gen);
+    return -1;
+}
+
+void sluice_supervisor_spawn_(sluice_logger *gen)
+{
+    if (!gen->autostart)
+        return;
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
+        sluice_binding *b = &gen->bindings[k];
+        sluice_error e;
+        atomic_store(&b->task_active, true);
+        if (spawn(b, &e) != 0) {
+            /* no thread for it: say so where its state is read */
+            pthread_mutex_lock(&b->mu);
+            b->state = SLUICE_STATE_FAILED;
+            b->has_failed = true;
+            snprintf(b->last_error, sizeof b->last_error,
+                     "its run loop could not start: %.400s", e.message);
+            pthread_mutex_unlock(&b->mu);
+            sluice_event_emit_(b, SLUICE_EVENT_FAILED, b->last_error, 0);
+        }
+    }
+}
+
+bool sluice_supervisor_binding_done_(sluice_binding *b)
+{
+    pthread_mutex_lock(&b->mu);
+    bool done = !atomic_load(&b->task_active) && !atomic_load(&b->in_run);
+    pthread_mutex_unlock(&b->mu);
+    return done;
+}
+
+bool sluice_supervisor_gen_done_(sluice_logger *gen)
+{
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
+        if (!sluice_supervisor_binding_done_(&gen->bindings[k]))
+            return false;
+    return true;
 }
 
 int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
@@ -139,18 +251,14 @@ int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
     rt->tracker = sluice_tracker_new(NULL, &o, err);
     if (!rt->tracker)
         return -1;
-    sluice_tracker_options child;
-    memset(&child, 0, sizeof child); /* all inherited */
-    child.name = "sluice-binding";
     for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        if (!lg->autostart)
+        sluice_logger *gen = rt->loggers[i]->gens;
+        if (!gen->autostart)
             continue;
-        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
-            sluice_binding *b = &lg->bindings[k];
-            b->tracker = sluice_tracker_new(rt->tracker, &child, err);
-            if (!b->tracker)
-                return -1; /* the caller stops what started */
+        if (make_trackers(rt, gen, err) != 0)
+            return -1; /* the caller stops what started */
+        for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++) {
+            sluice_binding *b = &gen->bindings[k];
             atomic_store(&b->task_active, true);
             if (spawn(b, err) != 0)
                 return -1;
@@ -159,28 +267,36 @@ int sluice_supervisor_start_(sluice_runtime *rt, sluice_error *err)
     return 0;
 }
 
+/* Call fn on each generation of every logger of rt, the ones a reload
+ * removed and has not buried yet too (close: no reload runs). */
+static void each_gen(sluice_runtime *rt, void (*fn)(sluice_logger *gen))
+{
+    for (size_t i = 0; i < rt->logger_count; i++)
+        SLUICE_FOR_EACH_GEN(rt->loggers[i], gen)
+            fn(gen);
+    for (sluice_logger *face = rt->removed; face; face = face->next_removed)
+        SLUICE_FOR_EACH_GEN(face, gen)
+            fn(gen);
+}
+
+static void cancel_fallback_restarts(sluice_logger *gen)
+{
+    if (!gen->fallback)
+        return;
+    for (size_t k = 0; k < sluice_gen_binding_count_(gen); k++)
+        sluice_tracker_cancel(gen->bindings[k].tracker); /* NULL: ignored */
+}
+
 void sluice_supervisor_close_(sluice_runtime *rt)
 {
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        if (!lg->fallback)
-            continue;
-        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++)
-            sluice_tracker_cancel(lg->bindings[k].tracker); /* NULL: ignored */
-    }
+    each_gen(rt, cancel_fallback_restarts);
 }
 
 /* Free the trackers (each binding's, then the root), now or, for tasks
  * stuck in a sink, when the last of them ends. */
 static void free_trackers(sluice_runtime *rt)
 {
-    for (size_t i = 0; i < rt->logger_count; i++) {
-        sluice_logger *lg = rt->loggers[i];
-        for (size_t k = 0; k < lg->lanes * lg->sinks_per_lane; k++) {
-            sluice_tracker_free(lg->bindings[k].tracker);
-            lg->bindings[k].tracker = NULL;
-        }
-    }
+    each_gen(rt, sluice_supervisor_forget_);
     sluice_tracker_free(rt->tracker);
     rt->tracker = NULL;
 }
@@ -213,12 +329,19 @@ int sluice_binding_resume(sluice_binding *b, sluice_error *err)
 {
     if (!b)
         return sluice_error_set(err, "resume: no binding");
-    sluice_logger *lg = b->logger;
+    sluice_logger *lg = b->logger->face;
     const void *saved = sluice_guard_enter_(lg);
     int rc = 0;
     if (atomic_load_explicit(&lg->slow_path, memory_order_seq_cst) &
         (SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED | SLUICE_SLOW_FORKED)) {
         rc = sluice_error_set(err, "resume: the runtime is closing");
+        goto out;
+    }
+    if (b->logger != sluice_logger_gen_(lg)) {
+        /* resumed now, it would write its old records after the new ones */
+        rc = sluice_error_set(err, "resume: logger '%s': a reload replaced "
+                                   "this binding",
+                              lg->name);
         goto out;
     }
     pthread_mutex_lock(&b->mu);
@@ -234,7 +357,7 @@ int sluice_binding_resume(sluice_binding *b, sluice_error *err)
     /* a diverting task switches back to the sink at its next batch */
     atomic_store(&b->diverting, false);
     sluice_binding_set_state_(b, SLUICE_STATE_IDLE); /* until a run starts */
-    if (lg->autostart && b->tracker && !atomic_exchange(&b->task_active, true))
+    if (b->logger->autostart && b->tracker && !atomic_exchange(&b->task_active, true))
         rc = spawn(b, err);
 out:
     sluice_guard_leave_(saved);

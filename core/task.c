@@ -117,6 +117,7 @@ struct sluice_token {
 };
 
 static pthread_mutex_t g_tokens = PTHREAD_MUTEX_INITIALIZER;
+static void fork_handlers(void); /* below, with g_trees */
 
 static void token_link(sluice_token *t, sluice_token *parent)
 {
@@ -143,6 +144,7 @@ static void token_unlink(sluice_token *t)
 
 sluice_token *sluice_token_new(sluice_token *parent)
 {
+    fork_handlers();
     sluice_token *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
@@ -526,6 +528,37 @@ struct sluice_tracker {
 };
 
 static pthread_mutex_t g_trees = PTHREAD_MUTEX_INITIALIZER;
+
+/* fork(): the child must find the two global locks free (a thread of the
+ * parent may hold one at the fork), in the documented order. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&g_trees);
+    pthread_mutex_lock(&g_tokens);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&g_tokens);
+    pthread_mutex_unlock(&g_trees);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_init(&g_tokens, NULL);
+    pthread_mutex_init(&g_trees, NULL);
+}
+
+static void fork_register(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void fork_handlers(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, fork_register);
+}
 
 static void list_push(struct task **head, struct task *k)
 {

@@ -9,7 +9,9 @@
  * recorded, the unconfirmed records stay queued (the retained backlog) and
  * the next run() starts with them. Sinks are flushed on an interval, not per
  * record. A binding given up by the supervisor drains into the logger's
- * fallback sink instead, counted as diverted.
+ * fallback sink instead, counted as diverted. Once a crash began
+ * ([runtime] crash_flush) it takes no more batches: the crash handler
+ * writes the backlog (crash.c).
  * Knows nothing of INI, plugins' loading or restart policy.
  */
 #include <stdint.h>
@@ -19,6 +21,7 @@
 #include <time.h>
 
 #include "clock_internal.h"
+#include "crash_internal.h"
 #include "printf_internal.h"
 #include "runtime_internal.h"
 
@@ -78,10 +81,30 @@ static void fail(sluice_binding *b, const char *msg)
     sluice_event_emit_(b, SLUICE_EVENT_FAILED, msg, 0);
 }
 
-/* Decode the fields that follow the body of a slot's payload into pool;
- * returns how many were well formed. */
-static size_t decode_fields(const unsigned char *p, size_t len, size_t count,
-                            sluice_field *out)
+void sluice_worker_record_init_(sluice_record *r, const sluice_logger *lg,
+                                const sluice_queue *q, const sluice_taken *t,
+                                const sluice_clock_snapshot *clock)
+{
+    const sluice_rec *rec = t->rec;
+    memset(r, 0, sizeof *r);
+    r->time_ns = sluice_queue_time_ns(q, clock, rec);
+    r->level = (sluice_level)rec->level;
+    r->logger = lg->name;
+    r->thread_id = rec->thread_id;
+    r->sequence = t->sequence;
+    const sluice_callsite *cs =
+        rec->kind == SLUICE_KIND_ARGS ? sluice_queue_site(q, rec) : NULL;
+    if (cs) {
+        r->file = cs->file;
+        r->function = cs->function;
+        r->source_line = cs->line;
+    }
+}
+
+/* Decode the fields that follow the body of a record's payload into out;
+ * returns how many were well formed. (The crash path decodes with it too.) */
+size_t sluice_worker_decode_fields_(const unsigned char *p, size_t len,
+                                    size_t count, sluice_field *out)
 {
     size_t n = 0, at = 0;
     while (n < count) {
@@ -122,13 +145,8 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
     for (size_t i = 0; i < n; i++) {
         const sluice_rec *rec = sc->taken[i].rec;
         const unsigned char *payload = rec->payload;
-        sluice_record *r = &sc->recs[i];
-        memset(r, 0, sizeof *r);
-        r->time_ns = sluice_queue_time_ns(b->queue, &clk, rec);
-        r->level = (sluice_level)rec->level;
-        r->logger = lg->name;
-        r->thread_id = rec->thread_id;
-        r->sequence = sc->taken[i].sequence;
+        sluice_worker_record_init_(&sc->recs[i], lg, b->queue, &sc->taken[i],
+                                   &clk);
         sc->msg_off[i] = sc->msgs.len;
         const sluice_callsite *cs = sluice_queue_site(b->queue, rec);
         if (rec->kind == SLUICE_KIND_ARGS && cs) {
@@ -141,9 +159,6 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
                 sluice_printf_render(&sc->msgs, cs->format, cs->arg_types,
                                      cs->arg_count, payload,
                                      rec->args_length);
-            r->file = cs->file;
-            r->function = cs->function;
-            r->source_line = cs->line;
         } else {
             sluice_buf_append(&sc->msgs, payload, rec->args_length);
         }
@@ -182,10 +197,9 @@ static void render_batch(sluice_binding *b, sluice_sink_instance *s,
         sluice_field *f = sc->pool + sc->pool_len;
         if (lg->field_count)
             memcpy(f, lg->fields, lg->field_count * sizeof *f);
-        size_t got = decode_fields((const unsigned char *)sc->fieldbytes.data +
-                                       sc->fb_off[i],
-                                   sc->fb_len[i], rec->field_count,
-                                   f + lg->field_count);
+        size_t got = sluice_worker_decode_fields_(
+            (const unsigned char *)sc->fieldbytes.data + sc->fb_off[i],
+            sc->fb_len[i], rec->field_count, f + lg->field_count);
         sc->field_off[i] = sc->pool_len;
         r->field_count = lg->field_count + got;
         sc->pool_len += r->field_count;
@@ -273,9 +287,10 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
     int64_t flush_every = (int64_t)lg->flush_interval_ms * 1000000;
     int64_t next_flush = sluice_clock_monotonic_ns() + flush_every;
     for (;;) {
-        if (atomic_load(&rt->cancelled)) {
-            rc = sluice_error_set(err, "run(): cancelled by close before "
-                                       "the backlog was written");
+        if (atomic_load(&rt->cancelled) || atomic_load(&b->cancelled)) {
+            rc = sluice_error_set(err, "run(): cancelled by %s before the "
+                                       "backlog was written",
+                                  atomic_load(&b->cancelled) ? "a reload" : "close");
             fail(b, err->message);
             rc = -1;
             break;
@@ -291,7 +306,8 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         }
         was_diverting = diverting;
         sluice_sink_instance *s = diverting ? lg->fallback : b->sink;
-        size_t n = sluice_queue_take(b->queue, b->cursor, sc->taken, BATCH_MAX);
+        /* sluice_queue_take, but once a crash began (crash_flush) no batch */
+        size_t n = sluice_crash_take_(b, sc->taken, BATCH_MAX);
         int64_t now;
         if (n == 0) {
             if (sluice_queue_is_sealed(b->queue) &&
@@ -331,6 +347,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
          * also see the records counted as written */
         atomic_fetch_add(diverting ? &b->diverted : &b->written, written);
         sluice_queue_release(b->queue, b->cursor, sc->taken, n, written);
+        sluice_crash_batch_end_();
         if (written) {
             dirty = true;
             dirty_sink = s;

@@ -56,7 +56,17 @@ static int child_main(sluice_runtime *parent_rt, sluice_logger *lg,
     if (sluice_logger_stats_get(lg, &st) != 0 || st.forked != 40 ||
         st.dropped != 40 || st.accepted != 0)
         return 12;
-    /* a runtime of its own works */
+    /* a runtime of its own works. Not under AddressSanitizer: GCC's
+     * libsanitizer does not lock its allocator around fork(), so a child
+     * may inherit one of its size-class mutexes held by a parent thread,
+     * and the child's new worker hangs inside malloc (seen in gdb:
+     * SizeClassAllocator64::GetFromAllocator from AsanThread::Init). The
+     * normal build runs this part in every round. */
+#if defined(__SANITIZE_ADDRESS__)
+    (void)dir;
+    (void)round;
+    return 0;
+#endif
     char ini[1024];
     snprintf(ini, sizeof ini,
              "[sink.f]\nplugin = file\npath = %s/child-%d.log\npattern = %%m\n"
@@ -118,11 +128,13 @@ Test(fork, a_hundred_forks_while_threads_log_never_hang_a_child)
         int rc = wait_child(pid, 20);
         cr_assert_neq(rc, -1, "round %d: the child hung", round);
         cr_assert_eq(rc, 0, "round %d: the child failed with %d", round, rc);
+#if !defined(__SANITIZE_ADDRESS__)
         char path[600];
         snprintf(path, sizeof path, "%s/child-%d.log", dir, round);
         char *text = read_file(path, NULL);
         cr_assert_eq(count_lines(text), 5, "round %d", round);
         free(text);
+#endif
     }
     atomic_store(&stop, 1);
     for (int i = 0; i < 3; i++)

@@ -585,3 +585,137 @@ Test(format, random_bytes_never_break_a_line_or_a_json_document, .timeout = 120)
     cr_assert(strstr(why, "ok 20000"), "%s", why);
     sluice_buf_free(&data);
 }
+
+/* ---- the time, without gmtime_r ------------------------------------------- */
+
+/* What gmtime_r says time_ns is, in sluice_format_time's form. */
+static void time_by_gmtime(int64_t time_ns, char *out, size_t cap)
+{
+    int64_t sec = time_ns / 1000000000, sub = time_ns % 1000000000;
+    if (sub < 0) {
+        sub += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    cr_assert_not_null(gmtime_r(&t, &tm));
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(sub / 1000));
+}
+
+static void check_time(int64_t time_ns)
+{
+    char want[64];
+    time_by_gmtime(time_ns, want, sizeof want);
+    sluice_time_cache tc;
+    sluice_time_cache_init(&tc);
+    sluice_buf b;
+    sluice_buf_init(&b);
+    sluice_format_time(&b, time_ns, &tc);
+    char *got = take(&b);
+    cr_assert_str_eq(got, want, "seed %llu: %lld ns", (unsigned long long)seed_used,
+                     (long long)time_ns);
+    free(got);
+}
+
+Test(format, the_time_is_the_civil_date_gmtime_r_gives_over_the_whole_range)
+{
+    seed_init();
+    /* every day from 1968 to 2104 at a few instants: leap years, the
+     * century rule (2100 is no leap year, 2000 is), the epoch, before it */
+    for (int64_t day = -730; day < 49000; day++)
+        for (int64_t at = 0; at < 86400; at += 86399 / 2)
+            check_time((day * 86400 + at) * 1000000000 + 999999999);
+    /* the ends of what an int64 of ns holds (1677 and 2262), and about */
+    check_time(INT64_MIN);
+    check_time(INT64_MAX);
+    check_time(-1);
+    check_time(0);
+    for (int i = 0; i < 200000; i++)
+        check_time((int64_t)rnd());
+}
+
+Test(format, the_time_cache_gives_each_second_its_own_date)
+{
+    sluice_time_cache tc;
+    sluice_time_cache_init(&tc);
+    sluice_buf b;
+    sluice_buf_init(&b);
+    /* a second apart across the midnights that begin and end 2024-02-29 */
+    static const int64_t midnights[] = {1709164800LL, 1709251200LL};
+    for (int64_t i = 0; i < 12; i++) {
+        int64_t s = midnights[i / 6] - 3 + i % 6;
+        sluice_buf_reset(&b);
+        sluice_format_time(&b, s * 1000000000 + 5000, &tc);
+        char want[64];
+        time_by_gmtime(s * 1000000000 + 5000, want, sizeof want);
+        cr_assert_eq(b.len, strlen(want));
+        cr_assert(memcmp(b.data, want, b.len) == 0, "%.*s vs %s", (int)b.len,
+                  b.data, want);
+    }
+    sluice_buf_free(&b);
+}
+
+/* ---- rendering without allocating (the crash path) ------------------------- */
+
+Test(format, a_fixed_buffer_never_grows_and_cuts_what_does_not_fit)
+{
+    char storage[16];
+    sluice_buf b;
+    sluice_buf_init_fixed(&b, storage, sizeof storage);
+    sluice_buf_append(&b, "0123456789", 10);
+    cr_assert_eq(b.len, 10);
+    cr_assert_not(b.failed);
+    sluice_buf_append(&b, "abcdefghij", 10); /* 6 fit */
+    cr_assert_eq(b.len, 16);
+    cr_assert(b.failed);
+    cr_assert(b.data == storage, "it never moved");
+    cr_assert(memcmp(storage, "0123456789abcdef", 16) == 0);
+    sluice_buf_putc(&b, 'x');
+    cr_assert_eq(b.len, 16);
+    cr_assert_eq(sluice_buf_reserve(&b, 1), -1);
+    sluice_buf_reset(&b);
+    cr_assert_not(b.failed);
+    cr_assert_eq(sluice_buf_reserve(&b, 16), 0);
+    cr_assert_eq(sluice_buf_reserve(&b, 17), -1);
+    sluice_buf_free(&b); /* empties it; the storage is the caller's */
+    cr_assert(b.data == storage && b.len == 0 && b.fixed);
+}
+
+Test(format, a_line_into_a_fixed_buffer_is_the_same_line_or_marked_cut)
+{
+    sluice_field fields[40];
+    char keys[40][8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i % 25);
+        fields[i] = (sluice_field){keys[i], strlen(keys[i]), "v", 1};
+    }
+    sluice_record r = record("a message\twith a tab", fields, 40);
+    for (int kind = 0; kind < 3; kind++) {
+        char *want = render((sluice_format_kind)kind, NULL, &r);
+        sluice_format f = {.kind = (sluice_format_kind)kind};
+        sluice_error err;
+        cr_assert_eq(sluice_format_compile(&f, &err), 0);
+        sluice_time_cache tc;
+        sluice_time_cache_init(&tc);
+        /* the repeated keys of 40 fields are merged in the arena */
+        size_t words = sluice_format_plan_words_(40);
+        size_t *arena = calloc(words, sizeof *arena);
+        sluice_format_plan_arena_(arena, words);
+        char storage[4096];
+        sluice_buf b;
+        sluice_buf_init_fixed(&b, storage, sizeof storage);
+        sluice_format_render(&b, &f, &r, &tc);
+        cr_assert_not(b.failed);
+        cr_assert_eq(b.len, strlen(want));
+        cr_assert(memcmp(storage, want, b.len) == 0, "%s\n%.*s", want, (int)b.len,
+                  storage);
+        sluice_buf_init_fixed(&b, storage, 20);
+        sluice_format_render(&b, &f, &r, &tc);
+        cr_assert(b.failed && b.len == 20 && memcmp(storage, want, 20) == 0);
+        sluice_format_plan_arena_(NULL, 0);
+        free(arena);
+        free(want);
+    }
+}

@@ -47,7 +47,7 @@ static sluice_runtime *held_runtime(void)
 /* A producer blocked in its call: it is waiting for room in the queue. */
 static bool blocked_in_call(sluice_logger *lg)
 {
-    sluice_queue *q = lg->queues[0];
+    sluice_queue *q = sluice_logger_gen_(lg)->queues[0];
     for (unsigned i = 0; i < q->rings; i++)
         if (atomic_load(&q->ring[i].space_waiters) > 0)
             return true;

@@ -816,14 +816,25 @@ Test(metrics, a_forked_child_does_not_keep_the_port)
         }
         if (!rt)
             _exit(1);
+        int started[2];
+        if (pipe(started) != 0)
+            _exit(1);
         pid_t child = fork();
         if (child == 0) {
-            char c;
+            /* past fork(): the atfork handler has closed the port here */
+            char c = 1;
+            if (write(started[1], &c, 1) != 1)
+                _exit(1);
             while (read(hold[0], &c, 1) < 0 && errno == EINTR)
                 ;
             _exit(0);
         }
         close(hold[0]);
+        close(started[1]);
+        char c;
+        /* the child may not have run yet: wait until fork() returned there */
+        if (child < 0 || read(started[0], &c, 1) != 1)
+            _exit(1);
         if (write(ready[1], &port, sizeof port) != sizeof port)
             _exit(1);
         for (;;)

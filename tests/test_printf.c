@@ -1386,3 +1386,77 @@ Test(printf, cache_keeps_one_program_per_call_site)
     sluice_printf_cache_free(&c);
     sluice_buf_free(&ibuf);
 }
+
+/* ---- the signal-safe mode (the crash path) --------------------------------
+ * What would go to vsnprintf with a width or precision above 256, the '
+ * or I flag, or a wide character, prints its rebuilt spec; the rest is
+ * snprintf's, as ever (tests/test_crash.c checks that none of it
+ * allocates). */
+
+static void check_safe(const char *fmt, const enc *e, const char *want)
+{
+    char storage[8192];
+    sluice_buf out;
+    sluice_buf_init_fixed(&out, storage, sizeof storage);
+    sluice_printf_signal_safe_(1);
+    int r = sluice_printf_render_interp(&out, fmt, e->types, e->n, e->bytes,
+                                        e->len);
+    sluice_printf_signal_safe_(0);
+    cr_assert_eq(r, 0, "%s", fmt);
+    cr_assert_not(out.failed, "%s", fmt);
+    cr_assert_eq(out.len, strlen(want), "%s: [%.*s] is not [%s]", fmt,
+                 (int)out.len, storage, want);
+    cr_assert(memcmp(storage, want, out.len) == 0, "%s: [%.*s] is not [%s]",
+              fmt, (int)out.len, storage, want);
+}
+
+Test(printf, signal_safe_mode_prints_the_spec_of_what_it_will_not_hand_to_snprintf)
+{
+    setlocale(LC_ALL, "C");
+    enc e = {.n = 0};
+    enc_u(&e, (unsigned long long)L'x');
+    check_safe("[%lc]", &e, "[%lc]");
+    e = (enc){.n = 0};
+    enc_i(&e, 1234567);
+    check_safe("[%'d]", &e, "[%'lld]");
+    e = (enc){.n = 0};
+    enc_i(&e, 1);
+    check_safe("[%.257d]", &e, "[%.257lld]");
+    e = (enc){.n = 0};
+    enc_d(&e, 1.0);
+    check_safe("[%257.2e]", &e, "[%257.2e]");
+    e = (enc){.n = 0};
+    enc_d(&e, 1.0);
+    check_safe("[%.300f]", &e, "[%.300f]");
+}
+
+Test(printf, signal_safe_mode_renders_the_rest_as_snprintf_does)
+{
+    char want[8192];
+    enc e = {.n = 0};
+    enc_d(&e, DBL_MAX);
+    snprintf(want, sizeof want, "%.256f", DBL_MAX);
+    check_safe("%.256f", &e, want);
+    e = (enc){.n = 0};
+    enc_d(&e, -DBL_MAX);
+    snprintf(want, sizeof want, "%256.200e", -DBL_MAX);
+    check_safe("%256.200e", &e, want);
+    e = (enc){.n = 0};
+    enc_d(&e, 0.1);
+    enc_d(&e, 1.0 / 3);
+    enc_d(&e, NAN);
+    snprintf(want, sizeof want, "%.17g %a %f", 0.1, 1.0 / 3, NAN);
+    check_safe("%.17g %a %f", &e, want);
+    e = (enc){.n = 0};
+    enc_i(&e, 5);
+    enc_u(&e, 255);
+    enc_i(&e, 'q');
+    enc_p(&e, (void *)0xbeef);
+    snprintf(want, sizeof want, "%+.3d %#x %5c %-20p|", 5, 255u, 'q',
+             (void *)0xbeef);
+    check_safe("%+.3d %#x %5c %-20p|", &e, want);
+    e = (enc){.n = 0};
+    enc_i(&e, 42);
+    snprintf(want, sizeof want, "%300d", 42); /* by hand, any width */
+    check_safe("%300d", &e, want);
+}

@@ -4,9 +4,10 @@
  * test) holds open for reading and writing. Writers come and go without
  * ending the input, lines written while sluice is stopped wait in the FIFO
  * for the next start, SIGHUP after logrotate's rename reopens the file and
- * the run goes on, SIGTERM drains and exits 0. With Type=notify, systemd
- * hears READY=1, WATCHDOG=1 and STOPPING=1 on its notification socket (here,
- * one the test binds).
+ * the run goes on, SIGHUP after an edit reloads the file (an invalid one is
+ * reported with its lines and changes nothing), SIGTERM drains and exits 0.
+ * With Type=notify, systemd hears READY=1, WATCHDOG=1, RELOADING=1 and
+ * STOPPING=1 on its notification socket (here, one the test binds).
  */
 #include "helpers.h"
 
@@ -63,19 +64,30 @@ static void service_teardown(service *s)
     tmpdir_remove(s->dir);
 }
 
-/* StandardInput=socket: the FIFO's descriptor becomes standard input. */
-static pid_t start_sluice(const service *s)
+/* StandardInput=socket: the FIFO's descriptor becomes standard input;
+ * standard error goes to errors (StandardError=journal) when it is set. */
+static pid_t start_sluice_logging(const service *s, const char *errors)
 {
     const char *path = cli();
     pid_t pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
+        if (errors) {
+            int fd = open(errors, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                _exit(126);
+        }
         dup2(s->fifo_fd, STDIN_FILENO);
         execl(path, "sluice", "run", "-c", s->conf, "-t", "5000", (char *)NULL);
         _exit(127);
     }
     running = pid;
     return pid;
+}
+
+static pid_t start_sluice(const service *s)
+{
+    return start_sluice_logging(s, NULL);
 }
 
 /* One writer: opens the FIFO, writes "line FIRST".."line LAST", closes. */
@@ -197,6 +209,81 @@ Test(service, sighup_after_a_rename_reopens_the_file_and_the_run_goes_on)
     service_teardown(&s);
 }
 
+/* path holds text (or 60 s went by: a bound for a hang). */
+static bool wait_text(const char *path, const char *text)
+{
+    for (int i = 0; i < 6000; i++) {
+        char *have = read_file(path, NULL);
+        bool found = strstr(have, text) != NULL;
+        free(have);
+        if (found)
+            return true;
+        nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+    }
+    return false;
+}
+
+/* How many times text is in path. */
+static int count_text(const char *path, const char *text)
+{
+    char *have = read_file(path, NULL);
+    int n = 0;
+    for (const char *at = have; (at = strstr(at, text)); at += strlen(text))
+        n++;
+    free(have);
+    return n;
+}
+
+Test(service, sighup_reloads_the_file_and_an_invalid_one_changes_nothing)
+{
+    service s;
+    service_setup(&s);
+    char errors[600], second[600], ini[2048];
+    snprintf(errors, sizeof errors, "%s/stderr", s.dir);
+    snprintf(second, sizeof second, "%s/second.log", s.dir);
+    pid_t pid = start_sluice_logging(&s, errors);
+    write_lines(&s, 1, 50);
+    cr_assert_eq(wait_lines(s.log, 50), 50);
+
+    /* a second sink for the logger: it gets the lines from now on */
+    snprintf(ini, sizeof ini,
+             "[sink.f]\nplugin = file\npath = %s\npattern = %%m\n"
+             "[sink.g]\nplugin = file\npath = %s\npattern = %%m\n"
+             "[logger.default]\nsinks = f, g\n",
+             s.log, second);
+    write_text(s.conf, ini);
+    cr_assert_eq(kill(pid, SIGHUP), 0);
+    cr_assert(wait_text(errors, "SIGHUP: reloaded"), "no reload said");
+    write_lines(&s, 51, 100);
+    cr_assert_eq(wait_lines(second, 50), 50);
+    cr_assert_eq(wait_lines(s.log, 100), 100);
+
+    /* two mistakes (lines 7 and 8): both reported, nothing changes */
+    snprintf(ini, sizeof ini,
+             "[sink.f]\nplugin = file\npath = %s\npattern = %%m\n"  /* 1-4 */
+             "[sink.g]\nplugin = file\npath = %s\n"                  /* 5-7 */
+             "colour = blue\n"                                        /* 8 */
+             "[logger.default]\nsinks = f\nlevel = loud\n",          /* 9-11 */
+             s.log, second);
+    write_text(s.conf, ini);
+    cr_assert_eq(kill(pid, SIGHUP), 0);
+    cr_assert(wait_text(errors, "is not valid: kept the configuration that runs"),
+              "no invalid file said");
+    char where[700];
+    snprintf(where, sizeof where, "%s:8: ", s.conf);
+    cr_assert_eq(count_text(errors, where), 1, "line 8 not reported");
+    snprintf(where, sizeof where, "%s:11: ", s.conf);
+    cr_assert_eq(count_text(errors, where), 1, "line 11 not reported");
+    write_lines(&s, 101, 150); /* still to both */
+    cr_assert_eq(wait_lines(second, 100), 100);
+    cr_assert_eq(wait_lines(s.log, 150), 150);
+    cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "SIGHUP ended sluice");
+    cr_assert_eq(stop_sluice(pid), 0);
+    assert_file_holds(s.log, 1, 150);
+    assert_file_holds(second, 51, 150);
+    service_teardown(&s);
+}
+
 /* ---- systemd's notification protocol (Type=notify, WatchdogSec=) -------- */
 
 /* The next datagram on sock, as text; NULL after 60 s (a bound for a hang). */
@@ -270,6 +357,15 @@ Test(service, notifies_ready_watchdog_and_stopping)
         pings += says(message, "WATCHDOG=1");
     }
     cr_assert_eq(pings, 5, "WATCHDOG=1 did not keep coming");
+    /* systemctl reload: RELOADING=1, then READY=1 once it is done */
+    cr_assert_eq(kill(pid, SIGHUP), 0);
+    while ((message = next_notification(sock, buf, sizeof buf)) && !says(message, "RELOADING=1"))
+        cr_assert(!says(message, "READY=1"), "READY=1 before RELOADING=1");
+    cr_assert_not_null(message, "no RELOADING=1 after SIGHUP");
+    cr_assert(strstr(message, "MONOTONIC_USEC=") != NULL, "%s", message);
+    while ((message = next_notification(sock, buf, sizeof buf)) && !says(message, "READY=1"))
+        ;
+    cr_assert_not_null(message, "no READY=1 after the reload");
     cr_assert_eq(kill(pid, SIGTERM), 0);
     while ((message = next_notification(sock, buf, sizeof buf)) && !says(message, "STOPPING=1"))
         ;

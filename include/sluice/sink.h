@@ -313,6 +313,21 @@ typedef struct sluice_sink_api {
     sluice_line_format default_format;
     /* v2: SLUICE_SINK_* bits. */
     unsigned flags;
+    /* v2: may be NULL. Its presence declares the sink crash-safe: with
+     * [runtime] crash_flush = true, after a crash (SIGSEGV, SIGBUS, SIGILL,
+     * SIGFPE, SIGABRT) the runtime calls it from its signal handler with
+     * the records still queued for this sink, rendered as write() would
+     * have seen them: data[0..len) is one or more whole lines, each ending
+     * in '\n', in order. It may be called while another thread is inside
+     * write(), flush() or reopen() on the same state (the crash may have
+     * struck there), and the runtime takes no lock around it. So it must
+     * be async-signal-safe: no locks, no allocation, no stdio, nothing but
+     * write(2)-like system calls on what open() already set up (read the
+     * descriptor once; never rotate, reconnect or open from here). SIGPIPE
+     * is blocked while it runs: a reader that left is an EPIPE. Return 0
+     * when all of data was written, nonzero otherwise. See
+     * docs/writing-a-sink.md. */
+    int (*crash_write)(void *state, const char *data, size_t len);
 } sluice_sink_api;
 
 typedef const sluice_sink_api *(*sluice_sink_entry_fn)(void);

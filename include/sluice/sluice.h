@@ -38,6 +38,11 @@
  *                      during close: as usual (get returns NULL and
  *                      metrics_write -1 once close is done); after close
  *                      returned: rt is freed, do not call them.
+ *   sluice_runtime_reload  during close: refused (-1). A close that begins
+ *                      while a reload runs waits for it to return; the
+ *                      reload stops waiting for the sinks it removed, and
+ *                      close drains them. After close returned: rt is
+ *                      freed, do not call it.
  *   the metrics server ([runtime] metrics_listen) stops as close begins:
  *                      a scrape being answered finishes first, then the
  *                      port is closed.
@@ -117,12 +122,62 @@ long sluice_close(sluice_runtime *rt, int timeout_ms);
  * needed. */
 void sluice_runtime_stop_intake(sluice_runtime *rt);
 
-/* The logger declared as [logger.NAME], or NULL. Valid until close. */
+/* The logger declared as [logger.NAME], or NULL. The pointer stays valid
+ * after close, and across reloads: the same pointer while the logger is in
+ * the configuration, a husk (calls return at once) once a reload removed
+ * it. */
 sluice_logger *sluice_logger_get(sluice_runtime *rt, const char *name);
 
 /* Ask every sink that can (a file sink after logrotate) to reopen its
  * destination. Also what SIGHUP does in `sluice run`. */
 int sluice_runtime_reopen(sluice_runtime *rt, sluice_error *err);
+
+/* Apply a new configuration to a running runtime, without a restart and
+ * without losing what is queued (docs/configuration.md, "Reloading"):
+ *  - The new file is validated first, completely, as `sluice check` does
+ *    it, with what a reload cannot change ([runtime] restart_backoff_ms,
+ *    restart_intensity, metrics_listen; a logger with autostart = false
+ *    beyond its level). If anything is wrong, nothing changes: the old
+ *    configuration runs on untouched and err lists every error as
+ *    FILE:LINE: message (one per line), and -1 is returned. New sinks that
+ *    fail to open undo the reload the same way.
+ *  - A sink whose section is unchanged keeps its instance, open. A logger
+ *    whose section is unchanged but for its level, and whose sinks are all
+ *    unchanged, keeps its queues, cursors, backlogs and run loops; a new
+ *    level applies at once, in place (a level the host set stays, unless
+ *    the file's level changed).
+ *  - Added sinks and loggers open. Any other logger of the same name is
+ *    replaced: it gets a new queue; records logged from now on go there,
+ *    and its old queue drains into its old sinks first. A sink that both
+ *    write to gets the old records, then the new ones, each once and in
+ *    order (the old ones without a deadline: a backlog of a sink that is
+ *    down waits for it). The logger pointer stays the same and valid:
+ *    threads may go on logging through it during the reload, without a
+ *    lock; hooks added to it stay.
+ *  - Removed loggers, and the old queue's run loops of sinks a logger no
+ *    longer writes to, get [runtime] reload_timeout_ms (of the new file,
+ *    default 5000) to drain; then they stop and what they hold is
+ *    counted. A removed logger's pointer stays valid as a husk: calls on it
+ *    return at once, as after close, and its stats are as they ended. A
+ *    sink nothing writes to any more is closed.
+ *  - Binding pointers of a replaced logger are retired: the stats calls
+ *    give their counters as they ended; sluice_logger_binding gives the
+ *    new ones. The event callback stays the one the runtime started with;
+ *    the sinks the host registered (sluice_builder_add_sink_api) stay
+ *    available to `plugin =`.
+ * Returns 0 when every record of the removed sinks was written, a positive
+ * count of the records they could not deliver (summed over sinks, as
+ * sluice_close counts), or -1 (err set) when nothing changed. One reload at
+ * a time (a second waits). During close: refused (-1); close called during
+ * a reload waits for it, and the reload stops waiting for its old sinks at
+ * once (close drains them). Not from a hook or an event callback. In a
+ * forked child: refused. */
+int sluice_runtime_reload(sluice_runtime *rt, const char *ini_path,
+                          sluice_error *err);
+/* The same from a builder (sluice_builder_new/_from_file/_from_string,
+ * with the host's sinks added to it); b is freed in every case. */
+int sluice_runtime_reload_builder(sluice_runtime *rt, sluice_builder *b,
+                                  sluice_error *err);
 
 /* ---- the builder: everything the INI file can say, said from C ------- */
 
@@ -175,6 +230,14 @@ typedef void (*sluice_event_fn)(void *user, const sluice_event *ev);
 int sluice_builder_set_event_fn(sluice_builder *b, sluice_event_fn fn,
                                 void *user, sluice_error *err);
 const char *sluice_event_kind_name(sluice_event_kind kind);
+
+/* Every error of b's configuration, one call each, in the order found,
+ * when sluice_builder_start or sluice_runtime_reload_builder fails on them
+ * (err holds as many whole ones as fit, then "(and N more)"). message
+ * lives for the call only. NULL: none. */
+typedef void (*sluice_error_fn)(void *user, const char *message);
+int sluice_builder_set_error_fn(sluice_builder *b, sluice_error_fn fn,
+                                void *user, sluice_error *err);
 
 /* Validate everything, load plugins, open sinks, start workers. Frees b in
  * every case. On error nothing is left started. */

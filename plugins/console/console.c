@@ -3,7 +3,9 @@
  * stdout or stderr. Colours the level only when the stream is a terminal and
  * NO_COLOR is unset (https://no-color.org). A stream that is a pipe whose
  * reader has gone (`prog | head`) fails the write with EPIPE and never
- * raises SIGPIPE. Knows nothing of queues.
+ * raises SIGPIPE. After a crash (crash_flush), crash_write puts the
+ * backlog's lines out with write(2), without colour. Knows nothing of
+ * queues.
  */
 #include <sluice/sink.h>
 
@@ -134,6 +136,25 @@ static int console_write(void *state, const sluice_record *const *batch,
     return 0;
 }
 
+/* After a crash, from the runtime's signal handler (crash_flush): the
+ * lines as they are, with write(2) only (no colour: the level of each line
+ * is not known here). SIGPIPE is blocked by the handler: a reader that
+ * left is an error. */
+static int console_crash_write(void *state, const char *data, size_t len)
+{
+    const console_state *s = state;
+    while (len > 0) {
+        ssize_t w = write(s->fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
 static void console_close(void *state) { free(state); }
 
 static const sluice_sink_api console_api = {
@@ -145,6 +166,7 @@ static const sluice_sink_api console_api = {
     .write = console_write,
     .close = console_close,
     .options = console_options,
+    .crash_write = console_crash_write,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &console_api; }

@@ -9,7 +9,8 @@
  * reopen() for logrotate, and fdatasync on a schedule. On a FIFO or a
  * device: writes that never raise SIGPIPE (EPIPE is an error), records
  * grouped in writes of at most PIPE_BUF bytes (atomic), and a record torn
- * by a departing reader ended with a newline before it is written again.
+ * by a departing reader ended with a newline before it is written again;
+ * crash_write (plain write(2) of whole lines, for crash_flush).
  * Must not know about: queues, formats, threads (the runtime serialises
  * every call on one instance).
  */
@@ -758,6 +759,56 @@ static int file_reopen(void *state, sluice_error *err)
     return open_file(s, s->live, err);
 }
 
+/* write(2) all of data[0..len) to fd, resuming after short writes. */
+static int crash_put(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, data, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        data += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* After a crash, from the runtime's signal handler (crash_flush): append
+ * whole lines to the file open now, with nothing but write(2). Another
+ * thread may be inside file_write on the same state: the descriptor is
+ * read once; none of rotation, reopening, fsync or rolling a torn record
+ * back happens here. O_APPEND keeps each write(2) whole in a regular file;
+ * into a FIFO, runs of whole lines of at most PIPE_BUF bytes, as
+ * file_write does, so that no line is torn by a departing reader or mixed
+ * with another writer's. */
+static int file_crash_write(void *state, const char *data, size_t len)
+{
+    const file_state *s = state;
+    int fd = __atomic_load_n(&s->fd, __ATOMIC_RELAXED);
+    if (fd < 0)
+        return -1; /* between two files of a rotation */
+    if (__atomic_load_n(&s->torn, __ATOMIC_RELAXED) && crash_put(fd, "\n", 1))
+        return -1;
+    while (len > 0) {
+        size_t take = len;
+        if (s->fifo && take > PIPE_BUF) {
+            take = PIPE_BUF;
+            while (take > 0 && data[take - 1] != '\n')
+                take--;
+            if (take == 0) { /* a line longer than PIPE_BUF goes alone */
+                const char *end = memchr(data, '\n', len);
+                take = end ? (size_t)(end - data) + 1 : len;
+            }
+        }
+        if (crash_put(fd, data, take))
+            return -1;
+        data += take;
+        len -= take;
+    }
+    return 0;
+}
+
 static void file_close(void *state) { free_state(state); }
 
 static const sluice_sink_api file_api = {
@@ -772,6 +823,7 @@ static const sluice_sink_api file_api = {
     .reopen = file_reopen,
     .check = file_check,
     .options = file_options,
+    .crash_write = file_crash_write,
 };
 
 const sluice_sink_api *sluice_sink_entry(void) { return &file_api; }

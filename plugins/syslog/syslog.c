@@ -1,16 +1,17 @@
 /*
- * syslog.c -- the syslog sink: options, the plugin table, and the socket
- * transports udp (RFC 5426, one message per datagram), tcp (RFC 6587 octet
- * counting: "LEN SP MSG") and unix (a local datagram socket such as /dev/log).
- * The relp transport lives in relp.c and message rendering in format.c.
+ * syslog.c -- the syslog sink: options, the plugin table, connecting
+ * sockets, and the datagram transports udp (RFC 5426, one message per
+ * datagram) and unix (a local datagram socket such as /dev/log). The tcp
+ * transport (RFC 6587 octet counting) lives in tcp.c, relp in relp.c and
+ * message rendering in format.c.
  *
  * Connections are made lazily, on the first write, so that a collector that
  * is down does not stop the runtime from starting; after a failure the
  * connection is dropped and made again on the next write. What counts as
- * written: udp/unix, the datagram was accepted by the kernel; tcp, every byte
- * of the frame was accepted by the kernel; relp, see relp.c. Sockets are
- * written with MSG_NOSIGNAL: a collector that closed or reset the connection
- * is a failed write (EPIPE, ECONNRESET), never a SIGPIPE.
+ * written: udp/unix, the datagram was accepted by the kernel; tcp, see
+ * tcp.c; relp, see relp.c. Sockets are written with MSG_NOSIGNAL: a
+ * collector that closed or reset the connection is a failed write (EPIPE,
+ * ECONNRESET), never a SIGPIPE.
  * Knows nothing of queues, workers or retries: the runtime re-offers what
  * write() did not count.
  */
@@ -91,8 +92,11 @@ static const sluice_option_spec syslog_options[] = {
                     "seconds)"},
     {.name = "timeout_ms", .type = SLUICE_OPTION_DURATION,
      .default_value = "10000", .min = 1, .max = 600000,
-     .description = "how long one send, or one wait for the RELP window or "
-                    "an ack, may block"},
+     .description = "how long one send (tcp, udp, unix), one wait for the "
+                    "collector's acknowledgement of a chunk and, at close, "
+                    "for it to read the rest (tcp), or one wait for the RELP "
+                    "window or an ack (relp, rounded up to seconds) may "
+                    "block"},
     {.name = "max_message_size", .type = SLUICE_OPTION_SIZE,
      .default_value = "8192", .min = 480, .max = 16777216,
      .description = "the whole message in octets (udp: at most 65507)"},
@@ -109,11 +113,10 @@ typedef struct syslog_state {
     int connect_timeout_ms;
     int timeout_ms;
     syslog_fmt fmt;
-    int fd;               /* udp/tcp/unix; -1 when not connected */
+    int fd;               /* udp/unix; -1 when not connected */
+    syslog_tcp *tcp;      /* made by the first tcp write */
     syslog_relp *relp;
     sl_buf buf;
-    size_t *ends;         /* tcp: end offset of each frame in buf */
-    size_t ends_cap;
 } syslog_state;
 
 /* ------------------------------------------------------------------ */
@@ -310,6 +313,47 @@ static int connect_timed(int fd, const struct sockaddr *a, socklen_t len,
     return 0;
 }
 
+int syslog_connect_inet(const char *host, const char *port, int socktype,
+                        int connect_timeout_ms, int timeout_ms, int *out,
+                        sluice_error *err)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0)
+        return sluice_error_set(err, "syslog: %s:%s: %s", host, port,
+                                gai_strerror(g));
+    int e = 0, connected = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family,
+                        ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (connect_timed(fd, ai->ai_addr, ai->ai_addrlen,
+                          connect_timeout_ms) != 0) {
+            e = errno;
+            close(fd);
+            continue;
+        }
+        set_timeouts(fd, timeout_ms);
+        connected = fd;
+        break;
+    }
+    freeaddrinfo(res);
+    if (connected < 0)
+        return sluice_error_set(err, "syslog: connect to %s:%s (%s): %s",
+                                host, port,
+                                socktype == SOCK_DGRAM ? "udp" : "tcp",
+                                strerror(e ? e : ECONNREFUSED));
+    *out = connected;
+    return 0;
+}
+
+/* udp and unix */
 static int ensure_connected(syslog_state *s, sluice_error *err)
 {
     if (s->fd >= 0)
@@ -330,58 +374,9 @@ static int ensure_connected(syslog_state *s, sluice_error *err)
         s->fd = fd;
         return 0;
     }
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = s->transport == T_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    int g = getaddrinfo(s->host, s->port, &hints, &res);
-    if (g != 0)
-        return sluice_error_set(err, "syslog: %s:%s: %s", s->host, s->port,
-                                gai_strerror(g));
-    int e = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family,
-                        ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            e = errno;
-            continue;
-        }
-        if (connect_timed(fd, ai->ai_addr, ai->ai_addrlen,
-                          s->connect_timeout_ms) != 0) {
-            e = errno;
-            close(fd);
-            continue;
-        }
-        if (s->transport == T_TCP) {
-            int one = 1;
-            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-        }
-        set_timeouts(fd, s->timeout_ms);
-        s->fd = fd;
-        break;
-    }
-    freeaddrinfo(res);
-    if (s->fd < 0)
-        return sluice_error_set(err, "syslog: connect to %s:%s (%s): %s",
-                                s->host, s->port,
-                                s->transport == T_UDP ? "udp" : "tcp",
-                                strerror(e ? e : ECONNREFUSED));
-    return 0;
-}
-
-/* A collector never talks back on a syslog TCP connection: if the socket is
- * readable, the peer closed or reset it. Seeing that before writing saves the
- * records a write into a dead connection would lose. */
-static int tcp_peer_gone(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0)
-        return 0;
-    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
-        return 1;
-    char junk[512];
-    ssize_t r = recv(fd, junk, sizeof junk, MSG_DONTWAIT);
-    return r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
+    return syslog_connect_inet(s->host, s->port, SOCK_DGRAM,
+                               s->connect_timeout_ms, s->timeout_ms, &s->fd,
+                               err);
 }
 
 static int write_datagrams(syslog_state *s, const sluice_record *const *batch,
@@ -404,75 +399,6 @@ static int write_datagrams(syslog_state *s, const sluice_record *const *batch,
                                     e == EAGAIN ? "timed out" : strerror(e));
         }
         *written = i + 1;
-    }
-    return 0;
-}
-
-static int write_tcp(syslog_state *s, const sluice_record *const *batch,
-                     size_t n, size_t *written, sluice_error *err)
-{
-    if (tcp_peer_gone(s->fd)) {
-        drop(s);
-        if (ensure_connected(s, err))
-            return -1;
-    }
-    enum { CHUNK_BYTES = 256 * 1024 };
-    size_t i = 0;
-    while (i < n) {
-        /* frame as many records as fit in a chunk (at least one) */
-        s->buf.len = 0;
-        size_t k = 0;
-        while (i + k < n && (k == 0 || s->buf.len < CHUNK_BYTES)) {
-            if (k == s->ends_cap) {
-                size_t cap = s->ends_cap ? 2 * s->ends_cap : 64;
-                size_t *e = realloc(s->ends, cap * sizeof *e);
-                if (!e)
-                    return sluice_error_set(err, "syslog: out of memory");
-                s->ends = e;
-                s->ends_cap = cap;
-            }
-            /* "LEN SP MSG": render after room for the length */
-            char len[24];
-            size_t at = s->buf.len;
-            if (sl_buf_reserve(&s->buf, 24))
-                return sluice_error_set(err, "syslog: out of memory");
-            s->buf.len += 24;
-            if (syslog_format(&s->fmt, batch[i + k], &s->buf))
-                return sluice_error_set(err, "syslog: out of memory");
-            size_t mlen = s->buf.len - at - 24;
-            int ln = snprintf(len, sizeof len, "%zu ", mlen);
-            memmove(s->buf.p + at + ln, s->buf.p + at + 24, mlen);
-            memcpy(s->buf.p + at, len, (size_t)ln);
-            s->buf.len = at + (size_t)ln + mlen;
-            s->ends[k++] = s->buf.len;
-        }
-        size_t off = 0;
-        while (off < s->buf.len) {
-            ssize_t w = send(s->fd, s->buf.p + off, s->buf.len - off,
-                             MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                int e = w < 0 ? errno : EPIPE;
-                size_t done = 0;
-                while (done < k && s->ends[done] <= off)
-                    done++;
-                *written = i + done;
-                /* a frame may be cut: the stream cannot be resumed */
-                drop(s);
-                return sluice_error_set(err, "syslog: send to %s:%s: %s%s",
-                                        s->host, s->port,
-                                        e == EAGAIN ? "timed out"
-                                                    : strerror(e),
-                                        e == EPIPE || e == ECONNRESET
-                                            ? " (the collector closed the "
-                                              "connection)"
-                                            : "");
-            }
-            off += (size_t)w;
-        }
-        i += k;
-        *written = i;
     }
     return 0;
 }
@@ -503,10 +429,15 @@ static int syslog_write(void *state, const sluice_record *const *batch,
         return rc;
     }
 #endif
+    if (s->transport == T_TCP) {
+        if (!s->tcp && syslog_tcp_new(&s->tcp, s->host, s->port,
+                                      s->connect_timeout_ms, s->timeout_ms,
+                                      err))
+            return -1;
+        return syslog_tcp_write(s->tcp, &s->fmt, batch, n, written, err);
+    }
     if (ensure_connected(s, err))
         return -1;
-    if (s->transport == T_TCP)
-        return write_tcp(s, batch, n, written, err);
     return write_datagrams(s, batch, n, written, err);
 }
 
@@ -531,9 +462,9 @@ static void syslog_close(void *state)
 #ifdef SYSLOG_HAVE_RELP
     syslog_relp_free(s->relp);
 #endif
+    syslog_tcp_free(s->tcp); /* waits for the collector to read it all */
     drop(s);
     sl_buf_free(&s->buf);
-    free(s->ends);
     free(s);
 }
 

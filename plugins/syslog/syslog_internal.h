@@ -1,7 +1,8 @@
 /*
  * syslog_internal.h -- what the files of the syslog sink share: a growable
- * byte buffer, the message renderer (format.c) and the RELP transport
- * (relp.c, built only with librelp). Nothing here is visible outside the .so.
+ * byte buffer, the message renderer (format.c), connecting a socket
+ * (syslog.c), the TCP transport (tcp.c) and the RELP transport (relp.c,
+ * built only with librelp). Nothing here is visible outside the .so.
  */
 #ifndef SLUICE_SYSLOG_INTERNAL_H
 #define SLUICE_SYSLOG_INTERNAL_H
@@ -38,6 +39,29 @@ int syslog_severity(sluice_level l);
 
 /* Append one message for r to out. Returns 0, or -1 when out of memory. */
 int syslog_format(const syslog_fmt *f, const sluice_record *r, sl_buf *out);
+
+/* Connect a socket of socktype (SOCK_DGRAM, SOCK_STREAM) to host:port, the
+ * connect bounded by connect_timeout_ms, sends by timeout_ms (SO_SNDTIMEO).
+ * 0 and *fd set, or -1 with err naming host, port and the reason. */
+int syslog_connect_inet(const char *host, const char *port, int socktype,
+                        int connect_timeout_ms, int timeout_ms, int *fd,
+                        sluice_error *err);
+
+/* TCP transport (tcp.c): octet-counted frames on one connection, made on
+ * the first write and again after a failure. */
+typedef struct syslog_tcp syslog_tcp;
+int syslog_tcp_new(syslog_tcp **out, const char *host, const char *port,
+                   int connect_timeout_ms, int timeout_ms, sluice_error *err);
+/* Send batch[0..n); *written: the leading records the collector's kernel
+ * acknowledged with no sign of a close after them (see tcp.c for what
+ * that does and does not prove, and the replay window that covers the
+ * rest). 0 when all n count. */
+int syslog_tcp_write(syslog_tcp *t, const syslog_fmt *fmt,
+                     const sluice_record *const *batch, size_t n,
+                     size_t *written, sluice_error *err);
+/* End the stream gracefully, waiting (bounded by timeout_ms) for the
+ * collector to read it all, and free. */
+void syslog_tcp_free(syslog_tcp *t);
 
 /* RELP transport (relp.c). */
 typedef struct syslog_relp syslog_relp;

@@ -8,10 +8,27 @@
  *   fork     forks; the child calls exit(0) (its exit flush must not wait
  *            for the parent's queues); the parent waits up to 20 s for it,
  *            says how it ended, and closes
- * Usage: exit_host INI_FILE COUNT MODE
+ *   segv     dereferences a NULL pointer
+ *   segv_threads
+ *            logs from HOST_THREADS threads at once (thread t logs the
+ *            records numbered t, t + HOST_THREADS, ...), joins them, then
+ *            dereferences a NULL pointer
+ *   abort    calls abort()
+ *   segv_host_handler
+ *            installs a SIGSEGV handler of its own before opening (it
+ *            writes "host handler\n" to stdout and _exits with 3), then
+ *            dereferences a NULL pointer
+ *   segv_after_reload
+ *            reloads RELOAD_FILE once the COUNT records are logged (and
+ *            prints "reload: RC", with the error if any), logs COUNT more
+ *            (numbered on), then dereferences a NULL pointer
+ * Before segv and abort it prints "SIGSEGV: handler" or "SIGSEGV: default"
+ * (whether someone installed a handler for it) on stdout.
+ * Usage: exit_host INI_FILE COUNT MODE [RELOAD_FILE]
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +38,61 @@
 
 #include <sluice/sluice.h>
 
+#define HOST_THREADS 4
+
+typedef struct numbered {
+    pthread_t thread;
+    sluice_logger *lg;
+    long first, count;
+} numbered;
+
+static void *log_numbered(void *arg)
+{
+    numbered *job = arg;
+    for (long i = job->first; i < job->count; i += HOST_THREADS)
+        SLUICE_INFO(job->lg, "record %ld", i);
+    return NULL;
+}
+
 static void *exit_now(void *arg)
 {
     (void)arg;
     exit(0);
 }
 
+static void host_handler(int sig)
+{
+    (void)sig;
+    static const char says[] = "host handler\n";
+    if (write(STDOUT_FILENO, says, sizeof says - 1) < 0)
+        _exit(4);
+    _exit(3);
+}
+
+/* A real fault (not a check UBSan would catch first in its build). */
+__attribute__((noinline, no_sanitize("undefined"))) static void crash(void)
+{
+    volatile int *volatile nowhere = NULL;
+    *nowhere = 1;
+}
+
+static void say_disposition(void)
+{
+    struct sigaction now;
+    sigaction(SIGSEGV, NULL, &now);
+    printf("SIGSEGV: %s\n", now.sa_handler == SIG_DFL ? "default" : "handler");
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: exit_host INI_FILE COUNT MODE\n");
+    bool reloads = argc == 5 && strcmp(argv[3], "segv_after_reload") == 0;
+    if (argc != 4 && !reloads) {
+        fprintf(stderr, "usage: exit_host INI_FILE COUNT MODE [RELOAD_FILE]\n");
         return 2;
     }
+    if (strcmp(argv[3], "segv_host_handler") == 0)
+        signal(SIGSEGV, host_handler);
     sluice_runtime *rt;
     sluice_error err;
     if (sluice_open(argv[1], &rt, &err) != 0) {
@@ -41,9 +101,33 @@ int main(int argc, char **argv)
     }
     sluice_logger *lg = sluice_logger_get(rt, "app");
     long count = strtol(argv[2], NULL, 10);
-    for (long i = 0; i < count; i++)
-        SLUICE_INFO(lg, "record %ld", i);
-    if (strcmp(argv[3], "exit") == 0) {
+    if (strcmp(argv[3], "segv_threads") == 0) {
+        numbered jobs[HOST_THREADS];
+        for (long t = 0; t < HOST_THREADS; t++) {
+            jobs[t] = (numbered){.lg = lg, .first = t, .count = count};
+            pthread_create(&jobs[t].thread, NULL, log_numbered, &jobs[t]);
+        }
+        for (long t = 0; t < HOST_THREADS; t++)
+            pthread_join(jobs[t].thread, NULL);
+    } else {
+        for (long i = 0; i < count; i++)
+            SLUICE_INFO(lg, "record %ld", i);
+    }
+    if (reloads) {
+        int rc = sluice_runtime_reload(rt, argv[4], &err);
+        printf("reload: %d%s%s\n", rc, rc < 0 ? " " : "",
+               rc < 0 ? err.message : "");
+        fflush(stdout);
+        for (long i = count; i < 2 * count; i++)
+            SLUICE_INFO(lg, "record %ld", i);
+    }
+    if (strncmp(argv[3], "segv", 4) == 0) {
+        say_disposition();
+        crash();
+    } else if (strcmp(argv[3], "abort") == 0) {
+        say_disposition();
+        abort();
+    } else if (strcmp(argv[3], "exit") == 0) {
         pthread_t t;
         pthread_create(&t, NULL, exit_now, NULL);
         pthread_join(t, NULL);

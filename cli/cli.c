@@ -7,8 +7,10 @@
  *   main     opens the runtime, reads standard input (poll + read, so that
  *            a stop wakes it), logs each line, closes with the -t timeout;
  *   signals  every signal `run` handles is blocked in every thread and
- *            taken here with sigtimedwait: SIGHUP reopens the sinks,
- *            SIGUSR1 resumes given-up ones, the first SIGINT/SIGTERM stops
+ *            taken here with sigtimedwait: SIGHUP reloads the -c file
+ *            (sluice_runtime_reload: an invalid one is reported and the
+ *            running configuration kept) and then reopens the sinks (for
+ *            logrotate), SIGUSR1 resumes given-up ones, the first SIGINT/SIGTERM stops
  *            the reading (and, if the lines already read have not all been
  *            queued after half of -t, stops the intake so that a logging
  *            call blocked on a full queue returns), a second one _exits at
@@ -91,15 +93,18 @@ static void usage(FILE *out)
             "        restarts and recovery are reported on standard error.\n"
             "        -t: how long stopping may take (default 5000 ms;\n"
             "        negative: no limit).\n"
-            "        SIGHUP reopens sinks, SIGUSR1 resumes given-up sinks,\n"
-            "        SIGINT/SIGTERM stop reading, log what was read and\n"
-            "        drain within -t; a second one exits at once.\n"
+            "        SIGHUP reloads FILE (an invalid one is reported, FILE:LINE,\n"
+            "        and the running configuration kept) and reopens the sinks;\n"
+            "        SIGUSR1 resumes given-up sinks; SIGINT/SIGTERM stop\n"
+            "        reading, log what was read and drain within -t; a second\n"
+            "        one exits at once.\n"
             "        Exit status: 0 every line read was delivered; 1 did not\n"
             "        start (configuration, open, logger); 2 usage; 3 lines\n"
             "        were dropped or left undelivered (counted on standard\n"
             "        error); 4 a second SIGINT/SIGTERM ended it at once.\n"
-            "        Tells systemd READY=1, STOPPING=1 and WATCHDOG=1 when\n"
-            "        NOTIFY_SOCKET and WATCHDOG_USEC ask for them%s.\n"
+            "        Tells systemd READY=1, RELOADING=1, STOPPING=1 and\n"
+            "        WATCHDOG=1 when NOTIFY_SOCKET and WATCHDOG_USEC ask for\n"
+            "        them%s.\n"
             "  check -c FILE\n"
             "        validate a configuration: exit 0, or 1 printing every\n"
             "        error as FILE:LINE: message\n"
@@ -720,7 +725,12 @@ static struct {
     pthread_mutex_t lock; /* phase, rt (for the signals thread) */
     int phase;
     sluice_runtime *rt;
-    const char *const *loggers; /* names, for SIGUSR1 */
+    const char *config;         /* -c: what SIGHUP reloads */
+    const char *logger_name;    /* the logger standard input goes to */
+    sluice_logger *logger;      /* it */
+    atomic_int logger_level;    /* its level, as open or a reload set it */
+    char (*names)[128];         /* the loggers' names, for SIGUSR1 */
+    const char *const *loggers; /* pointers into names */
     size_t logger_count;
     int close_ms;
     int end_signal;             /* private: main ends the signals thread */
@@ -767,6 +777,71 @@ static void resume_all(sluice_runtime *rt, const char *const *names, size_t n)
 }
 
 /* ---- run: the signals thread ------------------------------------------- */
+
+static size_t logger_names(const char *config, char names[][128], size_t max);
+
+/* The reload's errors, each as `check` prints it: FILE:LINE first. */
+static void print_error(void *user, const char *message)
+{
+    (*(size_t *)user)++;
+    char line[REPORT_LINE_MAX];
+    size_t len = 0;
+    line_add(line, &len, "%s", message);
+    line[len++] = '\n';
+    stderr_write(line, len, SAY_WAIT_MS);
+}
+
+/* SIGHUP: reload the -c file, keep the running configuration if it is not
+ * valid (every error said), then reopen the sinks, for logrotate: both,
+ * always, so that a rotation works with an unchanged file and even with a
+ * broken one. systemd hears RELOADING=1 and READY=1 around it. Under
+ * run.lock, in PHASE_READING. */
+static void reload_config(void)
+{
+    char notice[160];
+    snprintf(notice, sizeof notice,
+             "RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading the configuration",
+             (long long)(now_ns() / 1000));
+    notify(notice);
+    char names[64][128];
+    size_t count = logger_names(run.config, names, 64);
+    bool has_input_logger = false;
+    for (size_t i = 0; i < count && !has_input_logger; i++)
+        has_input_logger = strcmp(names[i], run.logger_name) == 0;
+    sluice_error err;
+    sluice_builder *builder = NULL;
+    if (!has_input_logger)
+        say("SIGHUP: %s has no [logger.%s], which standard input is logged "
+            "to: kept the configuration that runs",
+            run.config, run.logger_name);
+    else if (!(builder = sluice_builder_from_file(run.config, &err)))
+        say("SIGHUP: %s: kept the configuration that runs", err.message);
+    if (builder) {
+        size_t printed = 0;
+        sluice_builder_set_error_fn(builder, print_error, &printed, &err);
+        int rc = sluice_runtime_reload_builder(run.rt, builder, &err);
+        if (rc < 0) {
+            if (!printed) /* not the file's: a sink that did not open */
+                say("%s", err.message);
+            say("SIGHUP: %s is not valid: kept the configuration that runs",
+                run.config);
+        } else {
+            for (size_t i = 0; i < count; i++)
+                memcpy(run.names[i], names[i], sizeof names[i]);
+            run.logger_count = count;
+            atomic_store(&run.logger_level, (int)sluice_get_level(run.logger));
+            if (rc > 0)
+                say("SIGHUP: reloaded %s; the sinks it removed left %d "
+                    "records undelivered",
+                    run.config, rc);
+            else
+                say("SIGHUP: reloaded %s", run.config);
+        }
+    }
+    if (sluice_runtime_reopen(run.rt, &err) != 0)
+        say("%s", err.message);
+    notify("READY=1\nSTATUS=logging standard input");
+}
 
 /* Half of -t went by since the stop and main is still logging what it had
  * read (a call blocked on a full queue): stop the intake, so that the call
@@ -858,11 +933,10 @@ static void *signal_thread(void *arg)
         case SIGUSR1:
             pthread_mutex_lock(&run.lock);
             if (run.phase == PHASE_READING) {
-                sluice_error e;
                 if (sig == SIGUSR1)
                     resume_all(run.rt, run.loggers, run.logger_count);
-                else if (sluice_runtime_reopen(run.rt, &e) != 0)
-                    say("%s", e.message);
+                else
+                    reload_config();
             }
             pthread_mutex_unlock(&run.lock);
             break;
@@ -920,7 +994,7 @@ static void *ticker_thread(void *arg)
 typedef struct line_feed {
     sluice_logger *logger;
     const char *logger_name;
-    sluice_level level, logger_level;
+    sluice_level level;
     uint64_t lines_read;  /* lines taken from standard input */
     uint64_t below_level; /* not logged: below the logger's level */
     char *buffer;         /* [0, len): the start of a line not complete yet */
@@ -933,7 +1007,9 @@ static void feed_line(line_feed *feed, char *text, size_t len)
     if (len > 0 && text[len - 1] == '\r')
         len--;
     feed->lines_read++;
-    if (feed->level < feed->logger_level) {
+    /* the logger's level as the last reload left it (not as it reads once
+     * the intake stops: OFF) */
+    if ((int)feed->level < atomic_load(&run.logger_level)) {
         feed->below_level++;
         return;
     }
@@ -1202,10 +1278,12 @@ static int cmd_run(const char *config, const char *logger_name,
     static char names[64][128];
     static const char *name_ptrs[64];
     size_t name_count = logger_names(config, names, 64);
-    for (size_t i = 0; i < name_count; i++)
+    for (size_t i = 0; i < 64; i++) /* a reload may name more */
         name_ptrs[i] = names[i];
+    run.names = names;
     run.loggers = name_ptrs;
     run.logger_count = name_count;
+    run.config = config;
     run.close_ms = close_ms;
     run.end_signal = SIGRTMIN;
 
@@ -1238,7 +1316,9 @@ static int cmd_run(const char *config, const char *logger_name,
         stop_helpers(signals, ticker);
         return EXIT_NOT_STARTED;
     }
-    feed.logger_level = sluice_get_level(feed.logger);
+    run.logger_name = feed.logger_name;
+    run.logger = feed.logger;
+    atomic_store(&run.logger_level, (int)sluice_get_level(feed.logger));
     pthread_mutex_lock(&run.lock);
     run.rt = rt;
     run.phase = PHASE_READING;
