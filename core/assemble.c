@@ -109,6 +109,12 @@ sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
     face->level = l->level;
     face->file_level = l->level;
     face->head.level = (int)l->level;
+    face->durable_path = l->durable ? sluice_strdup_(l->durable) : NULL;
+    face->queue_bytes = l->queue_bytes;
+    face->queue_rings = l->rings;
+    face->queue_lanes = (unsigned)l->workers;
+    face->durable_sync = l->durable_sync;
+    face->durable_interval_ms = l->durable_interval_ms;
     /* the straight path needs one lane and the TSC for its timestamps; a
      * durable logger takes its durable twin, if the processor has crc32
      * (a reload never changes whether a logger is durable: reload.c) */
@@ -118,7 +124,7 @@ sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
                     (l->durable ? SLUICE_SLOW_DURABLE : 0u) |
                     (l->durable && !sluice_crc32c_hw_() ? SLUICE_SLOW_SOFT_CRC
                                                          : 0u));
-    if (!face->name || !face->signature) {
+    if (!face->name || !face->signature || (l->durable && !face->durable_path)) {
         sluice_error_set(err, "logger '%s': out of memory", l->name);
         sluice_logger_destroy_(face);
         return NULL;

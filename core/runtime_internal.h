@@ -158,6 +158,13 @@ struct sluice_logger {
     char *signature;               /* face: its settings but the level, as a
                                       reload compares them (plan.c) */
     sluice_level file_level;       /* face: the level the file says */
+    /* face: its queue as the file that made it says: a reload may not
+     * change it for a durable logger (reload.c) */
+    char *durable_path;            /* durable = PATH, resolved; NULL: memory */
+    long long queue_bytes;         /* per lane */
+    unsigned queue_rings, queue_lanes;
+    int durable_sync;
+    long long durable_interval_ms;
     struct sluice_logger *next_removed; /* face: rt->removed, until buried */
     struct sluice_logger *_Atomic next_gen; /* generation: the next one its
                                       runtime published (release), or NULL */
