@@ -8,6 +8,7 @@
  *       4,000,000 records, timed until flushed and closed; post-hook: with
  *       a post-hook that adds a field (what the post-hook stage costs)
  *   sluice_bench cg-enabled|cg-disabled|cg-baseline N [numbers|strings]
+ *                [KEY=VALUE...]
  *       the loops callgrind counts
  *
  * The logger is what a user gets by default: no queue_size, so 16 MiB per
@@ -503,7 +504,8 @@ BENCH_COUNTED void bench_loop_baseline(uint64_t n)
         __asm__ volatile("" : : "r"(i) : "memory");
 }
 
-static int run_callgrind(int enabled, long n, bench_record record)
+static int run_callgrind(int enabled, long n, bench_record record,
+                         char **keys_argv, int keys_argc)
 {
     if (enabled < 0) {
         bench_loop_baseline((uint64_t)n);
@@ -517,9 +519,14 @@ static int run_callgrind(int enabled, long n, bench_record record)
     unsigned long long bytes = 1u << 16;
     while (bytes < (unsigned long long)(n + 1024) * 256)
         bytes *= 2;
-    char keys[256];
-    snprintf(keys, sizeof keys, "queue_size = %lluK\nproducer_rings = 1\n",
-             bytes / 1024);
+    /* more keys (a durable queue, say) may need the scratch directory */
+    char dir[512] = "", more[4096] = "", keys[4400];
+    if (keys_argc > 0) {
+        bench_tmpdir(dir, sizeof dir);
+        logger_keys(more, sizeof more, keys_argv, keys_argc, dir);
+    }
+    snprintf(keys, sizeof keys, "queue_size = %lluK\nproducer_rings = 1\n%s",
+             bytes / 1024, more);
     sluice_runtime *rt = open_runtime("[sink.out]\nplugin = null\n", "block", keys);
     sluice_logger *lg = sluice_logger_get(rt, "bench");
     SLUICE_INFO(lg, "first call %d", 1); /* thread id, lazy first-call work */
@@ -534,6 +541,8 @@ static int run_callgrind(int enabled, long n, bench_record record)
     print_queue(rt);
     sluice_close(rt, -1);
     printf("calls %ld\n", n);
+    if (dir[0])
+        cleanup_dir(dir);
     return 0;
 }
 
@@ -551,17 +560,20 @@ int main(int argc, char **argv)
         return run_throughput(argv[2], argv + 3, argc - 3);
     if (argc >= 3 && strncmp(argv[1], "cg-", 3) == 0 &&
         (argc < 4 || parse_record(argv[3], &record) == 0)) {
+        char **keys_argv = argv + (argc >= 4 ? 4 : 3);
+        int keys_argc = argc >= 4 ? argc - 4 : 0;
         if (strcmp(argv[1], "cg-enabled") == 0)
-            return run_callgrind(1, atol(argv[2]), record);
+            return run_callgrind(1, atol(argv[2]), record, keys_argv, keys_argc);
         if (strcmp(argv[1], "cg-disabled") == 0)
-            return run_callgrind(0, atol(argv[2]), record);
+            return run_callgrind(0, atol(argv[2]), record, keys_argv, keys_argc);
         if (strcmp(argv[1], "cg-baseline") == 0)
-            return run_callgrind(-1, atol(argv[2]), record);
+            return run_callgrind(-1, atol(argv[2]), record, keys_argv, keys_argc);
     }
     fprintf(stderr,
             "usage: %s latency THREADS numbers|strings [KEY=VALUE...]\n"
             "       %s throughput file|null [post-hook] [KEY=VALUE...]\n"
-            "       %s cg-enabled|cg-disabled|cg-baseline N [numbers|strings]\n",
+            "       %s cg-enabled|cg-disabled|cg-baseline N [numbers|strings]"
+            " [KEY=VALUE...]\n",
             argv[0], argv[0], argv[0]);
     return 2;
 }

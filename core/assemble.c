@@ -16,6 +16,8 @@
 
 #include "builder_internal.h"
 #include "clock_internal.h"
+#include "crc32c_internal.h"
+#include "durable_internal.h"
 #include "sink_internal.h"
 
 /* The logger's base fields, from its field.NAME keys in file order. */
@@ -44,6 +46,51 @@ static int copy_fields(sluice_logger *lg, const bsection *s)
     return 0;
 }
 
+/* Lane lane's queue: in memory, or in its durable file (PATH for one
+ * lane, PATH.LANE for several). */
+static sluice_queue *make_queue(const sluice_builder *b, const logger_plan *l,
+                                unsigned lane, sluice_error *err)
+{
+    if (!l->durable) {
+        sluice_queue *q = sluice_queue_create((size_t)l->queue_bytes, l->rings,
+                                              (unsigned)l->nsinks);
+        if (!q)
+            sluice_error_set(err, "logger '%s': cannot map a queue of %llu "
+                                  "bytes: %s",
+                             l->name, (unsigned long long)l->queue_bytes,
+                             strerror(errno));
+        return q;
+    }
+    char path[4200], where[600];
+    if (l->workers > 1)
+        snprintf(path, sizeof path, "%s.%u", l->durable, lane);
+    else
+        snprintf(path, sizeof path, "%s", l->durable);
+    if (l->durable_line > 0)
+        snprintf(where, sizeof where, "%s:%d: [%s] durable", b->source,
+                 l->durable_line, l->section->name);
+    else
+        snprintf(where, sizeof where, "%s: [%s] durable", b->source,
+                 l->section->name);
+    const char *names[SLUICE_QUEUE_MAX_CONSUMERS];
+    for (size_t i = 0; i < l->nsinks; i++)
+        names[i] = l->sinks[i]->name;
+    sluice_durable_spec spec = {
+        .path = path,
+        .where = where,
+        .sync = (sluice_durable_sync)l->durable_sync,
+        .sync_interval_ms = (int)l->durable_interval_ms,
+        .bytes = (size_t)l->queue_bytes,
+        .rings = l->rings,
+        .rings_explicit = l->rings_explicit,
+        .consumers = (unsigned)l->nsinks,
+        .sinks = names,
+    };
+    sluice_queue *q = NULL;
+    sluice_durable_open_(&spec, &q, err);
+    return q;
+}
+
 /* A face: what the host holds of the logger (runtime_internal.h). */
 sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
                                  sluice_error *err)
@@ -62,11 +109,22 @@ sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
     face->level = l->level;
     face->file_level = l->level;
     face->head.level = (int)l->level;
-    /* the straight path needs one lane and the TSC for its timestamps */
+    face->durable_path = l->durable ? sluice_strdup_(l->durable) : NULL;
+    face->queue_bytes = l->queue_bytes;
+    face->queue_rings = l->rings;
+    face->queue_lanes = (unsigned)l->workers;
+    face->durable_sync = l->durable_sync;
+    face->durable_interval_ms = l->durable_interval_ms;
+    /* the straight path needs one lane and the TSC for its timestamps; a
+     * durable logger takes its durable twin, if the processor has crc32
+     * (a reload never changes whether a logger is durable: reload.c) */
     atomic_init(&face->slow_path,
                 (l->workers > 1 ? SLUICE_SLOW_LANES : 0u) |
-                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC));
-    if (!face->name || !face->signature) {
+                    (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC) |
+                    (l->durable ? SLUICE_SLOW_DURABLE : 0u) |
+                    (l->durable && !sluice_crc32c_hw_() ? SLUICE_SLOW_SOFT_CRC
+                                                         : 0u));
+    if (!face->name || !face->signature || (l->durable && !face->durable_path)) {
         sluice_error_set(err, "logger '%s': out of memory", l->name);
         sluice_logger_destroy_(face);
         return NULL;
@@ -74,8 +132,8 @@ sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
     return face;
 }
 
-sluice_logger *sluice_gen_make_(sluice_runtime *rt, sluice_logger *face,
-                                const logger_plan *l,
+sluice_logger *sluice_gen_make_(const sluice_builder *b, sluice_runtime *rt,
+                                sluice_logger *face, const logger_plan *l,
                                 sluice_sink_instance *const *by_plan,
                                 const sink_plan *plans, sluice_error *err)
 {
@@ -105,13 +163,9 @@ sluice_logger *sluice_gen_make_(sluice_runtime *rt, sluice_logger *face,
         goto oom;
 
     for (unsigned lane = 0; lane < lg->lanes; lane++) {
-        lg->queues[lane] = sluice_queue_create((size_t)l->queue_bytes, l->rings,
-                                               (unsigned)l->nsinks);
+        lg->queues[lane] = make_queue(b, l, lane, err);
         if (!lg->queues[lane]) {
-            sluice_error_set(err, "logger '%s': cannot map a queue of %llu bytes: %s",
-                             l->name, (unsigned long long)l->queue_bytes,
-                             strerror(errno));
-            sluice_gen_destroy_(lg);
+            sluice_gen_destroy_(lg); /* make_queue said why */
             return NULL;
         }
         for (size_t i = 0; i < l->nsinks; i++) {
@@ -137,14 +191,15 @@ oom:
 }
 
 /* A face with its first generation, published as its gen. */
-static sluice_logger *make_logger(sluice_runtime *rt, const logger_plan *l,
+static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
+                                  const logger_plan *l,
                                   sluice_sink_instance **by_plan,
                                   const sink_plan *plans, sluice_error *err)
 {
     sluice_logger *face = sluice_face_make_(rt, l, err);
     if (!face)
         return NULL;
-    sluice_logger *gen = sluice_gen_make_(rt, face, l, by_plan, plans, err);
+    sluice_logger *gen = sluice_gen_make_(b, rt, face, l, by_plan, plans, err);
     if (!gen) {
         sluice_logger_destroy_(face);
         return NULL;
@@ -298,7 +353,7 @@ int sluice_builder_start(sluice_builder *b, sluice_runtime **out,
         goto fail;
     }
     for (size_t i = 0; i < plan.logger_count; i++) {
-        sluice_logger *lg = make_logger(rt, &plan.loggers[i], by_plan,
+        sluice_logger *lg = make_logger(b, rt, &plan.loggers[i], by_plan,
                                         plan.sinks, err);
         if (!lg)
             goto fail;

@@ -145,6 +145,11 @@ typedef struct logger_plan {
     sluice_overflow overflow;
     sluice_scheduler_kind scheduler;
     bool autostart;
+    bool rings_explicit;       /* producer_rings given (not auto) */
+    char *durable;             /* durable = PATH, resolved; NULL: memory */
+    int durable_line;
+    int durable_sync;          /* sluice_durable_sync */
+    long long durable_interval_ms;
 } logger_plan;
 
 typedef struct sluice_plan {
@@ -177,10 +182,11 @@ char *sluice_plan_logger_signature_(const logger_plan *l);
 sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
                                  sluice_error *err);
 /* A generation of face for l: queues, bindings (sinks from by_plan, indexed
- * like plans), fallback, base fields. Not published. NULL (err set) on
- * error. */
-sluice_logger *sluice_gen_make_(sluice_runtime *rt, sluice_logger *face,
-                                const logger_plan *l,
+ * like plans), fallback, base fields; a durable logger's queues opened
+ * from their files (errors name b's FILE:LINE). Not published. NULL (err
+ * set) on error. */
+sluice_logger *sluice_gen_make_(const sluice_builder *b, sluice_runtime *rt,
+                                sluice_logger *face, const logger_plan *l,
                                 sluice_sink_instance *const *by_plan,
                                 const sink_plan *plans, sluice_error *err);
 /* An unopened instance for plan p (it takes p's plugin), with its format

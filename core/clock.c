@@ -25,10 +25,13 @@ static pthread_once_t clock_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t clock_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* fork(): a worker of the parent may hold clock_lock at the fork; the
- * child's own runtimes must find it free. */
+ * child's own runtimes must find it free. The forking thread holds it
+ * across the fork (prepare), so the child, that thread alone, unlocks
+ * it (initialising a locked mutex is undefined, and ThreadSanitizer
+ * calls the next lock a double lock). */
 static void fork_prepare(void) { pthread_mutex_lock(&clock_lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&clock_lock); }
-static void fork_child(void) { pthread_mutex_init(&clock_lock, NULL); }
+static void fork_child(void) { pthread_mutex_unlock(&clock_lock); }
 static anchor first;      /* the very first anchor: the rate's baseline */
 static anchor current;    /* re-anchored once a second */
 static double ns_per_tick = 1.0;

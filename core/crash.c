@@ -269,9 +269,13 @@ static void decode(crash_run *run, const sluice_taken *t, const sluice_rec *head
     const unsigned char *payload = t->rec->payload;
     sluice_taken copy = *t;
     copy.rec = head;
-    sluice_worker_record_init_(r, lg, &copy, &run->clock);
-    if (head->kind == SLUICE_KIND_ARGS && head->callsite) {
-        const sluice_callsite *cs = head->callsite;
+    const sluice_queue *q = run->binding->queue;
+    sluice_worker_record_init_(r, lg, q, &copy, &run->clock);
+    /* a durable queue's record names its call site by id: the table is
+     * in memory, filled before the record was published */
+    const sluice_callsite *cs =
+        head->kind == SLUICE_KIND_ARGS ? sluice_queue_site(q, head) : NULL;
+    if (cs) {
         sluice_buf message;
         sluice_buf_init_fixed(&message, s->message, CRASH_MESSAGE_MAX);
         /* the interpreter: a compiled program would be allocated */

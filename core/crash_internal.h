@@ -100,9 +100,10 @@ static inline void sluice_crash_batch_end_(void)
  * the worker does (but for the post-hooks, and the message, which it
  * renders with the printf interpreter in its signal-safe mode): */
 /* r cleared, then what t's header says: time (by clock), level, logger,
- * thread, sequence, and the call site's file, function and line. */
+ * thread, sequence, and the call site's file, function and line (a
+ * durable queue q's records name theirs by id, with ticks of its file). */
 void sluice_worker_record_init_(sluice_record *r, const sluice_logger *lg,
-                                const sluice_taken *t,
+                                const sluice_queue *q, const sluice_taken *t,
                                 const sluice_clock_snapshot *clock);
 /* Decode the fields after a record's body into out; returns how many were
  * well formed, at most count. */

@@ -118,6 +118,7 @@ void sluice_logger_destroy_(sluice_logger *face)
     }
     free(face->name);
     free(face->signature);
+    free(face->durable_path);
     pthread_mutex_destroy(&face->hooks_lock);
     pthread_mutex_destroy(&face->gens_lock);
     free(face);

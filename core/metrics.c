@@ -89,6 +89,12 @@ static const metric_row rows[] = {
     LOGGER_ROW("sluice_logger_evicted_total", "counter", evicted,
                "Accepted records drop_oldest took out of the queue before "
                "every sink had them."),
+    LOGGER_ROW("sluice_logger_replayed_total", "counter", replayed,
+               "Records a durable queue's file held at open that some sink "
+               "had not confirmed (not in attempted or accepted)."),
+    LOGGER_ROW("sluice_logger_corrupt_total", "counter", corrupt,
+               "Damaged records (or gaps before a later one) a durable "
+               "queue's file held at open, skipped."),
     LOGGER_ROW("sluice_logger_pending", "gauge", pending,
                "The largest backlog of the logger's bindings, in records."),
     LANE_ROW("sluice_queue_size_bytes", lane_capacity,
@@ -122,6 +128,9 @@ static const metric_row rows[] = {
                 "sink took."),
     BINDING_ROW("sluice_binding_filtered_total", "counter", filtered,
                 "Records below the sink's level: never written there."),
+    BINDING_ROW("sluice_binding_replayed_total", "counter", replayed,
+                "Records this sink had not confirmed when its durable "
+                "queue's file was opened, delivered first."),
     {"sluice_binding_state", "gauge",
      "The binding's state: 1 for the state it is in, 0 for the others.",
      PER_BINDING_STATE, 0, NULL, NULL},

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "builder_internal.h"
+#include "durable_internal.h"
 #include "host_internal.h"
 #include "options_internal.h"
 #include "sink_internal.h"
@@ -28,7 +30,8 @@ static const char *const sink_core_keys[] = {"plugin", "format", "pattern",
 static const char *const logger_keys[] = {
     "sinks", "level", "queue_capacity", "queue_size", "producer_rings",
     "overflow", "block_timeout_ms", "workers", "scheduler",
-    "flush_interval_ms", "fallback", "dead_letter", "autostart", NULL};
+    "flush_interval_ms", "fallback", "dead_letter", "autostart", "durable",
+    "durable_sync", NULL};
 
 static void plan_runtime(sluice_builder *b, runtime_options *ro)
 {
@@ -374,6 +377,97 @@ static sink_plan *extra_sink(sluice_builder *b, const bsection *s,
     return p;
 }
 
+/* durable = PATH (against the INI file's folder, like plugin paths) and
+ * durable_sync = none | interval:MS | batch. The folder must exist now;
+ * the file itself is opened when the runtime starts. */
+static void plan_durable(sluice_builder *b, const bsection *s, logger_plan *l)
+{
+    l->durable_sync = SLUICE_DURABLE_SYNC_NONE;
+    l->durable_interval_ms = 0;
+    const bkey *sync = sluice_section_key_(s, "durable_sync");
+    const bkey *k = sluice_section_key_(s, "durable");
+    if (sync) {
+        const char *v = sync->value;
+        long long ms = 0;
+        if (strcmp(v, "none") == 0) {
+            l->durable_sync = SLUICE_DURABLE_SYNC_NONE;
+        } else if (strcmp(v, "batch") == 0) {
+            l->durable_sync = SLUICE_DURABLE_SYNC_BATCH;
+        } else if (strncmp(v, "interval:", 9) == 0 &&
+                   sluice_value_duration_(v + 9, &ms) == 0 && ms >= 1 &&
+                   ms <= 3600000) {
+            l->durable_sync = SLUICE_DURABLE_SYNC_INTERVAL;
+            l->durable_interval_ms = ms;
+        } else {
+            sluice_builder_error_(b, sync->line,
+                                  "[%s] durable_sync: '%s' is not none, "
+                                  "interval:MS (1 ms to 1 h, like "
+                                  "interval:200 or interval:1s) or batch",
+                                  s->name, v);
+        }
+        if (!k)
+            sluice_builder_error_(b, sync->line,
+                                  "[%s] durable_sync: the logger has no "
+                                  "'durable' file to sync",
+                                  s->name);
+    }
+    if (!k)
+        return;
+    l->durable_line = k->line;
+    const char *v = k->value;
+    size_t n = strlen(v);
+    if (n == 0 || v[n - 1] == '/') {
+        sluice_builder_error_(b, k->line,
+                              "[%s] durable: '%s' is not a file path", s->name, v);
+        return;
+    }
+    size_t cap = n + 2 + (b->base_dir ? strlen(b->base_dir) : 0);
+    l->durable = malloc(cap);
+    if (!l->durable) {
+        sluice_builder_error_(b, k->line, "out of memory");
+        return;
+    }
+    if (b->base_dir && v[0] != '/')
+        snprintf(l->durable, cap, "%s/%s", b->base_dir, v);
+    else
+        snprintf(l->durable, cap, "%s", v);
+    char *dir = sluice_strdup_(l->durable);
+    if (!dir)
+        return;
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    struct stat st;
+    const char *folder = slash ? dir : ".";
+    if (stat(folder, &st) != 0)
+        sluice_builder_error_(b, k->line,
+                              "[%s] durable: %s: its directory %s does not "
+                              "exist",
+                              s->name, l->durable, folder);
+    else if (!S_ISDIR(st.st_mode))
+        sluice_builder_error_(b, k->line,
+                              "[%s] durable: %s: %s is not a directory",
+                              s->name, l->durable, folder);
+    free(dir);
+}
+
+/* No two loggers share a durable file (lane files included). */
+static void check_durable_paths(sluice_builder *b, sluice_plan *plan)
+{
+    for (size_t i = 0; i < plan->logger_count; i++) {
+        const logger_plan *l = &plan->loggers[i];
+        for (size_t j = 0; l->durable && j < i; j++) {
+            const logger_plan *o = &plan->loggers[j];
+            if (o->durable && strcmp(o->durable, l->durable) == 0)
+                sluice_builder_error_(b, l->durable_line,
+                                      "[%s] durable: %s is already the file "
+                                      "of [%s]",
+                                      l->section->name, l->durable,
+                                      o->section->name);
+        }
+    }
+}
+
 static void plan_logger(sluice_builder *b, const runtime_options *ro,
                         bsection *s, logger_plan *l, sink_plan *plans,
                         size_t nplans)
@@ -493,6 +587,7 @@ static void plan_logger(sluice_builder *b, const runtime_options *ro,
                                   s->name, k->value);
         else
             l->rings = (unsigned)rings;
+        l->rings_explicit = true;
     }
     if (l->rings == 0)
         l->rings = sluice_queue_default_rings((size_t)l->queue_bytes);
@@ -500,6 +595,7 @@ static void plan_logger(sluice_builder *b, const runtime_options *ro,
     sluice_value_int_key_(b, s, "workers", 1, 1, 64, &l->workers);
     sluice_value_int_key_(b, s, "flush_interval_ms", 200, 1, 3600000, &l->flush_interval);
     check_queue_memory(b, ro, s, l);
+    plan_durable(b, s, l);
     l->fallback = extra_sink(b, s, l, "fallback", plans, nplans);
     l->dead_letter = extra_sink(b, s, l, "dead_letter", plans, nplans);
 }
@@ -534,6 +630,7 @@ size_t sluice_plan_make_(sluice_builder *b, sluice_plan *plan, bool run_check)
                         plan->sink_count);
     if (plan->logger_count == 0)
         sluice_builder_error_(b, 0, "no [logger.NAME] section: nothing to log to");
+    check_durable_paths(b, plan);
     return b->nerrors;
 }
 
@@ -545,6 +642,8 @@ void sluice_plan_free_(sluice_plan *plan)
         sluice_parsed_options_free_(&plan->sinks[i].parsed);
     }
     free(plan->sinks);
+    for (size_t i = 0; plan->loggers && i < plan->logger_count; i++)
+        free(plan->loggers[i].durable);
     free(plan->loggers);
     memset(plan, 0, sizeof *plan);
 }

@@ -18,6 +18,13 @@
  * husk keeps (its bits, its queues' headers): nothing that is freed.
  * In a fork's child (SLUICE_SLOW_FORKED) every call is dropped and counted.
  *
+ * A durable logger (SLUICE_SLOW_DURABLE) takes a twin of the straight
+ * path: the call site's id from the thread's cache instead of its pointer
+ * (a miss goes the general way, which looks it up or appends it to the
+ * file), the ticks with the file's offset, and the record's CRC-32C from
+ * the words in registers (SSE4.2), stored before the publish word. The
+ * general path does the same through durable.c.
+ *
  * Reload: a call reads the logger's generation once (lg->gen, acquire)
  * and takes the lanes, their queues and the overflow policy from it (the
  * straight path reads only its first queue, lg->lane0). A
@@ -32,6 +39,7 @@
 #include <string.h>
 
 #include "clock_internal.h"
+#include "durable_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 
@@ -191,6 +199,16 @@ again:;
             goto again; /* a reload replaced the queue: into the new one */
         return;
     }
+    uint64_t site = 0;
+    if (__builtin_expect(ring->durable_epoch != 0, 0) && cs) {
+        /* after the claim: close waits for it, so the file is still there */
+        site = sluice_durable_site_id_(q, ring, cs);
+        if (!site) { /* the file's call-site table is full: refused */
+            sluice_queue_write_pad_(ring, off, sluice_rec_units(len));
+            atomic_fetch_add_explicit(&ring->refused, 1, memory_order_relaxed);
+            return;
+        }
+    }
     unsigned char *p = rec->payload;
     if (!cs) {
         if (text && text_len)
@@ -221,6 +239,11 @@ again:;
     write_header(rec, sluice_rec_units(len), cs, tid, lvl,
                  cs ? SLUICE_KIND_ARGS : SLUICE_KIND_TEXT, (uint32_t)len,
                  (uint32_t)body, (unsigned)(nkv + nextra), false);
+    if (__builtin_expect(ring->durable_epoch != 0, 0)) {
+        rec->site = site;
+        rec->ticks += ring->tick_offset;
+        rec->check = sluice_rec_check_(rec);
+    }
     sluice_queue_publish(q, ring, rec, off);
 }
 
@@ -281,6 +304,92 @@ log_general3(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     route(lg, lvl, cs, v, NULL, 0, NULL, 0);
 }
 
+#if defined(__x86_64__)
+/* SSE4.2's crc32, as an instruction rather than an intrinsic: the
+ * straight path's functions are not compiled for SSE4.2 as a whole, and
+ * reach this only when the processor has it (SLUICE_SLOW_SOFT_CRC). */
+static inline __attribute__((always_inline)) uint64_t crc_step64(uint64_t crc,
+                                                                 uint64_t word)
+{
+    __asm__("crc32q %1, %0" : "+r"(crc) : "rm"(word));
+    return crc;
+}
+
+static inline __attribute__((always_inline)) uint64_t crc_step32(uint64_t crc,
+                                                                 uint32_t word)
+{
+    uint32_t c = (uint32_t)crc;
+    __asm__("crc32l %1, %0" : "+r"(c) : "rm"(word));
+    return c;
+}
+
+/* The durable twin of the straight path (slow_path is exactly
+ * SLUICE_SLOW_DURABLE), inlined into it: the call site's id from the
+ * thread's cache, the record sealed with its CRC-32C (sluice_rec_check_'s
+ * order, from the words in registers) before the publish word. A cache
+ * miss, the thread's first call or a full ring go the general way. */
+static inline __attribute__((always_inline)) void
+log_durable(sluice_logger *lg, sluice_queue *q, sluice_level lvl,
+            const sluice_callsite *cs, uint64_t a1, uint64_t a2, uint64_t a3,
+            unsigned n)
+{
+    uint32_t tid = sluice_guard_.thread_id;
+    if (__builtin_expect(tid == 0, 0))
+        return log_general3(lg, lvl, cs, a1, a2, a3);
+    sluice_ring *ring = sluice_queue_ring(q, sluice_guard_.thread_index);
+    const sluice_site_cache_entry *known = sluice_site_cache_of_(cs);
+    if (__builtin_expect(known->cs != cs || known->epoch != ring->durable_epoch, 0))
+        return log_general3(lg, lvl, cs, a1, a2, a3);
+    uint64_t site = known->site;
+    uint32_t units = sluice_rec_units(8 * n);
+    uint64_t sizes = units | (uint64_t)(8 * n) << 32;
+    uint32_t meta = (uint32_t)(uint8_t)lvl | (uint32_t)SLUICE_KIND_ARGS << 8;
+    uint64_t id_meta = tid | (uint64_t)meta << 32;
+    /* the CRC of all but the time, before the claim: it runs while the
+     * compare-and-swap does, and only the time's step is left after */
+    uint64_t crc = 0xFFFFFFFFu;
+    crc = crc_step64(crc, sizes);
+    crc = crc_step64(crc, site);
+    crc = crc_step64(crc, id_meta);
+    crc = crc_step32(crc, 8 * n);
+    if (n > 0)
+        crc = crc_step64(crc, a1);
+    if (n > 1)
+        crc = crc_step64(crc, a2);
+    if (n > 2)
+        crc = crc_step64(crc, a3);
+    uint64_t off;
+    sluice_rec *rec;
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off), 0))
+        return log_general3(lg, lvl, cs, a1, a2, a3);
+    uint64_t *dst = (uint64_t *)(void *)rec->payload;
+    if (n > 0)
+        dst[0] = a1;
+    if (n > 1)
+        dst[1] = a2;
+    if (n > 2)
+        dst[2] = a3;
+    memcpy(&rec->units, &sizes, 8);
+    rec->site = site;
+    memcpy(&rec->thread_id, &id_meta, 8);
+    rec->args_length = 8 * n;
+    uint64_t ticks = __rdtsc() + ring->tick_offset;
+    rec->ticks = ticks;
+    crc = crc_step64(crc, ticks);
+    rec->check = ~(uint32_t)crc;
+    atomic_store_explicit(&rec->publish, (off + 1) ^ ring->secret,
+                          memory_order_release);
+    if (__builtin_expect(atomic_load_explicit(&q->data_waiters,
+                                              memory_order_relaxed) != 0, 0))
+        return finish(q);
+}
+#define DURABLE_STRAIGHT(n, lg, q, lvl, cs, a1, a2, a3)                        \
+    log_durable(lg, q, lvl, cs, a1, a2, a3, n)
+#else
+#define DURABLE_STRAIGHT(n, lg, q, lvl, cs, a1, a2, a3)                        \
+    log_general3(lg, lvl, cs, a1, a2, a3)
+#endif
+
 /* The hot path: one lane, no hooks, n (0..3) fixed-size arguments, room
  * in the thread's ring before its end. No lock, no system call, no
  * allocation. */
@@ -293,9 +402,13 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
      * a call that sees its queue sees the bit too */
     sluice_queue *q = atomic_load_explicit(&lg->lane0, memory_order_acquire);
     /* slow_path also says "no invariant TSC" and "closing": both go the
-     * general way */
-    if (__builtin_expect(atomic_load_explicit(&lg->slow_path, memory_order_relaxed) != 0, 0))
+     * general way; "durable" alone, its twin */
+    unsigned slow = atomic_load_explicit(&lg->slow_path, memory_order_relaxed);
+    if (__builtin_expect(slow != 0, 0)) {
+        if (slow == SLUICE_SLOW_DURABLE)
+            return DURABLE_STRAIGHT(n, lg, q, lvl, cs, a1, a2, a3);
         return log_general3(lg, lvl, cs, a1, a2, a3);
+    }
     uint32_t tid = sluice_guard_.thread_id;
     if (__builtin_expect(tid == 0, 0)) /* the thread's first call */
         return log_general3(lg, lvl, cs, a1, a2, a3);

@@ -33,6 +33,11 @@
  * A crash handler (crash.c) reads a consumer's backlog with a scan: no
  * lock, no allocation, no cursor moved; a hold keeps drop_oldest from
  * evicting what it reads.
+ *
+ * A durable queue's rings are in a file (durable.c): queue.c tells it when
+ * a cursor is about to move (it persists the cursor before producers may
+ * reuse the room) and when a batch leaves for a sink (durable_sync =
+ * batch), and hands it the queue to close with.
  * Knows nothing of INI, sinks, formats or threads beyond its own waiting.
  */
 #include "queue_internal.h"
@@ -48,6 +53,7 @@
 #include <unistd.h>
 
 #include "clock_internal.h"
+#include "durable_internal.h"
 
 #ifdef __linux__
 #include <linux/futex.h>
@@ -113,16 +119,23 @@ unsigned sluice_queue_default_rings(size_t bytes)
 
 /* Each ring has a cursor per consumer, and one more for the lead stage
  * (sluice_queue_lead). */
-static size_t header_size(unsigned rings, unsigned consumers)
+size_t sluice_queue_header_size_(unsigned rings, unsigned consumers)
 {
     return round_up(sizeof(sluice_queue) +
                         (size_t)rings * (consumers + 1) * sizeof(sluice_cursor),
                     page_size());
 }
 
-#define SLACK_BYTES ((size_t)SLUICE_RING_SLACK_UNITS * SLUICE_UNIT)
+#define SLACK_BYTES SLUICE_RING_SLACK_BYTES
 
-static size_t ring_bytes_for(size_t bytes, unsigned rings)
+/* Records consumer c had pending in ring when a durable file was opened
+ * (0 for a queue in memory). */
+static uint64_t replayed_at(const sluice_queue *q, unsigned ring, unsigned c)
+{
+    return q->durable ? sluice_durable_replayed_(q->durable, ring, c) : 0;
+}
+
+size_t sluice_queue_ring_bytes_(size_t bytes, unsigned rings)
 {
     size_t each = pow2_floor(bytes / rings ? bytes / rings : 1);
     return each < SLUICE_RING_MIN_BYTES ? SLUICE_RING_MIN_BYTES : each;
@@ -130,31 +143,29 @@ static size_t ring_bytes_for(size_t bytes, unsigned rings)
 
 size_t sluice_queue_region_size(size_t bytes, unsigned rings, unsigned consumers)
 {
-    return header_size(rings, consumers) + (ring_bytes_for(bytes, rings) + SLACK_BYTES) * rings;
+    return sluice_queue_header_size_(rings, consumers) +
+           (sluice_queue_ring_bytes_(bytes, rings) + SLACK_BYTES) * rings;
 }
 
-static uint64_t random_secret(void *salt)
+uint64_t sluice_queue_random_secret_(void)
 {
+    static _Atomic uint64_t salt;
     uint64_t s = 0;
     if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
-        s = sluice_clock_monotonic_ns() ^ (uint64_t)(uintptr_t)salt * 0x9E3779B97F4A7C15ull;
-    return s | 1; /* never 0: a zeroed page is no record */
+        s = (uint64_t)sluice_clock_monotonic_ns() ^
+            (atomic_fetch_add(&salt, 1) + 1) * 0x9E3779B97F4A7C15ull;
+    /* the top bit set: (offset + 1) ^ secret is never 0 for any offset
+     * below 2^63, so a zeroed page is no record, and a zero word claims
+     * an offset no queue reaches */
+    return s | UINT64_C(1) << 63;
 }
 
-sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers)
+sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
+                                   unsigned char *rings_base,
+                                   size_t ring_bytes, unsigned rings,
+                                   unsigned consumers, uint64_t secret)
 {
-    if (rings < 1 || rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)) ||
-        consumers > SLUICE_QUEUE_MAX_CONSUMERS)
-        return NULL;
-    size_t ring_bytes = ring_bytes_for(bytes, rings);
-    size_t head = header_size(rings, consumers);
-    size_t size = head + (ring_bytes + SLACK_BYTES) * rings;
-    /* every page faulted in now, not by the first pass of the producers */
-    void *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (region == MAP_FAILED)
-        return NULL;
-    sluice_queue *q = region;
+    sluice_queue *q = header;
     atomic_init(&q->data_waiters, 0);
     atomic_init(&q->data_bell, 0);
     atomic_init(&q->closed, 0);
@@ -165,9 +176,10 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     q->rings = rings;
     q->ring_mask = rings - 1;
     q->consumers = consumers;
-    q->header_size = head;
-    q->region_size = size;
-    q->secret = random_secret(q);
+    q->header_size = header_size;
+    q->region_size = header_size;
+    q->secret = secret;
+    q->durable = NULL;
     q->max_record = (uint32_t)(ring_bytes / 2 - SLUICE_REC_HEADER);
     sluice_cursor *cursors = (sluice_cursor *)(void *)(q + 1);
     for (unsigned i = 0; i < rings; i++) {
@@ -182,9 +194,11 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
         atomic_init(&r->evicted, 0);
         r->units = ring_bytes / SLUICE_UNIT;
         r->mask = r->units - 1;
-        r->secret = q->secret;
-        r->base = (unsigned char *)region + head + (size_t)i * (ring_bytes + SLACK_BYTES);
+        r->secret = secret;
+        r->base = rings_base + (size_t)i * (ring_bytes + SLACK_BYTES);
         r->cursor = cursors + (size_t)i * (consumers + 1);
+        r->tick_offset = 0;
+        r->durable_epoch = 0;
         for (unsigned c = 0; c <= consumers; c++) {
             sluice_cursor *cur = &r->cursor[c];
             memset(cur, 0, sizeof *cur);
@@ -199,10 +213,33 @@ sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consume
     return q;
 }
 
+sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers)
+{
+    if (rings < 1 || rings > SLUICE_QUEUE_MAX_RINGS || (rings & (rings - 1)) ||
+        consumers > SLUICE_QUEUE_MAX_CONSUMERS)
+        return NULL;
+    size_t ring_bytes = sluice_queue_ring_bytes_(bytes, rings);
+    size_t head = sluice_queue_header_size_(rings, consumers);
+    size_t size = head + (ring_bytes + SLACK_BYTES) * rings;
+    /* every page faulted in now, not by the first pass of the producers */
+    void *region = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (region == MAP_FAILED)
+        return NULL;
+    sluice_queue *q = sluice_queue_layout_(region, head,
+                                           (unsigned char *)region + head,
+                                           ring_bytes, rings, consumers,
+                                           sluice_queue_random_secret_());
+    q->region_size = size;
+    return q;
+}
+
 void sluice_queue_destroy(sluice_queue *q)
 {
     if (!q)
         return;
+    if (q->durable)
+        sluice_durable_close_(q->durable);
     for (unsigned i = 0; i < q->rings; i++) {
         pthread_cond_destroy(&q->ring[i].rendered);
         pthread_mutex_destroy(&q->ring[i].lock);
@@ -212,7 +249,9 @@ void sluice_queue_destroy(sluice_queue *q)
 
 void sluice_queue_bury(sluice_queue *q)
 {
-    if (q->region_size > q->header_size)
+    if (q->durable)
+        sluice_durable_close_(q->durable); /* unmaps the file's rings */
+    else if (q->region_size > q->header_size)
         munmap((char *)q + q->header_size, q->region_size - q->header_size);
 }
 
@@ -430,6 +469,9 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) != min)
             continue;
+        if (q->durable) /* the file's cursor first: see release */
+            sluice_durable_cursor_moved_(q->durable, i, (unsigned)(r - q->ring),
+                                         next);
         atomic_store_explicit(&c->done, next, memory_order_release);
         uint32_t taken = atomic_load_explicit(&c->taken, memory_order_relaxed);
         if (taken > 0 && min < c->claimed)
@@ -474,7 +516,7 @@ static int wait_space(sluice_queue *q, sluice_ring *r, uint64_t need,
 }
 
 /* A padding record (its header may run into the slack). */
-static void write_pad(sluice_ring *r, uint64_t off, uint64_t units)
+void sluice_queue_write_pad_(sluice_ring *r, uint64_t off, uint64_t units)
 {
     sluice_rec *pad = rec_at(r, off);
     pad->units = (uint32_t)units;
@@ -485,6 +527,8 @@ static void write_pad(sluice_ring *r, uint64_t off, uint64_t units)
     sluice_rec_set_meta(pad, 0, SLUICE_KIND_PAD, 0);
     pad->args_length = 0;
     pad->check = 0;
+    if (r->durable_epoch)
+        pad->check = sluice_rec_check_(pad);
     atomic_store_explicit(&pad->publish, (off + 1) ^ r->secret, memory_order_release);
 }
 
@@ -563,7 +607,7 @@ static sluice_rec *claim_slow(sluice_queue *q, sluice_ring *r, uint32_t units,
                                                   memory_order_acquire,
                                                   memory_order_relaxed)) {
             if (pad)
-                write_pad(r, h, pad);
+                sluice_queue_write_pad_(r, h, pad);
             *off = h + pad;
             return rec_at(r, h + pad);
         }
@@ -728,6 +772,10 @@ uint64_t sluice_queue_passed(sluice_queue *q, unsigned ring)
 
 void sluice_queue_rendered(sluice_queue *q, unsigned c)
 {
+    /* durable_sync = batch: on disk before the sink has it (the batch's
+     * room stays ours while it is rendering) */
+    if (q->durable)
+        sluice_durable_batch_(q->durable, q, c);
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
         pthread_mutex_lock(&r->lock);
@@ -783,6 +831,11 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
         lost += ring_lost;
         if (done != cur->from)
             moved = true;
+        /* a durable queue's file learns of the move before producers may
+         * reuse the room: the file's cursor is never behind this one */
+        if (q->durable &&
+            done != atomic_load_explicit(&cur->done, memory_order_relaxed))
+            sluice_durable_cursor_moved_(q->durable, c, i, done);
         atomic_store_explicit(&cur->done, done, memory_order_release);
         cur->from = cur->claimed = done;
         /* after done: who reads 0 here (without the lock) sees done */
@@ -1006,7 +1059,7 @@ uint64_t sluice_queue_accepted(sluice_queue *q)
         uint64_t n;
         walk(r, atomic_load_explicit(&r->cursor[0].done, memory_order_relaxed),
              head_of(r), &n);
-        total += r->cursor[0].finished + n;
+        total += r->cursor[0].finished + n - replayed_at(q, i, 0);
         pthread_mutex_unlock(&r->lock);
     }
     return total;
@@ -1032,6 +1085,14 @@ uint64_t sluice_queue_cursor_evicted(sluice_queue *q, unsigned c)
         sum += q->ring[i].cursor[c].evicted;
         pthread_mutex_unlock(&q->ring[i].lock);
     }
+    return sum;
+}
+
+uint64_t sluice_queue_cursor_replayed(sluice_queue *q, unsigned c)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < q->rings; i++)
+        sum += replayed_at(q, i, c);
     return sum;
 }
 

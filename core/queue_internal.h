@@ -25,6 +25,14 @@
  * a record at offset o is published when its first word holds
  * (o + 1) ^ secret (a random 64-bit value per queue), so stale bytes left
  * in the ring by an earlier lap can never pass for a record.
+ *
+ * A durable queue (durable.c) keeps its rings in a file mapping instead of
+ * anonymous memory; its header pages (this struct and the cursors) stay
+ * anonymous. The queue tells it through the hooks of durable_internal.h
+ * when a cursor moves (before the move is visible to producers) and when a
+ * batch is about to leave for a sink; in a durable ring a record's site
+ * is a call-site id, its ticks carry the file's offset, and check is its
+ * CRC-32C (sluice_rec_check_).
  * Knows nothing of INI, sinks or formatting.
  */
 #ifndef SLUICE_QUEUE_INTERNAL_H
@@ -38,6 +46,8 @@
 #include <string.h>
 
 #include <sluice/sluice.h>
+
+#include "clock_internal.h"
 
 #define SLUICE_UNIT 8                  /* bytes in a unit */
 #define SLUICE_QUEUE_MAX_CONSUMERS 64
@@ -56,14 +66,18 @@ typedef struct sluice_rec {
     _Atomic uint64_t publish;           /* (offset + 1) ^ secret once whole */
     uint32_t units;                     /* header and payload, in units */
     uint32_t length;                    /* payload bytes */
-    const sluice_callsite *callsite;    /* KIND_ARGS: the static call site */
-    uint64_t ticks;                     /* sluice_clock_ticks() at the claim */
+    union {
+        const sluice_callsite *callsite; /* KIND_ARGS: the static call site */
+        uint64_t site;                  /* durable: its id + 1 in the file */
+    };
+    uint64_t ticks;                     /* sluice_clock_ticks() at the claim
+                                           (+ the ring's tick_offset) */
     uint32_t thread_id;
     uint8_t level;
     uint8_t kind;
     uint16_t field_count;               /* per-call fields after the body */
     uint32_t args_length;               /* the body: encoded args or text */
-    uint32_t check;                     /* reserved (durable queues) */
+    uint32_t check;                     /* durable: sluice_rec_check_() */
     unsigned char payload[];
 } sluice_rec;
 
@@ -147,6 +161,9 @@ typedef struct sluice_ring {
     uint64_t secret;                       /* the queue's, for publish words */
     unsigned char *base;                   /* the ring's first unit */
     sluice_cursor *cursor;                 /* [consumers], in the header pages */
+    uint64_t tick_offset;                  /* durable: added to every tick */
+    uint64_t durable_epoch;                /* durable: its queue's unique
+                                              number (0: in memory) */
     /* the slow paths' */
     _Alignas(64) _Atomic uint32_t space_waiters; /* producers asleep */
     _Atomic uint32_t space_bell;
@@ -177,6 +194,7 @@ typedef struct sluice_queue {
     size_t header_size;          /* bytes before the first ring's data */
     size_t region_size;
     uint64_t secret;
+    struct sluice_durable *durable; /* its file, or NULL (in memory) */
     sluice_ring ring[SLUICE_QUEUE_MAX_RINGS];
 } sluice_queue;
 
@@ -198,6 +216,23 @@ size_t sluice_queue_region_size(size_t bytes, unsigned rings, unsigned consumers
  * two), for consumers cursors. NULL when the mapping fails. */
 sluice_queue *sluice_queue_create(size_t bytes, unsigned rings, unsigned consumers);
 void sluice_queue_destroy(sluice_queue *q);
+/* The layout's parts, for a durable queue (durable.c): the bytes of each
+ * ring for bytes in all, and the header pages' size. */
+size_t sluice_queue_ring_bytes_(size_t bytes, unsigned rings);
+size_t sluice_queue_header_size_(unsigned rings, unsigned consumers);
+#define SLUICE_RING_SLACK_BYTES ((size_t)SLUICE_RING_SLACK_UNITS * SLUICE_UNIT)
+/* Lay a queue out in header (header_size bytes, mapped by the caller)
+ * with ring i at rings_base + i * (ring_bytes + slack): heads and cursors
+ * at 0. A durable queue then sets them from its file. */
+sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
+                                   unsigned char *rings_base,
+                                   size_t ring_bytes, unsigned rings,
+                                   unsigned consumers, uint64_t secret);
+/* A random secret for publish words (never 0). */
+uint64_t sluice_queue_random_secret_(void);
+/* Write a padding record of units at off (published; checked in a
+ * durable ring). */
+void sluice_queue_write_pad_(sluice_ring *r, uint64_t off, uint64_t units);
 
 /* The ring a producer thread (its 1-based index) writes into. */
 static inline sluice_ring *sluice_queue_ring(sluice_queue *q, uint32_t thread_index)
@@ -355,7 +390,8 @@ bool sluice_queue_try_hold(sluice_queue *q, unsigned c, unsigned ring);
 void sluice_queue_unhold(sluice_queue *q, unsigned c);
 
 /* Records accepted and not yet finished at cursor c that are not below its
- * level (exact: counted). */
+ * level (exact: counted); with a durable queue, those replayed from its
+ * file too. */
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
 /* Records below consumer c's level: passed so, or queued past its cursor. */
 uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c);
@@ -369,15 +405,49 @@ void sluice_queue_set_level(sluice_queue *q, unsigned c, sluice_level level);
 sluice_level sluice_queue_level(sluice_queue *q, unsigned c);
 /* Nothing is pending at cursor c (cheap). */
 bool sluice_queue_drained(sluice_queue *q, unsigned c);
-/* Records ever accepted into the queue. */
+/* Records ever accepted into the queue (not those replayed from a
+ * durable queue's file). */
 uint64_t sluice_queue_accepted(sluice_queue *q);
 /* Counters summed over the rings. */
 uint64_t sluice_queue_refused(sluice_queue *q);
 uint64_t sluice_queue_refused_closed(sluice_queue *q);
 uint64_t sluice_queue_evicted(sluice_queue *q);
 uint64_t sluice_queue_cursor_evicted(sluice_queue *q, unsigned c);
+/* Records cursor c had pending in a durable queue's file at open. */
+uint64_t sluice_queue_cursor_replayed(sluice_queue *q, unsigned c);
 /* Units in use and in all, for the fill gauge. */
 void sluice_queue_fill(sluice_queue *q, uint64_t *used_bytes, uint64_t *size_bytes);
+
+/* What a consumer needs of a durable record (durable.c): its call site
+ * from its id, its time from its ticks (the file's eras). */
+struct sluice_durable;
+const sluice_callsite *sluice_durable_site_(struct sluice_durable *d,
+                                            uint64_t site);
+int64_t sluice_durable_time_ns_(struct sluice_durable *d,
+                                const sluice_clock_snapshot *clk,
+                                uint64_t ticks);
+/* Records consumer c had pending in ring when the file was opened. */
+uint64_t sluice_durable_replayed_(const struct sluice_durable *d,
+                                  unsigned ring, unsigned c);
+
+/* The call site of a KIND_ARGS record (NULL: none). */
+static inline const sluice_callsite *sluice_queue_site(const sluice_queue *q,
+                                                       const sluice_rec *rec)
+{
+    if (__builtin_expect(q->durable != NULL, 0))
+        return sluice_durable_site_(q->durable, rec->site);
+    return rec->callsite;
+}
+
+/* A record's wall-clock time, in ns since the epoch. */
+static inline int64_t sluice_queue_time_ns(const sluice_queue *q,
+                                           const sluice_clock_snapshot *clk,
+                                           const sluice_rec *rec)
+{
+    if (__builtin_expect(q->durable != NULL, 0))
+        return sluice_durable_time_ns_(q->durable, clk, rec->ticks);
+    return sluice_clock_snapshot_ns(clk, rec->ticks);
+}
 
 /* Sleep until records may be available or timeout_ms passes. */
 void sluice_queue_wait_data(sluice_queue *q, unsigned c, int timeout_ms);

@@ -6,8 +6,12 @@
  *   1. validate: the whole new configuration, as `sluice check` does, and
  *      what a reload cannot do (change [runtime] restart_backoff_ms,
  *      restart_intensity or metrics_listen; change or remove a logger whose
- *      run loops the host drives); every error collected with its
- *      FILE:LINE. Any error: nothing changed, all of them reported.
+ *      run loops the host drives; give a durable logger a new queue, that
+ *      is change its durable path, queue size, producer_rings, workers or
+ *      durable_sync, or turn durable on or off, and, since its file stays
+ *      locked by the queue that runs, change anything of it but its level
+ *      (check_durable)); every error collected with its FILE:LINE. Any
+ *      error: nothing changed, all of them reported.
  *   2. compare: a sink whose section says the same (plan.c's signature,
  *      its level included) keeps its instance, open; a logger whose
  *      section says the same but for its level, and whose sinks, fallback
@@ -69,6 +73,7 @@
 #include "builder_internal.h"
 #include "clock_internal.h"
 #include "crash_internal.h"
+#include "durable_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 #include "sink_internal.h"
@@ -248,6 +253,83 @@ static bool same_sinks(reload *r, const sluice_logger *gen, const logger_plan *l
            gen->dead_letter == dead_letter && (!l->dead_letter || dead_letter);
 }
 
+/* The line of the first of keys that l's section has, else its own. */
+static int logger_key_line(const logger_plan *l, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        const bkey *k = sluice_section_key_(l->section, *keys);
+        if (k)
+            return k->line;
+    }
+    return l->section->line;
+}
+
+static void durable_cannot(reload *r, const logger_plan *l, int line,
+                           const char *what)
+{
+    if (line_has_error(r->b, line))
+        return; /* a value that did not parse: said already */
+    sluice_builder_error_(r->b, line,
+                          "[logger.%s] %s: a reload cannot change it for a "
+                          "durable logger, whose queue is its file (restart "
+                          "to change it)",
+                          l->name, what);
+}
+
+/* A durable logger keeps its queue, its file and its run loops: a reload
+ * may change its level in place, nothing that would need a new queue
+ * (the file's path, size or layout, durable on or off, its workers or
+ * its syncing), and, for now, nothing else that a new generation would
+ * carry (its sinks, its other keys): its file stays locked by the queue
+ * that runs. Each refusal names its key's FILE:LINE. */
+static void check_durable(reload *r, const logger_change *c)
+{
+    const logger_plan *l = c->plan;
+    const sluice_logger *face = c->face;
+    static const char *const durable_key[] = {"durable", NULL};
+    static const char *const size_keys[] = {"queue_size", "queue_capacity", NULL};
+    static const char *const rings_key[] = {"producer_rings", NULL};
+    static const char *const workers_key[] = {"workers", NULL};
+    static const char *const sync_key[] = {"durable_sync", NULL};
+    static const char *const none[] = {NULL};
+    size_t before = r->b->nerrors;
+    if (!face->durable_path) {
+        durable_cannot(r, l, logger_key_line(l, durable_key),
+                       "durable (it was in memory)");
+        return;
+    }
+    if (!l->durable) {
+        char what[SLUICE_ERROR_MAX];
+        snprintf(what, sizeof what, "durable removed (it is %.400s)",
+                 face->durable_path);
+        durable_cannot(r, l, logger_key_line(l, none), what);
+        return;
+    }
+    if (strcmp(l->durable, face->durable_path) != 0) {
+        char what[SLUICE_ERROR_MAX];
+        snprintf(what, sizeof what, "durable (it is %.400s)", face->durable_path);
+        durable_cannot(r, l, logger_key_line(l, durable_key), what);
+    }
+    if (l->queue_bytes != face->queue_bytes)
+        durable_cannot(r, l, logger_key_line(l, size_keys), "queue size");
+    if (l->rings != face->queue_rings)
+        durable_cannot(r, l, logger_key_line(l, rings_key), "producer_rings");
+    if ((unsigned)l->workers != face->queue_lanes)
+        durable_cannot(r, l, logger_key_line(l, workers_key), "workers");
+    if (l->durable_sync != face->durable_sync ||
+        (l->durable_sync == SLUICE_DURABLE_SYNC_INTERVAL &&
+         l->durable_interval_ms != face->durable_interval_ms))
+        durable_cannot(r, l, logger_key_line(l, sync_key), "durable_sync");
+    if (r->b->nerrors == before && c->kind == CHANGE_REPLACE &&
+        !line_has_error(r->b, l->section->line))
+        sluice_builder_error_(r->b, l->section->line,
+                              "[logger.%s]: a reload can change only the "
+                              "level of a durable logger (its queue's file "
+                              "stays open with the queue that runs): restart "
+                              "to change its sinks or its other keys",
+                              l->name);
+}
+
 static int match_loggers(reload *r, sluice_error *err)
 {
     sluice_runtime *rt = r->rt;
@@ -267,6 +349,10 @@ static int match_loggers(reload *r, sluice_error *err)
         bool same = strcmp(c->signature, c->face->signature) == 0 &&
                     same_sinks(r, gen, l);
         c->kind = same ? CHANGE_KEEP : CHANGE_REPLACE;
+        if (c->face->durable_path || l->durable) {
+            check_durable(r, c);
+            continue; /* kept, or refused */
+        }
         if (c->kind == CHANGE_REPLACE && (!gen->autostart || !l->autostart))
             sluice_builder_error_(r->b, l->section->line,
                                   "[logger.%s]: autostart = false: a reload "
@@ -365,7 +451,7 @@ static int make_parts(reload *r, sluice_error *err)
             if (!c->face)
                 return -1;
         }
-        c->gen = sluice_gen_make_(rt, c->face, c->plan, r->by_plan,
+        c->gen = sluice_gen_make_(r->b, rt, c->face, c->plan, r->by_plan,
                                   r->plan.sinks, err);
         if (!c->gen)
             return -1;

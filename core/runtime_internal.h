@@ -116,7 +116,11 @@ enum {
     SLUICE_SLOW_CLOSING = 1u << 3,    /* close began: calls return at once */
     SLUICE_SLOW_CLOSED = 1u << 4,     /* close returned: the logger is a
                                          husk, only its bits are read */
-    SLUICE_SLOW_FORKED = 1u << 5      /* a fork's child: calls are dropped */
+    SLUICE_SLOW_FORKED = 1u << 5,     /* a fork's child: calls are dropped */
+    SLUICE_SLOW_DURABLE = 1u << 6,    /* a durable queue: alone, the
+                                         straight path's durable twin */
+    SLUICE_SLOW_SOFT_CRC = 1u << 7    /* ... without SSE4.2's crc32: the
+                                         general path */
 };
 
 struct sluice_logger {
@@ -168,6 +172,13 @@ struct sluice_logger {
     char *signature;               /* face: its settings but the level, as a
                                       reload compares them (plan.c) */
     sluice_level file_level;       /* face: the level the file says */
+    /* face: its queue as the file that made it says: a reload may not
+     * change it for a durable logger (reload.c) */
+    char *durable_path;            /* durable = PATH, resolved; NULL: memory */
+    long long queue_bytes;         /* per lane */
+    unsigned queue_rings, queue_lanes;
+    int durable_sync;
+    long long durable_interval_ms;
     struct sluice_logger *next_removed; /* face: rt->removed, until buried */
     struct sluice_logger *_Atomic next_gen; /* generation: the next one its
                                       runtime published (release), or NULL */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable_internal.h"
 #include "guard_internal.h"
 #include "runtime_internal.h"
 
@@ -57,6 +58,8 @@ static void add_gen_counters(sluice_logger *gen, sluice_logger_stats *out)
         out->closed += sluice_queue_refused_closed(q);
         out->evicted += sluice_queue_evicted(q);
         out->accepted += sluice_queue_accepted(q);
+        out->replayed += sluice_queue_replayed(q);
+        out->corrupt += sluice_queue_corrupt(q);
     }
 }
 
@@ -67,6 +70,8 @@ static void logger_stats(sluice_logger *face, sluice_logger_stats *out)
     out->closed = face->carried.closed;
     out->evicted = face->carried.evicted;
     out->accepted = face->carried.accepted;
+    out->replayed = face->carried.replayed;
+    out->corrupt = face->carried.corrupt;
     SLUICE_FOR_EACH_GEN(face, gen) {
         add_gen_counters(gen, out);
         for (size_t i = 0; i < sluice_gen_binding_count_(gen); i++) {
@@ -126,6 +131,7 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     out->rejected = atomic_load(&b->rejected);
     out->dead_lettered = atomic_load(&b->dead_lettered);
     out->filtered = sluice_queue_filtered(b->queue, b->cursor);
+    out->replayed = sluice_queue_cursor_replayed(b->queue, b->cursor);
 }
 
 int sluice_binding_stats_get(sluice_binding *b, sluice_binding_stats *out)

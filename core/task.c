@@ -543,10 +543,12 @@ static void fork_parent(void)
     pthread_mutex_unlock(&g_trees);
 }
 
+/* The forking thread holds both across the fork: the child unlocks them
+ * (as clock.c does: initialising a locked mutex is undefined). */
 static void fork_child(void)
 {
-    pthread_mutex_init(&g_tokens, NULL);
-    pthread_mutex_init(&g_trees, NULL);
+    pthread_mutex_unlock(&g_tokens);
+    pthread_mutex_unlock(&g_trees);
 }
 
 static void fork_register(void)

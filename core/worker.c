@@ -103,20 +103,22 @@ static void fail(sluice_binding *b, const char *msg)
 }
 
 void sluice_worker_record_init_(sluice_record *r, const sluice_logger *lg,
-                                const sluice_taken *t,
+                                const sluice_queue *q, const sluice_taken *t,
                                 const sluice_clock_snapshot *clock)
 {
     const sluice_rec *rec = t->rec;
     memset(r, 0, sizeof *r);
-    r->time_ns = sluice_clock_snapshot_ns(clock, rec->ticks);
+    r->time_ns = sluice_queue_time_ns(q, clock, rec);
     r->level = (sluice_level)rec->level;
     r->logger = lg->name;
     r->thread_id = rec->thread_id;
     r->sequence = t->sequence;
-    if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
-        r->file = rec->callsite->file;
-        r->function = rec->callsite->function;
-        r->source_line = rec->callsite->line;
+    const sluice_callsite *cs =
+        rec->kind == SLUICE_KIND_ARGS ? sluice_queue_site(q, rec) : NULL;
+    if (cs) {
+        r->file = cs->file;
+        r->function = cs->function;
+        r->source_line = cs->line;
     }
 }
 
@@ -153,8 +155,8 @@ size_t sluice_worker_decode_fields_(const unsigned char *p, size_t len,
  * not NULL) is that result: its message and its fields, merged already;
  * any other gets the logger's base fields, then the pre-hooks' and the
  * call's as the producer stored them. */
-static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
-                         sluice_hooked *results)
+static void decode_batch(sluice_logger *lg, const sluice_queue *q,
+                         scratch *sc, size_t n, sluice_hooked *results)
 {
     sluice_clock_snapshot clk;
     sluice_clock_snapshot_take(&clk);
@@ -178,15 +180,16 @@ static void decode_batch(sluice_logger *lg, scratch *sc, size_t n,
             continue;
         }
         /* the time from the ticks, unless the stage stored the hooked one */
-        sluice_worker_record_init_(r, lg, t, &clk);
+        sluice_worker_record_init_(r, lg, q, t, &clk);
         sc->hooked[i] = results &&
                         sluice_hooked_get(results, t->ring, t->off, &sc->msgs,
                                           &sc->fieldbytes, &sc->field_count[i],
                                           &r->time_ns);
         if (!sc->hooked[i]) {
             sc->field_count[i] = rec->field_count;
-            if (rec->kind == SLUICE_KIND_ARGS && rec->callsite) {
-                const sluice_callsite *cs = rec->callsite;
+            const sluice_callsite *cs =
+                rec->kind == SLUICE_KIND_ARGS ? sluice_queue_site(q, rec) : NULL;
+            if (cs) {
                 const sluice_printf_program *pp = sluice_printf_cache_get(
                     &sc->printf_cache, cs, cs->format, cs->arg_types,
                     cs->arg_count);
@@ -303,7 +306,7 @@ static size_t run_post_hooks(sluice_binding *b, sluice_hook_stage *stage,
     /* through the crash gate too: once a crash began, no more hooking */
     size_t n = sluice_crash_take_at_(b, lead, sc->taken, BATCH_MAX);
     if (n) {
-        decode_batch(lg, sc, n, NULL);
+        decode_batch(lg, q, sc, n, NULL);
         sluice_queue_rendered(q, lead); /* hooks may be slow: not in the ring */
         unsigned hooks = atomic_load_explicit(&lg->post_hook_count,
                                               memory_order_acquire);
@@ -574,7 +577,7 @@ int sluice_worker_run_(sluice_binding *b, sluice_error *err)
         nap_ns = IDLE_NAP_MIN_NS;
         if (diverting) /* the fallback's own level too */
             filter_below(sc, n, s->level);
-        decode_batch(lg, sc, n, stage ? stage->results : NULL);
+        decode_batch(lg, b->queue, sc, n, stage ? stage->results : NULL);
         size_t m = render_lines(s, sc, n);
         sluice_queue_rendered(b->queue, b->cursor);
         size_t written = 0;

@@ -3,6 +3,11 @@
  * reading files, and `capture`, an in-process sink (registered with
  * sluice_builder_add_sink_api) that keeps every line it is given and whose
  * failures a test scripts directly.
+ *
+ * With SLUICE_TEST_DURABLE set (tests/meson.build runs some suites a
+ * second time so), start_ini gives every logger `durable = FILE`, a fresh
+ * file per start in a folder of the test process: the same suites then
+ * check the durable mode.
  */
 #ifndef SLUICE_TEST_HELPERS_H
 #define SLUICE_TEST_HELPERS_H
@@ -252,12 +257,48 @@ static const sluice_sink_api capture_api = {
     .close = capture_close,
 };
 
+/* ---- the durable mode of the suites ------------------------------------ */
+
+static char *durable_dir;
+
+static void durable_dir_remove(void)
+{
+    tmpdir_remove(durable_dir);
+    durable_dir = NULL;
+}
+
+/* With SLUICE_TEST_DURABLE: `durable = DIR/NAME.N` for every [logger.NAME]
+ * of ini, N counting the starts of this process. */
+static inline void durable_if_asked(sluice_builder *b, const char *ini)
+{
+    static unsigned starts;
+    if (!getenv("SLUICE_TEST_DURABLE"))
+        return;
+    if (!durable_dir) {
+        durable_dir = tmpdir_make();
+        atexit(durable_dir_remove);
+    }
+    starts++;
+    for (const char *p = strstr(ini, "[logger."); p; p = strstr(p + 1, "[logger.")) {
+        const char *end = strchr(p, ']');
+        if (!end || (p != ini && p[-1] != '\n'))
+            continue;
+        char section[160], path[400];
+        snprintf(section, sizeof section, "%.*s", (int)(end - p - 1), p + 1);
+        snprintf(path, sizeof path, "%s/%s.%u", durable_dir, section + 7, starts);
+        sluice_error err;
+        cr_assert_eq(sluice_builder_set(b, section, "durable", path, 0, &err), 0,
+                     "%s", err.message);
+    }
+}
+
 /* Start a runtime from INI text, with the capture sink available. */
 static inline sluice_runtime *start_ini(const char *ini)
 {
     sluice_error err;
     sluice_builder *b = sluice_config_load_string(ini, &err);
     cr_assert_not_null(b, "%s", err.message);
+    durable_if_asked(b, ini);
     cr_assert_eq(sluice_builder_add_sink_api(b, &capture_api, &err), 0, "%s",
                  err.message);
     sluice_runtime *rt = NULL;
@@ -272,6 +313,7 @@ static inline char *start_ini_fails(const char *ini)
     sluice_error err;
     sluice_builder *b = sluice_config_load_string(ini, &err);
     cr_assert_not_null(b, "%s", err.message);
+    durable_if_asked(b, ini);
     sluice_builder_add_sink_api(b, &capture_api, &err);
     sluice_runtime *rt = NULL;
     int rc = sluice_builder_start(b, &rt, &err);

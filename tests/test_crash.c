@@ -104,7 +104,21 @@ typedef struct host_result {
  * holding ini, and with reload_ini (or NULL) as dir/reload.ini for
  * segv_after_reload; the file sink's is dir/out.log. No core file;
  * sanitizers' own crash handlers off. */
+static host_result run_host_at(const char *dir, const char *ini,
+                               const char *reload_ini, long count,
+                               const char *mode);
+
 static host_result run_host_in(char *dir, const char *ini,
+                               const char *reload_ini, long count,
+                               const char *mode)
+{
+    host_result r = run_host_at(dir, ini, reload_ini, count, mode);
+    tmpdir_remove(dir);
+    return r;
+}
+
+/* run_host_in, the directory kept (a durable queue's file is there). */
+static host_result run_host_at(const char *dir, const char *ini,
                                const char *reload_ini, long count,
                                const char *mode)
 {
@@ -167,7 +181,6 @@ static host_result run_host_in(char *dir, const char *ini,
     free(envp);
     r.out = read_file(out_path, NULL);
     r.file = read_file(file_path, NULL);
-    tmpdir_remove(dir);
     return r;
 }
 
@@ -268,6 +281,103 @@ Test(crash, 200000_records_racing_a_worker_are_each_written_once_in_order_at_a_s
     assert_killed_by(&r, SIGSEGV);
     assert_file_has_all(&r, 200000);
     host_result_free(&r);
+}
+
+/* ---- durable queues: the handler writes them too, the file replays ------- */
+
+/* An INI with crash_flush, the file sink and logger.app in a durable
+ * queue in dir, with logger_keys. */
+static void durable_ini(char *ini, size_t size, const char *dir,
+                        const char *logger_keys)
+{
+    snprintf(ini, size,
+             "[runtime]\ncrash_flush = true\nflush_on_exit_ms = 0\n"
+             "[sink.f]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[logger.app]\nsinks = f\ndurable = %s/queue\n"
+             "queue_size = 32M\n%s\n",
+             dir, dir, logger_keys);
+}
+
+/* Every record 0..count-1 is in lines[0..n) at least once. */
+static void assert_none_missing(char **lines, size_t n, long count)
+{
+    unsigned char *seen = calloc((size_t)count, 1);
+    cr_assert_not_null(seen);
+    for (size_t i = 0; i < n; i++) {
+        long k = -1;
+        cr_assert_eq(sscanf(lines[i], "record %ld", &k), 1, "line %zu: '%s'",
+                     i + 1, lines[i]);
+        cr_assert(k >= 0 && k < count, "line %zu: '%s'", i + 1, lines[i]);
+        seen[k] = 1;
+    }
+    for (long k = 0; k < count; k++)
+        cr_assert(seen[k], "record %ld is missing", k);
+    free(seen);
+}
+
+Test(crash, a_durable_backlog_is_written_at_a_segv_and_replayed_again_at_the_next_start)
+{
+    /* nobody drains the queue: the handler renders every record from the
+     * file's rings (call sites by id, ticks of the file's era); the cursor
+     * does not move, so the next start gives the sink all of them again */
+    enum { COUNT = 20000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    durable_ini(ini, sizeof ini, dir, "autostart = false");
+    host_result r = run_host_at(dir, ini, NULL, COUNT, "segv");
+    assert_killed_by(&r, SIGSEGV);
+    assert_file_has_all(&r, COUNT);
+    host_result_free(&r);
+
+    durable_ini(ini, sizeof ini, dir, "");
+    r = run_host_at(dir, ini, NULL, 0, "close");
+    cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+              "the restart failed; it said:\n%s", r.out);
+    size_t n;
+    char **lines = split_lines(r.file, &n);
+    cr_assert_eq(n, 2 * (size_t)COUNT, "the file has %zu lines, not %d", n,
+                 2 * COUNT);
+    assert_numbered(lines, COUNT, 0, "the handler's part");
+    assert_numbered(lines + COUNT, COUNT, 0, "the replayed part");
+    free_lines(lines, n);
+    host_result_free(&r);
+    tmpdir_remove(dir);
+}
+
+Test(crash, a_durable_logger_racing_its_worker_loses_nothing_across_a_segv_and_a_restart)
+{
+    enum { COUNT = 200000 };
+    char *dir = tmpdir_make();
+    char ini[2048];
+    durable_ini(ini, sizeof ini, dir, "");
+    host_result r = run_host_at(dir, ini, NULL, COUNT, "segv");
+    assert_killed_by(&r, SIGSEGV);
+    /* what the worker wrote, then the handler the rest: once each, in order */
+    assert_file_has_all(&r, COUNT);
+    host_result_free(&r);
+
+    r = run_host_at(dir, ini, NULL, 0, "close");
+    cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+              "the restart failed; it said:\n%s", r.out);
+    /* the replay adds what the worker had not confirmed (written by the
+     * handler already: duplicates, in order), never a hole */
+    size_t n;
+    char **lines = split_lines(r.file, &n);
+    cr_assert_geq(n, (size_t)COUNT);
+    assert_numbered(lines, COUNT, 0, "the crashed run's part");
+    if (n > COUNT) {
+        long first = -1;
+        cr_assert_eq(sscanf(lines[COUNT], "record %ld", &first), 1);
+        assert_numbered(lines + COUNT, n - COUNT, first, "the replayed part");
+        cr_assert_eq(first + (long)(n - COUNT), (long)COUNT,
+                     "the replay does not end with the last record");
+    }
+    assert_none_missing(lines, n, COUNT);
+    cr_log_info("durable crash: %zu records replayed after the restart",
+                n - (size_t)COUNT);
+    free_lines(lines, n);
+    host_result_free(&r);
+    tmpdir_remove(dir);
 }
 
 Test(crash, records_of_4_threads_in_4_rings_racing_a_worker_are_each_written_once_at_a_segv)

@@ -89,6 +89,7 @@ static void known_logger(sluice_metrics_logger *lg, sluice_binding_stats *b)
                                       .dropped = 10, .overflowed = 4,
                                       .closed = 3, .rejected = 2, .forked = 1,
                                       .evicted = 14, .pending = 5,
+                                      .replayed = 15, .corrupt = 16,
                                       .binding_count = 1};
     snprintf(b->sink, sizeof b->sink, "out");
     b->lane = 0;
@@ -103,6 +104,7 @@ static void known_logger(sluice_metrics_logger *lg, sluice_binding_stats *b)
     b->rejected = 15;
     b->dead_lettered = 16;
     b->filtered = 17;
+    b->replayed = 18;
     lg->bindings = b;
 }
 
@@ -127,6 +129,15 @@ static const char known_text[] =
     "out of the queue before every sink had them.\n"
     "# TYPE sluice_logger_evicted_total counter\n"
     "sluice_logger_evicted_total{logger=\"app\"} 14\n"
+    "# HELP sluice_logger_replayed_total Records a durable queue's file held "
+    "at open that some sink had not confirmed (not in attempted or "
+    "accepted).\n"
+    "# TYPE sluice_logger_replayed_total counter\n"
+    "sluice_logger_replayed_total{logger=\"app\"} 15\n"
+    "# HELP sluice_logger_corrupt_total Damaged records (or gaps before a "
+    "later one) a durable queue's file held at open, skipped.\n"
+    "# TYPE sluice_logger_corrupt_total counter\n"
+    "sluice_logger_corrupt_total{logger=\"app\"} 16\n"
     "# HELP sluice_logger_pending The largest backlog of the logger's "
     "bindings, in records.\n"
     "# TYPE sluice_logger_pending gauge\n"
@@ -181,6 +192,10 @@ static const char known_text[] =
     "never written there.\n"
     "# TYPE sluice_binding_filtered_total counter\n"
     "sluice_binding_filtered_total{logger=\"app\",sink=\"out\",lane=\"0\"} 17\n"
+    "# HELP sluice_binding_replayed_total Records this sink had not confirmed "
+    "when its durable queue's file was opened, delivered first.\n"
+    "# TYPE sluice_binding_replayed_total counter\n"
+    "sluice_binding_replayed_total{logger=\"app\",sink=\"out\",lane=\"0\"} 18\n"
     "# HELP sluice_binding_state The binding's state: 1 for the state it is "
     "in, 0 for the others.\n"
     "# TYPE sluice_binding_state gauge\n"
@@ -258,7 +273,7 @@ Test(metrics, each_family_is_one_group_over_loggers_lanes_and_sinks)
                       "sample '%s' outside its family (%s)", line, last);
         }
     }
-    cr_assert_eq(nseen, 19, "%zu families", nseen);
+    cr_assert_eq(nseen, 22, "%zu families", nseen);
     free(text);
 }
 

@@ -1235,3 +1235,134 @@ Test(reload, a_builder_reloads_too)
     assert_numbered(probe_find("a"), "r", 0, 3);
     assert_numbered(probe_find("b"), "r", 1, 2);
 }
+
+/* ---- durable loggers: their queue is their file ---------------------------- */
+
+/* [logger.app] in a durable queue at DIR/QUEUE with a file sink, then
+ * extra lines. Line 1 [sink.out], 5 [logger.app], 6 sinks, 7 level, 8
+ * durable, 9 queue_size, 10 on: extra. */
+static const char *durable_file(const char *dir, const char *name,
+                                const char *sinks, const char *level,
+                                const char *queue, const char *size,
+                                const char *extra)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "[sink.out]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[logger.app]\nsinks = %s\nlevel = %s\ndurable = %s/%s\n"
+             "queue_size = %s\n%s",
+             dir, sinks, level, dir, queue, size, extra);
+    return put_file(dir, name, text);
+}
+
+/* A reload of path that must fail, its message holding every one of
+ * wants (NULL-terminated); nothing changed. */
+static void reload_refused(sluice_runtime *rt, sluice_logger *app,
+                           const char *path, const char *const *wants)
+{
+    sluice_logger *gen = atomic_load(&app->gen);
+    sluice_level level = sluice_get_level(app);
+    sluice_error err;
+    cr_assert_lt(sluice_runtime_reload(rt, path, &err), 0, "%s was accepted", path);
+    for (; *wants; wants++)
+        cr_assert(strstr(err.message, *wants), "'%s' not in: %s", *wants,
+                  err.message);
+    cr_assert_eq(atomic_load(&app->gen), gen, "the generation changed");
+    cr_assert_eq(sluice_get_level(app), level, "the level changed");
+}
+
+Test(reload, a_durable_logger_takes_a_new_level_in_place_and_refuses_a_new_queue_with_file_line)
+{
+    char *dir = tmpdir_make();
+    const char *start = durable_file(dir, "a.ini", "out", "info", "queue", "1M", "");
+    sluice_runtime *rt = start_file(start);
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    sluice_logger *gen = atomic_load(&app->gen);
+    log_numbered(app, "r", 0, 100);
+
+    /* the level: in place, the queue, its backlog and run loops kept */
+    const char *warn = durable_file(dir, "b.ini", "out", "warn", "queue", "1M", "");
+    cr_assert_eq(reload_ok(rt, warn), 0);
+    cr_assert_eq(atomic_load(&app->gen), gen);
+    cr_assert_eq(sluice_get_level(app), SLUICE_LEVEL_WARN);
+    log_numbered(app, "dropped", 0, 10); /* info: below the level */
+    for (int i = 100; i < 200; i++)
+        SLUICE_WARN(app, "r %d", i);
+
+    /* what needs a new queue: refused, each at its key's line, all at once */
+    char want_path[700], want_size[700];
+    const char *moved = durable_file(dir, "c.ini", "out", "warn", "elsewhere",
+                                     "2M", "");
+    snprintf(want_path, sizeof want_path, "%s:8: [logger.app] durable", moved);
+    snprintf(want_size, sizeof want_size, "%s:9: [logger.app] queue size", moved);
+    reload_refused(rt, app, moved,
+                   (const char *const[]){want_path, want_size, NULL});
+    const char *synced = durable_file(dir, "d.ini", "out", "warn", "queue", "1M",
+                                      "workers = 1\ndurable_sync = batch\n");
+    char want_sync[700];
+    snprintf(want_sync, sizeof want_sync, "%s:11: [logger.app] durable_sync", synced);
+    reload_refused(rt, app, synced, (const char *const[]){want_sync, NULL});
+    char memory[1024], want_gone[700];
+    snprintf(memory, sizeof memory,
+             "[sink.out]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[logger.app]\nsinks = out\nlevel = warn\n",
+             dir);
+    const char *gone = put_file(dir, "e.ini", memory);
+    snprintf(want_gone, sizeof want_gone, "%s:5: [logger.app] durable removed", gone);
+    reload_refused(rt, app, gone, (const char *const[]){want_gone, NULL});
+    /* a sink more: a new generation, which cannot open the file (yet) */
+    char more[1024], want_sinks[700];
+    snprintf(more, sizeof more,
+             "[sink.out]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[sink.more]\nplugin = file\npath = %s/more.log\npattern = %%m\n"
+             "[logger.app]\nsinks = out, more\nlevel = warn\ndurable = %s/queue\n"
+             "queue_size = 1M\n",
+             dir, dir, dir);
+    const char *added = put_file(dir, "f.ini", more);
+    snprintf(want_sinks, sizeof want_sinks,
+             "%s:9: [logger.app]: a reload can change only the level", added);
+    reload_refused(rt, app, added, (const char *const[]){want_sinks, NULL});
+
+    for (int i = 200; i < 300; i++)
+        SLUICE_WARN(app, "r %d", i);
+    cr_assert_eq(sluice_close(rt, 10000), 0);
+    size_t len;
+    char path[700];
+    snprintf(path, sizeof path, "%s/out.log", dir);
+    char *text = read_file(path, &len);
+    const char *p = text;
+    for (int i = 0; i < 300; i++) {
+        char want[32];
+        int n = snprintf(want, sizeof want, "r %d\n", i);
+        cr_assert(strncmp(p, want, (size_t)n) == 0, "record %d: '%.20s'", i, p);
+        p += n;
+    }
+    cr_assert_eq(*p, '\0', "more in the file: '%.40s'", p);
+    free(text);
+
+    /* the file was let go: the same configuration opens it again */
+    rt = start_file(start);
+    cr_assert_eq(sluice_close(rt, 10000), 0);
+    tmpdir_remove(dir);
+}
+
+Test(reload, a_logger_in_memory_cannot_move_into_a_durable_file_by_a_reload)
+{
+    char *dir = tmpdir_make();
+    char memory[1024], want[700];
+    snprintf(memory, sizeof memory,
+             "[sink.out]\nplugin = file\npath = %s/out.log\npattern = %%m\n"
+             "[logger.app]\nsinks = out\nlevel = info\n",
+             dir);
+    sluice_runtime *rt = start_file(put_file(dir, "a.ini", memory));
+    sluice_logger *app = sluice_logger_get(rt, "app");
+    const char *durable = durable_file(dir, "b.ini", "out", "info", "queue", "1M", "");
+    snprintf(want, sizeof want, "%s:8: [logger.app] durable (it was in memory)",
+             durable);
+    reload_refused(rt, app, durable, (const char *const[]){want, NULL});
+    cr_assert_eq(sluice_close(rt, 10000), 0);
+    struct stat st;
+    snprintf(want, sizeof want, "%s/queue", dir);
+    cr_assert_neq(stat(want, &st), 0, "the reload made the file");
+    tmpdir_remove(dir);
+}

@@ -414,6 +414,11 @@ typedef struct sluice_logger_stats {
                                   the queue before every sink had them
                                   (what each sink lost: its binding's
                                   evicted) */
+    uint64_t replayed;         /* durable: records found in its file at
+                                  open that some sink had not confirmed
+                                  (not in attempted or accepted) */
+    uint64_t corrupt;          /* durable: damaged records (or gaps before
+                                  a later record) skipped at open */
 } sluice_logger_stats;
 
 typedef struct sluice_binding_stats {
@@ -439,6 +444,11 @@ typedef struct sluice_binding_stats {
     uint64_t filtered;         /* records below the binding's level (or,
                                   while diverting, the fallback's): never
                                   written there; counted once accepted */
+    uint64_t replayed;         /* durable: records its sink had not
+                                  confirmed when the file was opened,
+                                  delivered first: written + rejected +
+                                  filtered + evicted + pending (+ diverted)
+                                  == accepted + replayed */
 } sluice_binding_stats;
 
 int sluice_logger_stats_get(sluice_logger *lg, sluice_logger_stats *out);
