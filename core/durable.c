@@ -157,6 +157,7 @@ struct sluice_durable {
     uint64_t image[SLUICE_QUEUE_MAX_CONSUMERS][SLUICE_QUEUE_MAX_RINGS];
     /* what each consumer had pending per ring at open: set, then read only */
     uint64_t replayed_at[SLUICE_QUEUE_MAX_CONSUMERS][SLUICE_QUEUE_MAX_RINGS];
+    uint64_t opened_at[SLUICE_QUEUE_MAX_CONSUMERS][SLUICE_QUEUE_MAX_RINGS];
     uint64_t generation[SLUICE_QUEUE_MAX_CONSUMERS];
 
     /* call sites */
@@ -1172,6 +1173,7 @@ int sluice_durable_open_(const sluice_durable_spec *spec, sluice_queue **out,
             atomic_store(&cur->done, done[c]);
             cur->from = cur->claimed = done[c];
             d->replayed_at[c][i] = count_records(r, done[c], f.head);
+            d->opened_at[c][i] = done[c];
             d->image[c][i] = done[c];
         }
     }
@@ -1226,6 +1228,12 @@ uint64_t sluice_durable_replayed_(const struct sluice_durable *d,
                                   unsigned ring, unsigned c)
 {
     return d->replayed_at[c][ring];
+}
+
+uint64_t sluice_durable_opened_at_(const struct sluice_durable *d,
+                                   unsigned ring, unsigned c)
+{
+    return d->opened_at[c][ring];
 }
 
 uint64_t sluice_queue_replayed(const sluice_queue *q)

@@ -128,6 +128,16 @@ size_t sluice_queue_header_size_(unsigned rings, unsigned consumers)
 
 #define SLACK_BYTES SLUICE_RING_SLACK_BYTES
 
+/* A durable queue's file learns that consumer c's cursor in ring moved to
+ * done. The lead stage's cursor (c == consumers) is no sink's and has no
+ * place in the file: the sinks' cursors say what was confirmed. */
+static void file_cursor_moved(sluice_queue *q, unsigned c, unsigned ring,
+                              uint64_t done)
+{
+    if (q->durable && c < q->consumers)
+        sluice_durable_cursor_moved_(q->durable, c, ring, done);
+}
+
 /* Records consumer c had pending in ring when a durable file was opened
  * (0 for a queue in memory). */
 static uint64_t replayed_at(const sluice_queue *q, unsigned ring, unsigned c)
@@ -450,8 +460,8 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
     const sluice_rec *rec = published(r, min);
     if (!rec)
         return WAIT; /* its producer has not published it yet */
-    /* the lead stage's cursor too: it is never behind the others, so when
-     * it sits on the oldest record every consumer does */
+    /* the lead stage's cursor too: it is never behind the oldest record,
+     * so when it sits on it, it moves with the consumers there */
     unsigned cursors = q->consumers + (unsigned)atomic_load_explicit(
                                           &q->leading, memory_order_relaxed);
     for (unsigned i = 0; i < cursors; i++) {
@@ -469,9 +479,8 @@ static int evict_oldest(sluice_queue *q, sluice_ring *r, uint64_t need)
         sluice_cursor *c = &r->cursor[i];
         if (atomic_load_explicit(&c->done, memory_order_relaxed) != min)
             continue;
-        if (q->durable) /* the file's cursor first: see release */
-            sluice_durable_cursor_moved_(q->durable, i, (unsigned)(r - q->ring),
-                                         next);
+        /* the file's cursor first: see release */
+        file_cursor_moved(q, i, (unsigned)(r - q->ring), next);
         atomic_store_explicit(&c->done, next, memory_order_release);
         uint32_t taken = atomic_load_explicit(&c->taken, memory_order_relaxed);
         if (taken > 0 && min < c->claimed)
@@ -738,16 +747,33 @@ void sluice_queue_lead(sluice_queue *q)
         for (unsigned i = 0; i < q->rings; i++) {
             sluice_ring *r = &q->ring[i];
             /* past everything a consumer has taken: those records were
-             * read without the stage, so every consumer reads them so */
+             * read without the stage, so every consumer reads them so.
+             * A durable queue's consumers start where its file said: one
+             * that has not moved from there has read nothing yet, and
+             * what it replays gets the hooks (the lead begins at the
+             * oldest such record; one ahead of the lead waits for it) */
             uint64_t start = 0;
             for (unsigned c = 0; c < q->consumers; c++) {
                 sluice_cursor *cur = &r->cursor[c];
                 uint64_t d = atomic_load_explicit(&cur->done, memory_order_relaxed);
+                uint64_t opened = q->durable ? sluice_durable_opened_at_(q->durable, i, c)
+                                             : 0;
+                if (q->durable && d == opened && cur->claimed == opened)
+                    continue;
                 if (d > start)
                     start = d;
                 if (cur->claimed > start)
                     start = cur->claimed;
             }
+            uint64_t oldest = UINT64_MAX;
+            for (unsigned c = 0; c < q->consumers; c++) {
+                uint64_t d = atomic_load_explicit(&r->cursor[c].done,
+                                                  memory_order_relaxed);
+                if (d < oldest)
+                    oldest = d;
+            }
+            if (oldest != UINT64_MAX && start < oldest)
+                start = oldest;
             sluice_cursor *lead = &r->cursor[q->consumers];
             memset(lead, 0, sizeof *lead);
             atomic_store_explicit(&lead->done, start, memory_order_relaxed);
@@ -774,7 +800,7 @@ void sluice_queue_rendered(sluice_queue *q, unsigned c)
 {
     /* durable_sync = batch: on disk before the sink has it (the batch's
      * room stays ours while it is rendering) */
-    if (q->durable)
+    if (q->durable && c < q->consumers)
         sluice_durable_batch_(q->durable, q, c);
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
@@ -833,9 +859,8 @@ size_t sluice_queue_release(sluice_queue *q, unsigned c,
             moved = true;
         /* a durable queue's file learns of the move before producers may
          * reuse the room: the file's cursor is never behind this one */
-        if (q->durable &&
-            done != atomic_load_explicit(&cur->done, memory_order_relaxed))
-            sluice_durable_cursor_moved_(q->durable, c, i, done);
+        if (done != atomic_load_explicit(&cur->done, memory_order_relaxed))
+            file_cursor_moved(q, c, i, done);
         atomic_store_explicit(&cur->done, done, memory_order_release);
         cur->from = cur->claimed = done;
         /* after done: who reads 0 here (without the lock) sees done */

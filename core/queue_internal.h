@@ -426,9 +426,12 @@ const sluice_callsite *sluice_durable_site_(struct sluice_durable *d,
 int64_t sluice_durable_time_ns_(struct sluice_durable *d,
                                 const sluice_clock_snapshot *clk,
                                 uint64_t ticks);
-/* Records consumer c had pending in ring when the file was opened. */
+/* Records consumer c had pending in ring when the file was opened, and
+ * where its cursor was then. */
 uint64_t sluice_durable_replayed_(const struct sluice_durable *d,
                                   unsigned ring, unsigned c);
+uint64_t sluice_durable_opened_at_(const struct sluice_durable *d,
+                                   unsigned ring, unsigned c);
 
 /* The call site of a KIND_ARGS record (NULL: none). */
 static inline const sluice_callsite *sluice_queue_site(const sluice_queue *q,
