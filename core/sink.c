@@ -325,40 +325,39 @@ int sluice_sink_write_(sluice_sink_instance *s,
                             e.message[0] ? e.message : "write failed");
 }
 
-int sluice_sink_flush_(sluice_sink_instance *s, sluice_error *err)
+/* Call a member that takes (state, err) under the instance's lock and the
+ * pipe guard; its error gets the "sink 'NAME': WHAT:" prefix. */
+typedef int (*state_call_fn)(void *state, sluice_error *err);
+
+static int call_locked(sluice_sink_instance *s, state_call_fn fn,
+                       const char *what, sluice_error *err)
 {
-    if (!HAS_MEMBER(s->api, flush, 1))
-        return 0;
     sluice_error e;
     e.message[0] = '\0';
     pthread_mutex_lock(&s->lock);
     pipe_guard g;
     guard_enter(&g);
-    int rc = s->api->flush(s->state, &e);
+    int rc = fn(s->state, &e);
     guard_leave(&g);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         return 0;
-    return sluice_error_set(err, "sink '%s': flush: %s", s->name,
+    return sluice_error_set(err, "sink '%s': %s: %s", s->name, what,
                             e.message[0] ? e.message : "failed");
+}
+
+int sluice_sink_flush_(sluice_sink_instance *s, sluice_error *err)
+{
+    if (!HAS_MEMBER(s->api, flush, 1))
+        return 0;
+    return call_locked(s, s->api->flush, "flush", err);
 }
 
 int sluice_sink_reopen_(sluice_sink_instance *s, sluice_error *err)
 {
     if (!HAS_MEMBER(s->api, reopen, 1))
         return 0;
-    sluice_error e;
-    e.message[0] = '\0';
-    pthread_mutex_lock(&s->lock);
-    pipe_guard g;
-    guard_enter(&g);
-    int rc = s->api->reopen(s->state, &e);
-    guard_leave(&g);
-    pthread_mutex_unlock(&s->lock);
-    if (rc == 0)
-        return 0;
-    return sluice_error_set(err, "sink '%s': reopen: %s", s->name,
-                            e.message[0] ? e.message : "failed");
+    return call_locked(s, s->api->reopen, "reopen", err);
 }
 
 /* From a signal handler (crash.c): no lock (the crashing thread may hold
