@@ -501,10 +501,17 @@ static ring_found ring_scan(sluice_durable *d, sluice_queue *q,
     }
     /* words that claim an offset at or past the head name nothing that
      * exists (damaged, or from a timeline that was cut): cleared, so that
-     * no consumer ever takes one for the record it waits for */
+     * no consumer ever takes one for the record it waits for. But not a
+     * word inside a valid record: that is its data (its payload, its
+     * length and check), which may happen to read as a publish word for
+     * some offset at that position (about one unit in 2^21 does); cleared,
+     * it would damage a record that was whole. */
     uint64_t oldest = UINT64_MAX;
     uint64_t lowest = f.head > r->units ? f.head - r->units : 0;
+    uint64_t inside_until = 0; /* positions before it are a valid record's */
     for (uint64_t pos = 0; pos < r->units; pos++) {
+        if (pos < inside_until)
+            continue;
         uint64_t off = claimed_at(r, pos);
         if (off == UINT64_MAX)
             continue;
@@ -516,7 +523,10 @@ static ring_found ring_scan(sluice_durable *d, sluice_queue *q,
                                   memory_order_relaxed);
             continue;
         }
-        if (off >= lowest && off < oldest && check_at(d, q, r, off) == VALID)
+        if (check_at(d, q, r, off) != VALID)
+            continue;
+        inside_until = pos + rec_at(r, off)->units;
+        if (off >= lowest && off < oldest)
             oldest = off;
     }
     f.tail = oldest == UINT64_MAX ? f.head : oldest;

@@ -823,6 +823,60 @@ Test(durable, damage_to_a_record_header_or_the_ring_end_never_misreads)
     tmpdir_remove(dir);
 }
 
+/* The child of a_word_inside_a_record_that_reads_as_a_publish_word_...:
+ * record 0, then one whose first payload unit reads as the publish word of
+ * a later offset at that unit's position, then records 2..n-1, none
+ * confirmed by b. */
+static void log_lookalike(const char *ini, void *arg)
+{
+    int n = *(const int *)arg;
+    sluice_runtime *rt = child_start(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    atomic_store(&capture_sink.fail, 1);
+    sluice_logf(lg, SLUICE_LEVEL_INFO, "record-%03d", 0);
+    child_wait_written(lg, "a", 1);
+    /* a fresh file: record 0 is at offset 0, its publish word 1 ^ secret */
+    char file[700];
+    snprintf(file, sizeof file, "%s", strstr(ini, "durable = ") + 10);
+    *strchr(file, '\n') = '\0';
+    int fd = open(file, O_RDONLY);
+    uint64_t word = 0;
+    if (fd < 0 || pread(fd, &word, 8, RING_AT) != 8)
+        _exit(6);
+    close(fd);
+    uint64_t secret = word ^ 1;
+    /* record 1 at offset 8 (record 0 takes 8 units), its payload at 14:
+     * there, the word of offset 14 + the ring's units (128K: 16384), past
+     * the head */
+    uint64_t lookalike = (14 + 16384 + 1) ^ secret;
+    char text[32];
+    memcpy(text, &lookalike, 8);
+    memcpy(text + 8, "|lookalike", 10);
+    sluice_log_str(lg, SLUICE_LEVEL_INFO, text, 18);
+    for (int i = 2; i < n; i++)
+        sluice_logf(lg, SLUICE_LEVEL_INFO, "record-%03d", i);
+    child_wait_written(lg, "a", (uint64_t)n);
+}
+
+Test(durable, a_word_inside_a_record_that_reads_as_a_publish_word_is_kept)
+{
+    char *dir = tmpdir_make();
+    int n = 20;
+    const char *ini =
+        ini_two_sinks(dir, "[sink.b]\nplugin = capture\n", "producer_rings = 1\n");
+    crash_after(log_lookalike, ini, &n);
+    sluice_logger_stats ls = reopen_and_drain(ini);
+    cr_assert_eq(ls.corrupt, 0, "corrupt %llu, replayed %llu",
+                 (unsigned long long)ls.corrupt, (unsigned long long)ls.replayed);
+    cr_assert_eq(ls.replayed, (uint64_t)n);
+    cr_assert_eq(capture_count(), (size_t)n);
+    /* (record 1's line holds binary bytes: a NUL may cut its copy) */
+    cr_assert(strstr(capture_sink.lines[0], "record-000"), "%s", capture_sink.lines[0]);
+    cr_assert_not(strstr(capture_sink.lines[1], "record-"), "%s", capture_sink.lines[1]);
+    cr_assert(strstr(capture_sink.lines[2], "record-002"), "%s", capture_sink.lines[2]);
+    tmpdir_remove(dir);
+}
+
 Test(durable, a_torn_cursor_falls_back_to_its_other_copy_or_the_start)
 {
     char *dir = tmpdir_make();
