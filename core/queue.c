@@ -782,13 +782,7 @@ void sluice_queue_lead(sluice_queue *q)
                 if (cur->claimed > start)
                     start = cur->claimed;
             }
-            uint64_t oldest = UINT64_MAX;
-            for (unsigned c = 0; c < q->consumers; c++) {
-                uint64_t d = atomic_load_explicit(&r->cursor[c].done,
-                                                  memory_order_relaxed);
-                if (d < oldest)
-                    oldest = d;
-            }
+            uint64_t oldest = sluice_queue_passed(q, i);
             if (oldest != UINT64_MAX && start < oldest)
                 start = oldest;
             sluice_cursor *lead = &r->cursor[q->consumers];
