@@ -403,24 +403,6 @@ sluice_level sluice_queue_level(sluice_queue *q, unsigned c)
                                               memory_order_relaxed);
 }
 
-uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c)
-{
-    uint64_t total = 0;
-    for (unsigned i = 0; i < q->rings; i++) {
-        sluice_ring *r = &q->ring[i];
-        pthread_mutex_lock(&r->lock);
-        const sluice_cursor *cur = &r->cursor[c];
-        uint64_t kept, below;
-        walk_levels(r, atomic_load_explicit(&cur->done, memory_order_relaxed),
-                    head_of(r),
-                    atomic_load_explicit(&cur->level, memory_order_relaxed),
-                    &kept, &below);
-        total += cur->filtered + below;
-        pthread_mutex_unlock(&r->lock);
-    }
-    return total;
-}
-
 /* ---- the producer's side ------------------------------------------------ */
 
 /* The lowest cursor: nothing at or after it may be overwritten. */
@@ -1050,9 +1032,10 @@ void sluice_queue_unhold(sluice_queue *q, unsigned c)
     }
 }
 
-uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
+void sluice_queue_backlog(sluice_queue *q, unsigned c, uint64_t *pending,
+                          uint64_t *filtered)
 {
-    uint64_t total = 0;
+    uint64_t kept_total = 0, filtered_total = 0;
     for (unsigned i = 0; i < q->rings; i++) {
         sluice_ring *r = &q->ring[i];
         pthread_mutex_lock(&r->lock);
@@ -1062,10 +1045,20 @@ uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
                     head_of(r),
                     atomic_load_explicit(&cur->level, memory_order_relaxed),
                     &kept, &below);
+        kept_total += kept;
+        filtered_total += cur->filtered + below;
         pthread_mutex_unlock(&r->lock);
-        total += kept;
     }
-    return total;
+    *pending = kept_total;
+    if (filtered)
+        *filtered = filtered_total;
+}
+
+uint64_t sluice_queue_pending(sluice_queue *q, unsigned c)
+{
+    uint64_t pending;
+    sluice_queue_backlog(q, c, &pending, NULL);
+    return pending;
 }
 
 bool sluice_queue_drained(sluice_queue *q, unsigned c)

@@ -409,8 +409,11 @@ void sluice_queue_unhold(sluice_queue *q, unsigned c);
  * level (exact: counted); with a durable queue, those replayed from its
  * file too. */
 uint64_t sluice_queue_pending(sluice_queue *q, unsigned c);
-/* Records below consumer c's level: passed so, or queued past its cursor. */
-uint64_t sluice_queue_filtered(sluice_queue *q, unsigned c);
+/* Both in one walk of c's backlog: pending as above, and filtered (may be
+ * NULL), the records below c's level, passed so or queued past its
+ * cursor. */
+void sluice_queue_backlog(sluice_queue *q, unsigned c, uint64_t *pending,
+                          uint64_t *filtered);
 /* Consumer c's level: records below it are marked filtered when taken,
  * counted in filtered, and hold no room for it: while c has no batch in
  * flight (its sink failing, given up), a producer that finds the ring full

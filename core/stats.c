@@ -120,7 +120,7 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     memcpy(out->last_error, b->last_error, sizeof out->last_error);
     out->last_failure_ns = b->last_failure_ns;
     pthread_mutex_unlock(&b->mu);
-    out->pending = sluice_queue_pending(b->queue, b->cursor);
+    sluice_queue_backlog(b->queue, b->cursor, &out->pending, &out->filtered);
     out->written = atomic_load(&b->written);
     out->failures = atomic_load(&b->failures);
     uint64_t runs = atomic_load(&b->runs);
@@ -130,7 +130,6 @@ static void binding_stats(sluice_binding *b, sluice_binding_stats *out)
     out->evicted = sluice_queue_cursor_evicted(b->queue, b->cursor);
     out->rejected = atomic_load(&b->rejected);
     out->dead_lettered = atomic_load(&b->dead_lettered);
-    out->filtered = sluice_queue_filtered(b->queue, b->cursor);
     out->replayed = sluice_queue_cursor_replayed(b->queue, b->cursor);
 }
 
