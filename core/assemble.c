@@ -91,7 +91,6 @@ static sluice_queue *make_queue(const sluice_builder *b, const logger_plan *l,
     return q;
 }
 
-
 /* A face: what the host holds of the logger (runtime_internal.h). */
 sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
                                  sluice_error *err)
@@ -169,9 +168,6 @@ sluice_logger *sluice_gen_make_(const sluice_builder *b, sluice_runtime *rt,
             sluice_gen_destroy_(lg); /* make_queue said why */
             return NULL;
         }
-        /* its workers leave the youngest records (queue_internal.h) */
-        sluice_queue_set_settle(lg->queues[lane], sluice_clock_tsc_ticks_for_ns(
-                                                      SLUICE_QUEUE_SETTLE_NS));
         for (size_t i = 0; i < l->nsinks; i++) {
             sluice_binding *bd = &lg->bindings[lane * l->nsinks + i];
             bd->logger = lg;

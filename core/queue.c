@@ -190,7 +190,6 @@ sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
     q->region_size = header_size;
     q->secret = secret;
     q->durable = NULL;
-    q->settle_ticks = 0;
     q->max_record = (uint32_t)(ring_bytes / 2 - SLUICE_REC_HEADER);
     sluice_cursor *cursors = (sluice_cursor *)(void *)(q + 1);
     for (unsigned i = 0; i < rings; i++) {
@@ -693,22 +692,11 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         next[i] = next_real(&q->ring[i], &at[i], limit[i]);
         taken[i] = 0;
     }
-    /* records of ticks in (settled, now] are too young; a sealed queue
-     * drains whole, and a record "from the future" (another core's TSC a
-     * little ahead, a durable file's older era) is not held */
-    uint64_t now = 0, settled = UINT64_MAX;
-    if (q->settle_ticks &&
-        !atomic_load_explicit(&q->sealed, memory_order_acquire)) {
-        now = sluice_clock_ticks() + q->ring[0].tick_offset;
-        settled = now > q->settle_ticks ? now - q->settle_ticks : 0;
-    }
     size_t n = 0;
     while (n < max) {
         int best = oldest(q, next);
         if (best < 0)
             break;
-        if (next[best]->ticks > settled && next[best]->ticks <= now)
-            break; /* the oldest is young: so are the rest */
         const sluice_ring *r = &q->ring[best];
         out[n].rec = next[best];
         out[n].off = at[best];
@@ -732,11 +720,6 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     }
     unlock_all(q);
     return n;
-}
-
-void sluice_queue_set_settle(sluice_queue *q, uint64_t ticks)
-{
-    q->settle_ticks = ticks;
 }
 
 void sluice_queue_lead(sluice_queue *q)

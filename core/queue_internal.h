@@ -195,7 +195,6 @@ typedef struct sluice_queue {
     size_t region_size;
     uint64_t secret;
     struct sluice_durable *durable; /* its file, or NULL (in memory) */
-    uint64_t settle_ticks;       /* a take leaves records younger (0: none) */
     sluice_ring ring[SLUICE_QUEUE_MAX_RINGS];
 } sluice_queue;
 
@@ -301,24 +300,9 @@ typedef struct sluice_taken {
 /* Consumer c: take up to max published records across the rings, oldest
  * first (by ticks), into out. They stay owned by the caller until
  * sluice_queue_release; their memory may be read until
- * sluice_queue_rendered. Records younger than the queue's settle time are
- * left for a later take, unless the queue is sealed (see below). */
+ * sluice_queue_rendered. */
 size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
                          size_t max);
-
-/* Settling: a consumer that reads a record soon after its producer wrote
- * it takes the cache lines the producer is still writing (records are
- * 8-byte units, so a record shares its last line with the next one, and
- * the reader's hardware prefetcher streams on ahead), and that producer
- * pays a transfer for each record it writes meanwhile: one producer,
- * 20-record bursts 20 us apart, p99 140 ns while the worker read close
- * behind it, 31-38 ns with no worker reading at all, 37-50 ns when it left
- * records younger than 50-200 us. The runtime gives every logger's queue
- * SLUICE_QUEUE_SETTLE_NS; a record waits that much longer at most before
- * its sinks get it (the worker naps 200-500 us when idle anyway). Only
- * with TSC ticks (the wall clock may step); 0 turns it off. */
-#define SLUICE_QUEUE_SETTLE_NS 100000
-void sluice_queue_set_settle(sluice_queue *q, uint64_t ticks);
 /* The lead stage: from now on consumer q->consumers (one more cursor than
  * the consumers the queue was made for) goes first, and no other consumer
  * takes a record it has not passed (released). It starts past every record
