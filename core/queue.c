@@ -413,11 +413,15 @@ static uint64_t refresh_gate(sluice_queue *q, sluice_ring *r)
         if (d < min)
             min = d;
     }
-    uint64_t g = atomic_load_explicit(&r->gate, memory_order_relaxed);
+    /* acquire, both: a gate another producer raised past this min is
+     * returned, and the caller writes into the room it opens, so it must
+     * see the cursor moves that raised it (relaxed, TSan saw a producer's
+     * header write race with drop_oldest's last read of the old record) */
+    uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
     while (g < min &&
            !atomic_compare_exchange_weak_explicit(&r->gate, &g, min,
                                                   memory_order_release,
-                                                  memory_order_relaxed))
+                                                  memory_order_acquire))
         ;
     return g > min ? g : min;
 }
