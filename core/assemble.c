@@ -91,6 +91,7 @@ static sluice_queue *make_queue(const sluice_builder *b, const logger_plan *l,
     return q;
 }
 
+
 /* A face: what the host holds of the logger (runtime_internal.h). */
 sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
                                  sluice_error *err)
@@ -115,12 +116,14 @@ sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
     face->queue_lanes = (unsigned)l->workers;
     face->durable_sync = l->durable_sync;
     face->durable_interval_ms = l->durable_interval_ms;
-    /* the straight path needs one lane and the TSC for its timestamps; a
-     * durable logger takes its durable twin, if the processor has crc32
-     * (a reload never changes whether a logger is durable: reload.c) */
+    /* the straight path needs one lane, the TSC for its timestamps and
+     * prefetchw (on x86); a durable logger takes its durable twin, if the
+     * processor has crc32 (a reload never changes whether a logger is
+     * durable: reload.c) */
     atomic_init(&face->slow_path,
                 (l->workers > 1 ? SLUICE_SLOW_LANES : 0u) |
                     (sluice_clock_uses_tsc_ ? 0u : SLUICE_SLOW_NO_TSC) |
+                    (sluice_queue_has_prefetchw_() ? 0u : SLUICE_SLOW_NO_PRFCHW) |
                     (l->durable ? SLUICE_SLOW_DURABLE : 0u) |
                     (l->durable && !sluice_crc32c_hw_() ? SLUICE_SLOW_SOFT_CRC
                                                          : 0u));
@@ -168,6 +171,9 @@ sluice_logger *sluice_gen_make_(const sluice_builder *b, sluice_runtime *rt,
             sluice_gen_destroy_(lg); /* make_queue said why */
             return NULL;
         }
+        /* its workers leave the youngest records (queue_internal.h) */
+        sluice_queue_set_settle(lg->queues[lane], sluice_clock_tsc_ticks_for_ns(
+                                                      SLUICE_QUEUE_SETTLE_NS));
         for (size_t i = 0; i < l->nsinks; i++) {
             sluice_binding *bd = &lg->bindings[lane * l->nsinks + i];
             bd->logger = lg;

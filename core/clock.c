@@ -111,6 +111,16 @@ void sluice_clock_init(void)
     pthread_once(&clock_once, clock_calibrate);
 }
 
+uint64_t sluice_clock_tsc_ticks_for_ns(int64_t ns)
+{
+    if (!__atomic_load_n(&sluice_clock_uses_tsc_, __ATOMIC_ACQUIRE) || ns <= 0)
+        return 0;
+    pthread_mutex_lock(&clock_lock);
+    double rate = ns_per_tick;
+    pthread_mutex_unlock(&clock_lock);
+    return (uint64_t)((double)ns / rate);
+}
+
 void sluice_clock_snapshot_take(sluice_clock_snapshot *s)
 {
     s->tsc = __atomic_load_n(&sluice_clock_uses_tsc_, __ATOMIC_ACQUIRE);

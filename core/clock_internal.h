@@ -48,6 +48,10 @@ static inline int64_t sluice_clock_snapshot_ns(const sluice_clock_snapshot *s,
     return s->ns0 + (int64_t)((double)(int64_t)(ticks - s->tick0) * s->ns_per_tick);
 }
 
+/* How many ticks a span of ns is (after sluice_clock_init); 0 when ticks
+ * are not TSC cycles, which the wall clock may step back or forth. */
+uint64_t sluice_clock_tsc_ticks_for_ns(int64_t ns);
+
 /* Wall clock and monotonic clock in ns, for everything else. */
 int64_t sluice_clock_realtime_ns(void);
 int64_t sluice_clock_monotonic_ns(void);

@@ -102,7 +102,7 @@ claim(const sluice_logger *gen, sluice_queue *q, size_t len, sluice_ring *ring,
 {
     uint32_t units = sluice_rec_units(len);
     sluice_rec *rec;
-    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, off), 0))
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, off, false), 0))
         rec = sluice_queue_claim(q, ring, units, gen->overflow,
                                  gen->block_timeout_ms, off);
     return rec;
@@ -360,7 +360,7 @@ log_durable(sluice_logger *lg, sluice_queue *q, sluice_level lvl,
         crc = crc_step64(crc, a3);
     uint64_t off;
     sluice_rec *rec;
-    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off), 0))
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off, true), 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
     uint64_t *dst = (uint64_t *)(void *)rec->payload;
     if (n > 0)
@@ -416,7 +416,7 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
     uint32_t units = sluice_rec_units(8 * n);
     uint64_t off;
     sluice_rec *rec;
-    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off), 0))
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off, true), 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
     uint64_t *dst = (uint64_t *)(void *)rec->payload;
     if (n > 0)

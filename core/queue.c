@@ -42,6 +42,9 @@
  */
 #include "queue_internal.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <errno.h>
 #include <limits.h>
 #include <sched.h>
@@ -190,6 +193,8 @@ sluice_queue *sluice_queue_layout_(void *header, size_t header_size,
     q->region_size = header_size;
     q->secret = secret;
     q->durable = NULL;
+    q->settle_ticks = 0;
+    q->took[0] = q->took[1] = 0;
     q->max_record = (uint32_t)(ring_bytes / 2 - SLUICE_REC_HEADER);
     sluice_cursor *cursors = (sluice_cursor *)(void *)(q + 1);
     for (unsigned i = 0; i < rings; i++) {
@@ -404,6 +409,22 @@ sluice_level sluice_queue_level(sluice_queue *q, unsigned c)
 
 /* ---- the producer's side ------------------------------------------------ */
 
+bool sluice_queue_has_prefetchw_(void)
+{
+#if defined(__x86_64__)
+    static int known = -1;
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k < 0) {
+        unsigned a, b, c = 0, d;
+        k = __get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & (1u << 8)) ? 1 : 0;
+        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
+    }
+    return k == 1;
+#else
+    return true; /* the compiler's write prefetch, which any processor runs */
+#endif
+}
+
 /* The lowest cursor: nothing at or after it may be overwritten. */
 static uint64_t refresh_gate(sluice_queue *q, sluice_ring *r)
 {
@@ -614,7 +635,7 @@ sluice_rec *sluice_queue_claim(sluice_queue *q, sluice_ring *r, uint32_t units,
                                uint64_t *off)
 {
     sluice_rec *fast;
-    if (sluice_queue_try_claim(r, units, &fast, off))
+    if (sluice_queue_try_claim(r, units, &fast, off, false))
         return fast;
     /* counted while inside: close waits for it before freeing the rings */
     atomic_fetch_add_explicit(&r->claimers, 1, memory_order_acq_rel);
@@ -696,11 +717,25 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
         next[i] = next_real(&q->ring[i], &at[i], limit[i]);
         taken[i] = 0;
     }
+    /* records of ticks in (settled, now] are too young; a sealed queue
+     * drains whole, and a record "from the future" (another core's TSC a
+     * little ahead, a durable file's older era) is not held */
+    uint64_t now = 0, settled = UINT64_MAX;
+    uint64_t bit = UINT64_C(1) << (c % 64);
+    bool first = !(q->took[c / 64] & bit); /* takes what is there */
+    q->took[c / 64] |= bit;
+    if (q->settle_ticks && !first &&
+        !atomic_load_explicit(&q->sealed, memory_order_acquire)) {
+        now = sluice_clock_ticks() + q->ring[0].tick_offset;
+        settled = now > q->settle_ticks ? now - q->settle_ticks : 0;
+    }
     size_t n = 0;
     while (n < max) {
         int best = oldest(q, next);
         if (best < 0)
             break;
+        if (next[best]->ticks > settled && next[best]->ticks <= now)
+            break; /* the oldest is young: so are the rest */
         const sluice_ring *r = &q->ring[best];
         out[n].rec = next[best];
         out[n].off = at[best];
@@ -724,6 +759,11 @@ size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
     }
     unlock_all(q);
     return n;
+}
+
+void sluice_queue_set_settle(sluice_queue *q, uint64_t ticks)
+{
+    q->settle_ticks = ticks;
 }
 
 void sluice_queue_lead(sluice_queue *q)

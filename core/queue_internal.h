@@ -195,6 +195,9 @@ typedef struct sluice_queue {
     size_t region_size;
     uint64_t secret;
     struct sluice_durable *durable; /* its file, or NULL (in memory) */
+    uint64_t settle_ticks;       /* a take leaves records younger (0: none) */
+    uint64_t took[2];            /* bit c: consumer c has taken before (under
+                                    every ring's lock) */
     sluice_ring ring[SLUICE_QUEUE_MAX_RINGS];
 } sluice_queue;
 
@@ -240,13 +243,19 @@ static inline sluice_ring *sluice_queue_ring(sluice_queue *q, uint32_t thread_in
     return &q->ring[thread_index & q->ring_mask];
 }
 
+/* May the straight path's prefetch run here? On x86 it is prefetchw,
+ * which needs PRFCHW (an older processor faults on it); elsewhere the
+ * compiler's write prefetch, which always may. Cached. */
+bool sluice_queue_has_prefetchw_(void);
+
 /* The claim's fast path, inlined into the producer: one compare-and-swap
  * when there is room (a record of up to SLUICE_RING_SLACK_UNITS units
  * needs no padding). false means "take the slow path" (sluice_queue_claim),
  * which pads for a longer record, handles a full ring and the overflow
  * policy. */
 static inline bool sluice_queue_try_claim(sluice_ring *r, uint32_t units,
-                                          sluice_rec **rec, uint64_t *off)
+                                          sluice_rec **rec, uint64_t *off,
+                                          bool prefetchw)
 {
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
@@ -261,8 +270,18 @@ static inline bool sluice_queue_try_claim(sluice_ring *r, uint32_t units,
     *off = h;
     unsigned char *at = r->base + (h & r->mask) * SLUICE_UNIT;
     /* warm what the next records will write: a large ring's memory is
-     * otherwise cold (last touched a lap ago) */
-    __builtin_prefetch(at + SLUICE_PREFETCH_AHEAD, 1, 3);
+     * otherwise cold (last touched a lap ago). With prefetchw (the
+     * straight path, on a processor known to have it: SLUICE_SLOW_NO_PRFCHW
+     * otherwise), the line comes for writing, taken from a worker that
+     * streamed it in (docs/design.md); a read prefetch would leave it
+     * shared, and the store would wait for it anyway. */
+#if defined(__x86_64__)
+    if (prefetchw)
+        __asm__ volatile("prefetchw %0" : : "m"(*(at + SLUICE_PREFETCH_AHEAD)));
+    else
+#endif
+        __builtin_prefetch(at + SLUICE_PREFETCH_AHEAD, 1, 3);
+    (void)prefetchw;
     *rec = (sluice_rec *)(void *)at;
     return true;
 }
@@ -300,9 +319,27 @@ typedef struct sluice_taken {
 /* Consumer c: take up to max published records across the rings, oldest
  * first (by ticks), into out. They stay owned by the caller until
  * sluice_queue_release; their memory may be read until
- * sluice_queue_rendered. */
+ * sluice_queue_rendered. Records younger than the queue's settle time are
+ * left for a later take, unless the queue is sealed or this is c's first
+ * take (see below). */
 size_t sluice_queue_take(sluice_queue *q, unsigned c, sluice_taken *out,
                          size_t max);
+
+/* Settling: a consumer that reads a record soon after its producer wrote
+ * it takes the cache lines the producer is still writing (records are
+ * 8-byte units, so a record shares its last line with the next one, and
+ * the reader's hardware prefetcher streams on ahead), and that producer
+ * pays a transfer for each record it writes meanwhile: one producer,
+ * 20-record bursts 20 us apart, p99 140 ns while the worker read close
+ * behind it, 31-38 ns with no worker reading at all, 37-50 ns when it left
+ * records younger than 50-200 us. The runtime gives every logger's queue
+ * SLUICE_QUEUE_SETTLE_NS; a record waits that much longer at most before
+ * its sinks get it (the worker naps 200-500 us when idle anyway). A
+ * consumer's first take is not held, so that a run loop gets at once what
+ * was logged before it started. Only with TSC ticks (the wall clock may
+ * step); 0 turns it off. */
+#define SLUICE_QUEUE_SETTLE_NS 100000
+void sluice_queue_set_settle(sluice_queue *q, uint64_t ticks);
 /* The lead stage: from now on consumer q->consumers (one more cursor than
  * the consumers the queue was made for) goes first, and no other consumer
  * takes a record it has not passed (released). It starts past every record

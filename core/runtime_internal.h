@@ -119,8 +119,10 @@ enum {
     SLUICE_SLOW_FORKED = 1u << 5,     /* a fork's child: calls are dropped */
     SLUICE_SLOW_DURABLE = 1u << 6,    /* a durable queue: alone, the
                                          straight path's durable twin */
-    SLUICE_SLOW_SOFT_CRC = 1u << 7    /* ... without SSE4.2's crc32: the
+    SLUICE_SLOW_SOFT_CRC = 1u << 7,   /* ... without SSE4.2's crc32: the
                                          general path */
+    SLUICE_SLOW_NO_PRFCHW = 1u << 8   /* no prefetchw (x86 before 2014),
+                                         which the straight path uses */
 };
 
 struct sluice_logger {

@@ -3,6 +3,8 @@
  * the test drives run() itself.
  */
 #include "helpers.h"
+#include "clock_internal.h"
+#include "queue_internal.h"
 
 TestSuite(worker, .init = init_capture, .fini = fini_capture, .timeout = 60);
 
@@ -213,4 +215,98 @@ Test(worker, counters_add_up_with_two_sinks)
                      (unsigned long long)st.written);
     }
     cr_assert_eq(sluice_close(rt, 5000), 0);
+}
+
+/* ---- settling: a take leaves the youngest records (queue_internal.h) ---- */
+
+static void put_text(sluice_queue *q, uint64_t ticks)
+{
+    sluice_ring *ring = &q->ring[0];
+    uint32_t units = sluice_rec_units(8);
+    uint64_t off;
+    sluice_rec *rec = sluice_queue_claim(q, ring, units, SLUICE_OVERFLOW_BLOCK, 0, &off);
+    cr_assert_not_null(rec);
+    rec->units = units;
+    rec->length = 8;
+    rec->callsite = NULL;
+    rec->ticks = ticks;
+    sluice_rec_set_id(rec, 1, SLUICE_LEVEL_INFO, SLUICE_KIND_TEXT, 0);
+    rec->args_length = 8;
+    rec->check = 0;
+    memcpy(rec->payload, "12345678", 8);
+    sluice_queue_publish(q, ring, rec, off);
+}
+
+static size_t take_release(sluice_queue *q, sluice_taken *batch, uint64_t *ticks)
+{
+    size_t n = sluice_queue_take(q, 0, batch, 8);
+    for (size_t i = 0; i < n; i++)
+        ticks[i] = batch[i].rec->ticks;
+    sluice_queue_release(q, 0, batch, n, n);
+    return n;
+}
+
+Test(worker, a_take_leaves_records_younger_than_the_settle_time_until_sealed)
+{
+    sluice_clock_init();
+    if (!sluice_clock_uses_tsc_)
+        cr_skip_test("settling needs TSC ticks");
+    sluice_queue *q = sluice_queue_create(64 * 1024, 1, 1);
+    cr_assert_not_null(q);
+    uint64_t hour = sluice_clock_tsc_ticks_for_ns(3600LL * 1000000000LL);
+    cr_assert_gt(hour, 0);
+    sluice_queue_set_settle(q, hour);
+    sluice_taken batch[8];
+    uint64_t ticks[8];
+    cr_assert_eq(take_release(q, batch, ticks), 0, "the consumer's first take");
+    uint64_t now = sluice_clock_ticks();
+    put_text(q, now - 2 * hour); /* old: taken */
+    put_text(q, now + 2 * hour); /* "from the future": not held either */
+    put_text(q, now);            /* young: left */
+    cr_assert_eq(take_release(q, batch, ticks), 2);
+    cr_assert_eq(ticks[0], now - 2 * hour);
+    cr_assert_eq(ticks[1], now + 2 * hour);
+    cr_assert_eq(take_release(q, batch, ticks), 0, "the young record waits");
+    cr_assert(!sluice_queue_drained(q, 0));
+    sluice_queue_seal(q);
+    cr_assert_eq(take_release(q, batch, ticks), 1, "sealed: the queue drains whole");
+    cr_assert_eq(ticks[0], now);
+    cr_assert(sluice_queue_drained(q, 0));
+    sluice_queue_destroy(q);
+}
+
+/* A run loop started by the host gets at once what was logged before it
+ * started, however young. */
+Test(worker, a_consumers_first_take_gives_every_record_however_young)
+{
+    sluice_clock_init();
+    if (!sluice_clock_uses_tsc_)
+        cr_skip_test("settling needs TSC ticks");
+    sluice_queue *q = sluice_queue_create(64 * 1024, 1, 2);
+    cr_assert_not_null(q);
+    sluice_queue_set_settle(q, sluice_clock_tsc_ticks_for_ns(3600LL * 1000000000LL));
+    uint64_t now = sluice_clock_ticks();
+    for (int i = 0; i < 3; i++)
+        put_text(q, now);
+    sluice_taken batch[8];
+    uint64_t ticks[8];
+    cr_assert_eq(take_release(q, batch, ticks), 3, "consumer 0's first take");
+    put_text(q, now);
+    cr_assert_eq(take_release(q, batch, ticks), 0, "its second leaves the young one");
+    size_t n = sluice_queue_take(q, 1, batch, 8);
+    cr_assert_eq(n, 4, "consumer 1's first take gets all four");
+    sluice_queue_release(q, 1, batch, n, n);
+    sluice_queue_destroy(q);
+}
+
+Test(worker, a_queue_without_a_settle_time_gives_every_record_at_once)
+{
+    sluice_clock_init();
+    sluice_queue *q = sluice_queue_create(64 * 1024, 1, 1);
+    cr_assert_not_null(q);
+    put_text(q, sluice_clock_ticks());
+    sluice_taken batch[8];
+    uint64_t ticks[8];
+    cr_assert_eq(take_release(q, batch, ticks), 1);
+    sluice_queue_destroy(q);
 }
