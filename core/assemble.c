@@ -213,6 +213,8 @@ static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
     face->gens = gen;
     atomic_init(&face->gen, gen);
     atomic_init(&face->lane0, gen->queues[0]);
+    atomic_init(&face->fast,
+                atomic_load(&face->slow_path) ? NULL : gen->queues[0]);
     return face;
 }
 

@@ -1176,7 +1176,7 @@ int sluice_durable_open_(const sluice_durable_spec *spec, sluice_queue **out,
         if (ticks > max_ticks)
             max_ticks = ticks;
         atomic_store(&r->head, f.head);
-        atomic_store(&r->gate, from);
+        atomic_store(&r->end, from + r->units);
         d->replayed += count_records(r, from, f.head);
         for (unsigned c = 0; c < spec->consumers; c++) {
             sluice_cursor *cur = &r->cursor[c];

@@ -12,6 +12,8 @@
  */
 #include "guard_internal.h"
 
+#include <sluice/sluice.h> /* sluice_fast_thread_, exported */
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -19,6 +21,9 @@
 
 _Thread_local __attribute__((tls_model("initial-exec")))
 sluice_guard_tls sluice_guard_;
+/* The call site's copy of thread_id and thread_index (sluice/fast.h). */
+__thread __attribute__((tls_model("initial-exec")))
+struct sluice_fast_thread_ sluice_fast_thread_;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic uint32_t thread_counter; /* thread indexes, 1-based */
@@ -40,6 +45,7 @@ static void unregister(void *word)
     /* a later call on this thread (another key's destructor) registers
      * again, and the key's destructor runs again for it */
     ((sluice_guard_tls *)word)->thread_id = 0;
+    sluice_fast_thread_.id = 0; /* the destructor runs on the exiting thread */
 }
 
 static void init_once(void)
@@ -71,6 +77,9 @@ void sluice_guard_register_(void)
     if (g->thread_index == 0)
         g->thread_index = atomic_fetch_add(&thread_counter, 1) + 1;
     g->thread_id = tid;
+    /* the ring's offset in the queue: sluice_queue's ring_off_mask */
+    sluice_fast_thread_.ring = g->thread_index << 8;
+    sluice_fast_thread_.id = tid;
 }
 
 static bool names_one_of(const void *word, const void *const *objs, size_t n)

@@ -255,7 +255,7 @@ void sluice_runtime_wake_all_(sluice_runtime *rt)
 static void set_bits(sluice_runtime *rt, unsigned bits)
 {
     FOR_EACH_FACE(rt, face)
-        atomic_fetch_or(&face->slow_path, bits);
+        sluice_face_set_slow_(face, bits);
 }
 
 /* Wait until no producer is inside a claim and every claimed record is
@@ -287,7 +287,7 @@ static bool wait_quiet(sluice_runtime *rt, bool producers, int64_t deadline)
 void sluice_face_stop_intake_(sluice_logger *face)
 {
     __atomic_store_n(&face->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
-    atomic_fetch_or(&face->slow_path, SLUICE_SLOW_CLOSING);
+    sluice_face_set_slow_(face, SLUICE_SLOW_CLOSING);
     sluice_logger *gen = face->gens;
     for (unsigned l = 0; l < gen->lanes; l++)
         sluice_queue_close(gen->queues[l]);
@@ -506,7 +506,7 @@ static void after_fork_child(void)
         rt->forked = true;
         sluice_metrics_http_forked_(rt);
         FOR_EACH_FACE(rt, face)
-            atomic_fetch_or(&face->slow_path, SLUICE_SLOW_FORKED);
+            sluice_face_set_slow_(face, SLUICE_SLOW_FORKED);
     }
 }
 
@@ -578,7 +578,7 @@ static long close_forked(sluice_runtime *rt)
         face->closed_stats.binding_count =
             sluice_gen_binding_count_(sluice_logger_gen_(face));
         __atomic_store_n(&face->head.level, (int)SLUICE_LEVEL_OFF, __ATOMIC_RELAXED);
-        atomic_fetch_or(&face->slow_path, SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED);
+        sluice_face_set_slow_(face, SLUICE_SLOW_CLOSING | SLUICE_SLOW_CLOSED);
     }
     pthread_mutex_lock(&live_lock);
     rt->live_next = forsaken;

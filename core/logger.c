@@ -90,7 +90,7 @@ static int add_hook(sluice_logger *lg, sluice_hook_slot *slots,
         slots[n].user = user;
         atomic_store_explicit(count, n + 1, memory_order_release);
         if (slots == lg->pre_hooks) {
-            atomic_fetch_or(&lg->slow_path, SLUICE_SLOW_PRE_HOOKS);
+            sluice_face_set_slow_(lg, SLUICE_SLOW_PRE_HOOKS);
         } else {
             /* the run loops read their generation's copy (a reload copies
              * the face's into a new one under hooks_lock) */

@@ -433,6 +433,42 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
         return finish(q);
 }
 
+/* ---- the call site's inline claim (sluice/fast.h) ----------------------
+ * It is the straight path above, compiled into the host: the layout it
+ * reads is checked here. */
+#ifdef SLUICE_FAST_INLINE
+_Static_assert(offsetof(struct sluice_logger, fast) == SLUICE_FAST_LOGGER_QUEUE,
+               "fast.h: the logger's layout");
+_Static_assert(offsetof(sluice_queue, data_waiters) == SLUICE_FAST_QUEUE_WAITERS &&
+                   offsetof(sluice_queue, ring_off_mask) == SLUICE_FAST_QUEUE_RING_MASK &&
+                   offsetof(sluice_queue, ring) == SLUICE_FAST_QUEUE_RINGS &&
+                   sizeof(sluice_ring) == 1u << SLUICE_FAST_RING_SHIFT,
+               "fast.h: the queue's layout");
+_Static_assert(offsetof(sluice_ring, head) == SLUICE_FAST_RING_HEAD &&
+                   offsetof(sluice_ring, end) == SLUICE_FAST_RING_END &&
+                   offsetof(sluice_ring, mask) == SLUICE_FAST_RING_MASK &&
+                   offsetof(sluice_ring, secret) == SLUICE_FAST_RING_SECRET &&
+                   offsetof(sluice_ring, base) == SLUICE_FAST_RING_BASE,
+               "fast.h: the ring's layout");
+_Static_assert(SLUICE_REC_HEADER == SLUICE_FAST_REC_HEADER &&
+                   offsetof(sluice_rec, units) == SLUICE_FAST_REC_SIZES &&
+                   offsetof(sluice_rec, length) == SLUICE_FAST_REC_SIZES + 4 &&
+                   offsetof(sluice_rec, callsite) == SLUICE_FAST_REC_SITE &&
+                   offsetof(sluice_rec, ticks) == SLUICE_FAST_REC_TICKS &&
+                   offsetof(sluice_rec, thread_id) == SLUICE_FAST_REC_ID &&
+                   offsetof(sluice_rec, level) == SLUICE_FAST_REC_ID + 4 &&
+                   offsetof(sluice_rec, args_length) == SLUICE_FAST_REC_BODY &&
+                   offsetof(sluice_rec, check) == SLUICE_FAST_REC_BODY + 4 &&
+                   SLUICE_KIND_ARGS == SLUICE_FAST_KIND_ARGS &&
+                   SLUICE_PREFETCH_AHEAD == SLUICE_FAST_PREFETCH,
+               "fast.h: the record's layout");
+#endif
+
+void sluice_fast_wake_(void *queue)
+{
+    sluice_queue_ring_data_(queue);
+}
+
 void sluice_log_a0_(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs)
 {
     log_straight(lg, lvl, cs, 0, 0, 0, 0);

@@ -154,8 +154,9 @@ _Static_assert(sizeof(sluice_cursor) == 64, "a cursor is one cache line");
  * line its producers write first, then one read on every claim. */
 typedef struct sluice_ring {
     _Alignas(64) _Atomic uint64_t head;    /* next unit to claim | CLOSED */
-    /* read on every claim, written rarely (gate) or never */
-    _Alignas(64) _Atomic uint64_t gate;    /* cached min of the cursors */
+    /* read on every claim, written rarely (end) or never */
+    _Alignas(64) _Atomic uint64_t end;     /* cached min of the cursors +
+                                              units: no claim reaches past */
     uint64_t units;                        /* ring size in units, a power of two */
     uint64_t mask;
     uint64_t secret;                       /* the queue's, for publish words */
@@ -190,6 +191,8 @@ typedef struct sluice_queue {
     unsigned rings;              /* a power of two */
     unsigned ring_mask;
     unsigned consumers;
+    uint32_t ring_off_mask;      /* ring_mask << 8: a thread's ring offset
+                                    (sluice/fast.h) */
     uint32_t max_record;         /* bytes of payload a record may carry */
     size_t header_size;          /* bytes before the first ring's data */
     size_t region_size;
@@ -258,9 +261,9 @@ static inline bool sluice_queue_try_claim(sluice_ring *r, uint32_t units,
                                           bool prefetchw)
 {
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t g = atomic_load_explicit(&r->gate, memory_order_acquire);
-    /* the closed bit makes h - g huge: no claim once closed */
-    if (__builtin_expect(units > SLUICE_RING_SLACK_UNITS || h + units - g > r->units, 0))
+    uint64_t e = atomic_load_explicit(&r->end, memory_order_acquire);
+    /* the closed bit makes h + units huge: no claim once closed */
+    if (__builtin_expect(units > SLUICE_RING_SLACK_UNITS || h + units > e, 0))
         return false;
     if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
                              &r->head, &h, h + units, memory_order_acquire,
@@ -524,7 +527,7 @@ static inline int sluice_queue_is_sealed(sluice_queue *q)
  * be being filled; one waiting for room is still on its way out). */
 bool sluice_queue_quiet(sluice_queue *q);
 /* Free the rings' memory, keep the header pages: what a producer racing
- * with close may still read (heads, gates, waiters, bells) stays valid.
+ * with close may still read (heads, ends, waiters, bells) stays valid.
  * The queue is unusable after. */
 void sluice_queue_bury(sluice_queue *q);
 /* Wake every sleeper (close, resume). */

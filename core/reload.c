@@ -459,6 +459,9 @@ static int make_parts(reload *r, sluice_error *err)
             c->face->gens = c->gen;
             atomic_init(&c->face->gen, c->gen); /* not seen by anyone yet */
             atomic_init(&c->face->lane0, c->gen->queues[0]);
+            atomic_init(&c->face->fast, atomic_load(&c->face->slow_path)
+                                            ? NULL
+                                            : c->gen->queues[0]);
         } else {
             /* a post-hook may come before the commit: ready for it */
             c->stages = sluice_hook_stages_new_(c->gen);
@@ -601,11 +604,15 @@ static void publish(sluice_logger *face, sluice_logger *gen,
     /* a call that sees the new generation must see the bit (producer.c);
      * it is never cleared (one more lane is harmless on the general path) */
     if (gen->lanes > 1)
-        atomic_fetch_or(&face->slow_path, SLUICE_SLOW_LANES);
+        sluice_face_set_slow_(face, SLUICE_SLOW_LANES);
     gen->older = older;
     face->gens = gen;
     atomic_store_explicit(&face->gen, gen, memory_order_release);
+    sluice_queue *was = atomic_load_explicit(&face->lane0, memory_order_relaxed);
     atomic_store_explicit(&face->lane0, gen->queues[0], memory_order_release);
+    /* the inline claim follows, unless a bit took it away (then it stays
+     * NULL: the exchange fails) */
+    atomic_compare_exchange_strong(&face->fast, &was, gen->queues[0]);
     pthread_mutex_unlock(&face->gens_lock);
     pthread_mutex_unlock(&face->hooks_lock);
 }
@@ -877,7 +884,7 @@ static bool face_done(sluice_logger *face)
 static bool reap_face(sluice_runtime *rt, sluice_logger *face, long *left)
 {
     sluice_stats_freeze_(face);
-    atomic_fetch_or(&face->slow_path, SLUICE_SLOW_CLOSED);
+    sluice_face_set_slow_(face, SLUICE_SLOW_CLOSED);
     const void *self = face;
     for (int waited = 0; sluice_guard_busy_(&self, 1); waited++) {
         if (waited >= 1000)

@@ -127,6 +127,10 @@ enum {
 
 struct sluice_logger {
     struct sluice_logger_head_ head; /* must stay first: the macros read it */
+    /* lane0 while slow_path is 0, NULL once it is not: all the call
+     * site's inline claim reads (sluice/fast.h). Set with the bits
+     * (sluice_face_set_slow_) and by a reload's new generation */
+    sluice_queue *_Atomic fast;
     /* the face: the generation logging calls write into (acquire), and
      * its first queue, all the straight path needs */
     struct sluice_logger *_Atomic gen;
@@ -185,6 +189,15 @@ struct sluice_logger {
     struct sluice_logger *_Atomic next_gen; /* generation: the next one its
                                       runtime published (release), or NULL */
 };
+
+/* Add slow-path bits to a logger (seq_cst), and take the inline claim's
+ * queue away: a call that read it before is one that read the bits
+ * before. Bits are never cleared. */
+static inline void sluice_face_set_slow_(struct sluice_logger *face, unsigned bits)
+{
+    atomic_fetch_or(&face->slow_path, bits);
+    atomic_store(&face->fast, NULL);
+}
 
 /* The generation a logging call writes into (a face's gen). */
 static inline sluice_logger *sluice_logger_gen_(sluice_logger *face)

@@ -532,6 +532,44 @@ struct sluice_logger_head_ {
     int level; /* first member of every logger; read relaxed */
 };
 
+#include <sluice/fast.h>
+
+/* The calls the macros make for up to three fixed-size arguments: the
+ * inline claim first (sluice/fast.h), the library when it says no. */
+#ifdef SLUICE_FAST_INLINE
+#define SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, n)                          \
+    if (sluice_fast_log_((lg), (int)(lvl), (cs), (a1), (a2), (a3), (n)))       \
+        return
+#else
+#define SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, n) (void)0
+#endif
+static inline void sluice_call_a0_(sluice_logger *lg, sluice_level lvl,
+                                   const sluice_callsite *cs)
+{
+    SLUICE_FAST_TRY_(lg, lvl, cs, 0, 0, 0, 0);
+    sluice_log_a0_(lg, lvl, cs);
+}
+static inline void sluice_call_a1_(sluice_logger *lg, sluice_level lvl,
+                                   const sluice_callsite *cs, uint64_t a1)
+{
+    SLUICE_FAST_TRY_(lg, lvl, cs, a1, 0, 0, 1);
+    sluice_log_a1_(lg, lvl, cs, a1);
+}
+static inline void sluice_call_a2_(sluice_logger *lg, sluice_level lvl,
+                                   const sluice_callsite *cs, uint64_t a1,
+                                   uint64_t a2)
+{
+    SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, 0, 2);
+    sluice_log_a2_(lg, lvl, cs, a1, a2);
+}
+static inline void sluice_call_a3_(sluice_logger *lg, sluice_level lvl,
+                                   const sluice_callsite *cs, uint64_t a1,
+                                   uint64_t a2, uint64_t a3)
+{
+    SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, 3);
+    sluice_log_a3_(lg, lvl, cs, a1, a2, a3);
+}
+
 static inline bool sluice_logger_enabled_(sluice_logger *lg, int lvl)
 {
     return lvl >= __atomic_load_n(&((struct sluice_logger_head_ *)(void *)lg)
@@ -690,10 +728,10 @@ static inline uint64_t sluice_enc_p_(const volatile void *p)
 #define SLUICE_SMAP24_(M, f, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23) M(a1) M(a2) M(a3) M(a4) M(a5) M(a6) M(a7) M(a8) M(a9) M(a10) M(a11) M(a12) M(a13) M(a14) M(a15) M(a16) M(a17) M(a18) M(a19) M(a20) M(a21) M(a22) M(a23)
 #ifndef __cplusplus
 /* the call of a deferred log with n-1 arguments */
-#define SLUICE_CALL1_(lg, lvl, f) sluice_log_a0_((lg), (sluice_level)(lvl), &sluice_site_)
-#define SLUICE_CALL2_(lg, lvl, f, a1) (sluice_site_.fixed_size ? sluice_log_a1_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1)}))
-#define SLUICE_CALL3_(lg, lvl, f, a1, a2) (sluice_site_.fixed_size ? sluice_log_a2_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1), SLUICE_ENC_(a2)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2)}))
-#define SLUICE_CALL4_(lg, lvl, f, a1, a2, a3) (sluice_site_.fixed_size ? sluice_log_a3_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3)}))
+#define SLUICE_CALL1_(lg, lvl, f) sluice_call_a0_((lg), (sluice_level)(lvl), &sluice_site_)
+#define SLUICE_CALL2_(lg, lvl, f, a1) (sluice_site_.fixed_size ? sluice_call_a1_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1)}))
+#define SLUICE_CALL3_(lg, lvl, f, a1, a2) (sluice_site_.fixed_size ? sluice_call_a2_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1), SLUICE_ENC_(a2)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2)}))
+#define SLUICE_CALL4_(lg, lvl, f, a1, a2, a3) (sluice_site_.fixed_size ? sluice_call_a3_((lg), (sluice_level)(lvl), &sluice_site_, SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3)) : sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3)}))
 #define SLUICE_CALL5_(lg, lvl, f, a1, a2, a3, a4) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4)})
 #define SLUICE_CALL6_(lg, lvl, f, a1, a2, a3, a4, a5) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5)})
 #define SLUICE_CALL7_(lg, lvl, f, a1, a2, a3, a4, a5, a6) sluice_log_args_((lg), (sluice_level)(lvl), &sluice_site_, (const uint64_t[]){SLUICE_ENC_(a1), SLUICE_ENC_(a2), SLUICE_ENC_(a3), SLUICE_ENC_(a4), SLUICE_ENC_(a5), SLUICE_ENC_(a6)})

@@ -177,13 +177,13 @@ template <bool Fixed, class... U>
 {
     constexpr std::size_t count = sizeof...(U);
     if constexpr (count == 0) {
-        sluice_log_a0_(lg, lvl, cs);
+        sluice_call_a0_(lg, lvl, cs);
     } else if constexpr (Fixed && count == 1) {
-        sluice_log_a1_(lg, lvl, cs, args...);
+        sluice_call_a1_(lg, lvl, cs, args...);
     } else if constexpr (Fixed && count == 2) {
-        sluice_log_a2_(lg, lvl, cs, args...);
+        sluice_call_a2_(lg, lvl, cs, args...);
     } else if constexpr (Fixed && count == 3) {
-        sluice_log_a3_(lg, lvl, cs, args...);
+        sluice_call_a3_(lg, lvl, cs, args...);
     } else {
         const uint64_t encoded[] = {args...};
         sluice_log_args_(lg, lvl, cs, encoded);

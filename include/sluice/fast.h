@@ -1,0 +1,125 @@
+/*
+ * sluice/fast.h -- the call site's inline claim (included by sluice.h; not
+ * an API: nothing here is for a host to call or read).
+ *
+ * An enabled deferred call with up to three fixed-size arguments writes
+ * its record inline, at the call site, the way the straight path inside
+ * the library does (core/producer.c): one compare-and-swap on the thread's
+ * ring for room, the arguments, the header, the time, the publish word.
+ * Whatever else (the thread's first call, a full ring, several lanes,
+ * hooks, a durable queue, close, a fork's child, no invariant TSC or no
+ * prefetchw: any bit of the logger's slow-path word) goes to the library's
+ * sluice_log_aN_, which decides. So does every call on a processor or
+ * compiler this file does not know (x86-64 with GCC or Clang only), and
+ * every call when SLUICE_NO_INLINE_CLAIM is defined.
+ *
+ * What it reads of the library's objects is their layout, stated here
+ * (SLUICE_FAST_*) and checked by the library at its compile time against
+ * its own (core/producer.c); a release that changes any of it changes the
+ * soname. It writes only the record it claimed.
+ */
+#ifndef SLUICE_FAST_H
+#define SLUICE_FAST_H
+
+#include <stdint.h>
+
+/* The calling thread: its kernel id (0 until its first call into the
+ * library), and its 1-based index shifted to a ring's offset (the queue's
+ * ring mask, shifted alike, picks its ring). Written by the library only. */
+struct sluice_fast_thread_ {
+    uint32_t id;
+    uint32_t ring;
+};
+#if defined(__GNUC__) || defined(__clang__)
+extern __thread __attribute__((tls_model("initial-exec")))
+struct sluice_fast_thread_ sluice_fast_thread_;
+#endif
+
+/* After a publish that found a consumer asleep on the queue: ring it. */
+void sluice_fast_wake_(void *queue);
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) &&    \
+    !defined(SLUICE_NO_INLINE_CLAIM)
+#define SLUICE_FAST_INLINE 1
+
+/* The layout the inline claim reads. */
+#define SLUICE_FAST_LOGGER_QUEUE 8   /* struct sluice_logger: its first queue
+                                        while no slow-path bit is set, or NULL */
+#define SLUICE_FAST_QUEUE_WAITERS 0  /* sluice_queue: consumers asleep */
+#define SLUICE_FAST_QUEUE_RING_MASK 40 /* ring_mask << SLUICE_FAST_RING_SHIFT */
+#define SLUICE_FAST_QUEUE_RINGS 128  /* its first ring */
+#define SLUICE_FAST_RING_SHIFT 8     /* a ring is 256 bytes */
+#define SLUICE_FAST_RING_HEAD 0      /* next unit to claim | closed bit */
+#define SLUICE_FAST_RING_END 64      /* no claim may reach past it */
+#define SLUICE_FAST_RING_MASK 80
+#define SLUICE_FAST_RING_SECRET 88
+#define SLUICE_FAST_RING_BASE 96
+#define SLUICE_FAST_REC_HEADER 48    /* sluice_rec, queue_internal.h */
+#define SLUICE_FAST_REC_SIZES 8      /* units, payload length (u32 each) */
+#define SLUICE_FAST_REC_SITE 16
+#define SLUICE_FAST_REC_TICKS 24
+#define SLUICE_FAST_REC_ID 32        /* thread id (u32), level, kind, fields */
+#define SLUICE_FAST_REC_BODY 40      /* body length (u32), check (u32) */
+#define SLUICE_FAST_KIND_ARGS 1
+#define SLUICE_FAST_PREFETCH 512     /* the line warmed ahead, for writing */
+
+#define SLUICE_FAST_AT_(p, off, T) ((T *)(void *)((unsigned char *)(p) + (off)))
+
+static inline __attribute__((always_inline)) int
+sluice_fast_log_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
+                 uint64_t a3, unsigned n)
+{
+    unsigned char *q = __atomic_load_n(
+        SLUICE_FAST_AT_(lg, SLUICE_FAST_LOGGER_QUEUE, unsigned char *),
+        __ATOMIC_ACQUIRE);
+    uint32_t id = sluice_fast_thread_.id;
+    if (__builtin_expect(q == 0 || id == 0, 0))
+        return 0;
+    unsigned char *r = q + SLUICE_FAST_QUEUE_RINGS +
+                       (sluice_fast_thread_.ring &
+                        *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t));
+    const uint64_t units = (SLUICE_FAST_REC_HEADER + 8 * n) / 8;
+    uint64_t *headp = SLUICE_FAST_AT_(r, SLUICE_FAST_RING_HEAD, uint64_t);
+    uint64_t h = __atomic_load_n(headp, __ATOMIC_RELAXED);
+    uint64_t e = __atomic_load_n(SLUICE_FAST_AT_(r, SLUICE_FAST_RING_END, uint64_t),
+                                 __ATOMIC_ACQUIRE);
+    /* the closed bit makes h + units huge: no claim once closed */
+    if (__builtin_expect(h + units > e, 0))
+        return 0;
+    if (__builtin_expect(!__atomic_compare_exchange_n(headp, &h, h + units, 0,
+                                                      __ATOMIC_ACQUIRE,
+                                                      __ATOMIC_RELAXED),
+                         0))
+        return 0;
+    unsigned char *rec = *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_BASE, unsigned char *) +
+                         (h & *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_MASK, uint64_t)) * 8;
+    __asm__ volatile("prefetchw %0" : : "m"(*(rec + SLUICE_FAST_PREFETCH)));
+    uint64_t *body = SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_HEADER, uint64_t);
+    if (n > 0)
+        body[0] = a1;
+    if (n > 1)
+        body[1] = a2;
+    if (n > 2)
+        body[2] = a3;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) =
+        units | (uint64_t)(8 * n) << 32;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, const void *) = cs;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint64_t) = __builtin_ia32_rdtsc();
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) =
+        id | (uint64_t)((uint32_t)(uint8_t)lvl |
+                                  (uint32_t)SLUICE_FAST_KIND_ARGS << 8)
+                           << 32;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) = 8 * n;
+    __atomic_store_n(SLUICE_FAST_AT_(rec, 0, uint64_t),
+                     (h + 1) ^ *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_SECRET, uint64_t),
+                     __ATOMIC_RELEASE);
+    if (__builtin_expect(__atomic_load_n(SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_WAITERS,
+                                                         uint32_t),
+                                         __ATOMIC_RELAXED) != 0,
+                         0))
+        sluice_fast_wake_(q);
+    return 1;
+}
+#endif
+
+#endif
