@@ -72,6 +72,48 @@ Test(fast, an_inline_record_is_the_one_the_library_writes)
     cr_assert_eq(sluice_close(rt, 5000), 0);
 }
 
+static const unsigned char mixed_types[] = {SLUICE_ARG_STRING, SLUICE_ARG_INT,
+                                            SLUICE_ARG_STRING, SLUICE_ARG_DOUBLE};
+static const sluice_callsite mixed = {"s=%s i=%d t=%s d=%.1f", __FILE__, "mixed", 7,
+                                      4, mixed_types, 0};
+
+/* Strings (one NULL, one longer than a record the inline claim takes)
+ * mixed with numbers: the same bytes either way. */
+Test(fast, an_inline_record_with_strings_is_the_one_the_library_writes)
+{
+    sluice_runtime *rt = start_app("");
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    SLUICE_INFO(lg, "warm %d", 0);
+    static char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    const char *firsts[] = {"user alice", NULL, "", big};
+    size_t lines = 1;
+    for (size_t k = 0; k < sizeof firsts / sizeof *firsts; k++) {
+        uint64_t args[4] = {(uint64_t)(uintptr_t)firsts[k], (uint64_t)-3,
+                            (uint64_t)(uintptr_t) "from 10.0.0.1", dbl(1.5)};
+        int took = sluice_fast_args_(lg, SLUICE_LEVEL_ERROR, &mixed, args,
+                                     SLUICE_STRING_MAX);
+        cr_assert_eq(took, firsts[k] != big, "case %zu: inline unless too long", k);
+        if (!took)
+            sluice_log_args_(lg, SLUICE_LEVEL_ERROR, &mixed, args);
+        sluice_log_args_(lg, SLUICE_LEVEL_ERROR, &mixed, args);
+        lines += 2;
+    }
+    cr_assert_eq(sluice_logger_flush(lg, 5000), 0);
+    wait_lines(lines);
+    for (size_t i = 1; i < lines; i += 2)
+        cr_assert_str_eq(capture_sink.lines[i], capture_sink.lines[i + 1], "line %zu", i);
+    char want[160];
+    snprintf(want, sizeof want, "error %ld %s:7 mixed s=user alice i=-3 t=from 10.0.0.1 d=1.5\n",
+             (long)syscall(SYS_gettid), __FILE__);
+    cr_assert_str_eq(capture_sink.lines[1], want);
+    cr_assert(strstr(capture_sink.lines[3], "s=(null) i=-3"), "%s", capture_sink.lines[3]);
+    cr_assert_eq(strlen(capture_sink.lines[7]),
+                 strlen(capture_sink.lines[1]) - strlen("user alice") + SLUICE_STRING_MAX,
+                 "a string is cut at SLUICE_STRING_MAX either way");
+    cr_assert_eq(sluice_close(rt, 5000), 0);
+}
+
 static bool reject_all(void *user, sluice_hook_record *r)
 {
     (void)user;

@@ -2,16 +2,19 @@
  * sluice/fast.h -- the call site's inline claim (included by sluice.h; not
  * an API: nothing here is for a host to call or read).
  *
- * An enabled deferred call with up to three fixed-size arguments writes
- * its record inline, at the call site, the way the straight path inside
- * the library does (core/producer.c): one compare-and-swap on the thread's
- * ring for room, the arguments, the header, the time, the publish word.
+ * An enabled deferred call writes its record inline, at the call site,
+ * the way the straight path inside the library does (core/producer.c):
+ * one compare-and-swap on the thread's ring for room, the arguments, the
+ * header, the time, the publish word. Up to three fixed-size arguments
+ * come in registers (sluice_fast_log_); more, or strings, in an array
+ * (sluice_fast_args_: up to 8, a record of up to 4 KiB).
  * Whatever else (the thread's first call, a full ring, several lanes,
  * hooks, a durable queue, close, a fork's child, no invariant TSC or no
- * prefetchw: any bit of the logger's slow-path word) goes to the library's
- * sluice_log_aN_, which decides. So does every call on a processor or
- * compiler this file does not know (x86-64 with GCC or Clang only), and
- * every call when SLUICE_NO_INLINE_CLAIM is defined.
+ * prefetchw: any bit of the logger's slow-path word) goes to the
+ * library's sluice_log_aN_ or sluice_log_args_, which decides. So does
+ * every call on a processor or compiler this file does not know (x86-64
+ * with GCC or Clang only), and every call when SLUICE_NO_INLINE_CLAIM is
+ * defined. The thread word is initial-exec TLS, as the library's own is.
  *
  * What it reads of the library's objects is their layout, stated here
  * (SLUICE_FAST_*) and checked by the library at its compile time against
@@ -21,7 +24,9 @@
 #ifndef SLUICE_FAST_H
 #define SLUICE_FAST_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* The calling thread: its kernel id (0 until its first call into the
  * library), and its 1-based index shifted to a ring's offset (the queue's
@@ -65,6 +70,60 @@ void sluice_fast_wake_(void *queue);
 
 #define SLUICE_FAST_AT_(p, off, T) ((T *)(void *)((unsigned char *)(p) + (off)))
 
+/* The claim, the same for every form of call: q (the logger's queue, not
+ * NULL), units; sets r (the ring), h (the offset) and rec, or returns 0
+ * from the function it is in (the ring full or closed, another thread's
+ * claim first: the library's turn). A macro: as functions, even inlined,
+ * the two forms came out 4 instructions longer (registers). */
+#define SLUICE_FAST_CLAIM_(q, units, r, h, rec)                                \
+    do {                                                                       \
+        r = (q) + SLUICE_FAST_QUEUE_RINGS +                                    \
+            (sluice_fast_thread_.ring &                                        \
+             *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t));      \
+        uint64_t *headp_ = SLUICE_FAST_AT_(r, SLUICE_FAST_RING_HEAD, uint64_t); \
+        h = __atomic_load_n(headp_, __ATOMIC_RELAXED);                         \
+        /* the closed bit makes h + units huge: no claim once closed */        \
+        if (__builtin_expect(                                                  \
+                h + (units) > __atomic_load_n(SLUICE_FAST_AT_(r, SLUICE_FAST_RING_END, \
+                                                              uint64_t),       \
+                                              __ATOMIC_ACQUIRE),               \
+                0))                                                            \
+            return 0;                                                          \
+        if (__builtin_expect(!__atomic_compare_exchange_n(headp_, &h, h + (units), 0, \
+                                                          __ATOMIC_ACQUIRE,    \
+                                                          __ATOMIC_RELAXED),   \
+                             0))                                               \
+            return 0;                                                          \
+        rec = *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_BASE, unsigned char *) +    \
+              (h & *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_MASK, uint64_t)) * 8;  \
+        __asm__ volatile("prefetchw %0" : : "m"(*(rec + SLUICE_FAST_PREFETCH))); \
+    } while (0)
+
+/* The header of a record whose body (body bytes) is written, then its
+ * publish word; the queue rung if a consumer sleeps on it. */
+#define SLUICE_FAST_SEAL_(q, r, h, rec, units, body, cs, id, lvl)              \
+    do {                                                                       \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) =               \
+            (units) | (uint64_t)(body) << 32;                                  \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, const void *) = (cs);      \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint64_t) = __builtin_ia32_rdtsc(); \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) =                  \
+            (id) | (uint64_t)((uint32_t)(uint8_t)(lvl) |                       \
+                              (uint32_t)SLUICE_FAST_KIND_ARGS << 8)            \
+                       << 32;                                                  \
+        /* the body's length, and check: 0 */                                  \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) = (body);         \
+        __atomic_store_n(SLUICE_FAST_AT_(rec, 0, uint64_t),                    \
+                         (h + 1) ^ *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_SECRET, uint64_t), \
+                         __ATOMIC_RELEASE);                                    \
+        if (__builtin_expect(__atomic_load_n(SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_WAITERS, \
+                                                             uint32_t),        \
+                                             __ATOMIC_RELAXED) != 0,           \
+                             0))                                               \
+            sluice_fast_wake_(q);                                              \
+    } while (0)
+
+/* n (0..3) fixed-size arguments. 1: written; 0: the library's turn. */
 static inline __attribute__((always_inline)) int
 sluice_fast_log_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
                  uint64_t a3, unsigned n)
@@ -75,25 +134,10 @@ sluice_fast_log_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
     uint32_t id = sluice_fast_thread_.id;
     if (__builtin_expect(q == 0 || id == 0, 0))
         return 0;
-    unsigned char *r = q + SLUICE_FAST_QUEUE_RINGS +
-                       (sluice_fast_thread_.ring &
-                        *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t));
     const uint64_t units = (SLUICE_FAST_REC_HEADER + 8 * n) / 8;
-    uint64_t *headp = SLUICE_FAST_AT_(r, SLUICE_FAST_RING_HEAD, uint64_t);
-    uint64_t h = __atomic_load_n(headp, __ATOMIC_RELAXED);
-    uint64_t e = __atomic_load_n(SLUICE_FAST_AT_(r, SLUICE_FAST_RING_END, uint64_t),
-                                 __ATOMIC_ACQUIRE);
-    /* the closed bit makes h + units huge: no claim once closed */
-    if (__builtin_expect(h + units > e, 0))
-        return 0;
-    if (__builtin_expect(!__atomic_compare_exchange_n(headp, &h, h + units, 0,
-                                                      __ATOMIC_ACQUIRE,
-                                                      __ATOMIC_RELAXED),
-                         0))
-        return 0;
-    unsigned char *rec = *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_BASE, unsigned char *) +
-                         (h & *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_MASK, uint64_t)) * 8;
-    __asm__ volatile("prefetchw %0" : : "m"(*(rec + SLUICE_FAST_PREFETCH)));
+    unsigned char *r, *rec;
+    uint64_t h;
+    SLUICE_FAST_CLAIM_(q, units, r, h, rec);
     uint64_t *body = SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_HEADER, uint64_t);
     if (n > 0)
         body[0] = a1;
@@ -101,23 +145,65 @@ sluice_fast_log_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
         body[1] = a2;
     if (n > 2)
         body[2] = a3;
-    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) =
-        units | (uint64_t)(8 * n) << 32;
-    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, const void *) = cs;
-    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint64_t) = __builtin_ia32_rdtsc();
-    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) =
-        id | (uint64_t)((uint32_t)(uint8_t)lvl |
-                                  (uint32_t)SLUICE_FAST_KIND_ARGS << 8)
-                           << 32;
-    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) = 8 * n;
-    __atomic_store_n(SLUICE_FAST_AT_(rec, 0, uint64_t),
-                     (h + 1) ^ *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_SECRET, uint64_t),
-                     __ATOMIC_RELEASE);
-    if (__builtin_expect(__atomic_load_n(SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_WAITERS,
-                                                         uint32_t),
-                                         __ATOMIC_RELAXED) != 0,
-                         0))
-        sluice_fast_wake_(q);
+    SLUICE_FAST_SEAL_(q, r, h, rec, units, 8 * n, cs, id, lvl);
+    return 1;
+}
+
+/* The same for a call whose arguments are in an array, strings among them
+ * (encoded as the library does: a string is its length, a u32, UINT32_MAX
+ * for NULL, then at most string_max of its bytes; any other argument 8
+ * bytes). The call site's descriptor is a static constant, so the loops
+ * unroll to its types. A record longer than SLUICE_FAST_SLACK_UNITS (a
+ * string of 4 KiB) goes to the library, which pads for it. */
+#define SLUICE_FAST_SLACK_UNITS 512
+#define SLUICE_FAST_ARG_STRING 4
+#define SLUICE_FAST_ARGS_MAX 8
+
+static inline __attribute__((always_inline)) int
+sluice_fast_args_(void *lg, int lvl, const struct sluice_callsite *cs,
+                  const uint64_t *args, size_t string_max)
+{
+    unsigned n = cs->arg_count;
+    if (n > SLUICE_FAST_ARGS_MAX)
+        return 0;
+    unsigned char *q = __atomic_load_n(
+        SLUICE_FAST_AT_(lg, SLUICE_FAST_LOGGER_QUEUE, unsigned char *),
+        __ATOMIC_ACQUIRE);
+    uint32_t id = sluice_fast_thread_.id;
+    if (__builtin_expect(q == 0 || id == 0, 0))
+        return 0;
+    uint32_t len[SLUICE_FAST_ARGS_MAX];
+    uint64_t body = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (cs->arg_types[i] == SLUICE_FAST_ARG_STRING) {
+            const char *str = (const char *)(uintptr_t)args[i];
+            len[i] = str ? (uint32_t)strnlen(str, string_max) : UINT32_MAX;
+            body += 4 + (str ? len[i] : 0);
+        } else {
+            body += 8;
+        }
+    }
+    uint64_t units = (SLUICE_FAST_REC_HEADER + body + 7) / 8;
+    if (__builtin_expect(units > SLUICE_FAST_SLACK_UNITS, 0))
+        return 0;
+    unsigned char *r, *rec;
+    uint64_t h;
+    SLUICE_FAST_CLAIM_(q, units, r, h, rec);
+    unsigned char *p = rec + SLUICE_FAST_REC_HEADER;
+    for (unsigned i = 0; i < n; i++) {
+        if (cs->arg_types[i] == SLUICE_FAST_ARG_STRING) {
+            memcpy(p, &len[i], 4);
+            p += 4;
+            if (len[i] != UINT32_MAX) {
+                memcpy(p, (const char *)(uintptr_t)args[i], len[i]);
+                p += len[i];
+            }
+        } else {
+            memcpy(p, &args[i], 8);
+            p += 8;
+        }
+    }
+    SLUICE_FAST_SEAL_(q, r, h, rec, units, body, cs, id, lvl);
     return 1;
 }
 #endif

@@ -186,7 +186,7 @@ template <bool Fixed, class... U>
         sluice_call_a3_(lg, lvl, cs, args...);
     } else {
         const uint64_t encoded[] = {args...};
-        sluice_log_args_(lg, lvl, cs, encoded);
+        sluice_call_args_(lg, lvl, cs, encoded);
     }
 }
 
