@@ -215,6 +215,9 @@ static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
     atomic_init(&face->lane0, gen->queues[0]);
     atomic_init(&face->fast,
                 atomic_load(&face->slow_path) ? NULL : gen->queues[0]);
+    atomic_init(&face->fast_durable, atomic_load(&face->slow_path) == SLUICE_SLOW_DURABLE
+                                         ? gen->queues[0]
+                                         : NULL);
     return face;
 }
 

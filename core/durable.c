@@ -184,8 +184,8 @@ struct sluice_durable {
     bool sync_stop;
 };
 
-_Thread_local __attribute__((tls_model("initial-exec")))
-sluice_site_cache_entry sluice_site_cache_[SLUICE_SITE_CACHE];
+__thread __attribute__((tls_model("initial-exec")))
+struct sluice_fast_site_ sluice_fast_sites_[SLUICE_FAST_SITES];
 
 static _Atomic uint64_t next_epoch = 1;
 

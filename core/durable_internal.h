@@ -77,22 +77,17 @@ uint64_t sluice_queue_corrupt(const sluice_queue *q);
 uint64_t sluice_queue_replayed(const sluice_queue *q);
 
 /* The calling thread's call-site ids, direct-mapped by call site: what
- * the straight path reads (a miss takes the general path, which fills
- * it). epoch is the queue's (sluice_ring.durable_epoch): never reused. */
-typedef struct sluice_site_cache_entry {
-    uint64_t epoch;
-    const sluice_callsite *cs;
-    uint64_t site;
-} sluice_site_cache_entry;
+ * the straight path and the inline claim read (a miss takes the general
+ * path, which fills it). epoch is the queue's (sluice_ring.durable_epoch):
+ * never reused. The entry and the array are sluice/fast.h's. */
+typedef struct sluice_fast_site_ sluice_site_cache_entry;
 
-#define SLUICE_SITE_CACHE 16
-extern _Thread_local __attribute__((tls_model("initial-exec")))
-sluice_site_cache_entry sluice_site_cache_[SLUICE_SITE_CACHE];
+#define SLUICE_SITE_CACHE SLUICE_FAST_SITES
 
 static inline sluice_site_cache_entry *
 sluice_site_cache_of_(const sluice_callsite *cs)
 {
-    return &sluice_site_cache_[((uintptr_t)cs >> 4) & (SLUICE_SITE_CACHE - 1)];
+    return &sluice_fast_sites_[((uintptr_t)cs >> 4) & (SLUICE_SITE_CACHE - 1)];
 }
 
 #endif

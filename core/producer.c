@@ -360,7 +360,7 @@ log_durable(sluice_logger *lg, sluice_queue *q, sluice_level lvl,
         crc = crc_step64(crc, a3);
     uint64_t off;
     sluice_rec *rec;
-    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off, true), 0))
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off, false), 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
     uint64_t *dst = (uint64_t *)(void *)rec->payload;
     if (n > 0)
@@ -437,7 +437,9 @@ log_straight(sluice_logger *lg, sluice_level lvl, const sluice_callsite *cs,
  * It is the straight path above, compiled into the host: the layout it
  * reads is checked here. */
 #ifdef SLUICE_FAST_INLINE
-_Static_assert(offsetof(struct sluice_logger, fast) == SLUICE_FAST_LOGGER_QUEUE,
+_Static_assert(offsetof(struct sluice_logger, fast) == SLUICE_FAST_LOGGER_QUEUE &&
+                   offsetof(struct sluice_logger, fast_durable) ==
+                       SLUICE_FAST_LOGGER_DURABLE,
                "fast.h: the logger's layout");
 _Static_assert(offsetof(sluice_queue, data_waiters) == SLUICE_FAST_QUEUE_WAITERS &&
                    offsetof(sluice_queue, ring_off_mask) == SLUICE_FAST_QUEUE_RING_MASK &&
@@ -448,7 +450,10 @@ _Static_assert(offsetof(sluice_ring, head) == SLUICE_FAST_RING_HEAD &&
                    offsetof(sluice_ring, end) == SLUICE_FAST_RING_END &&
                    offsetof(sluice_ring, mask) == SLUICE_FAST_RING_MASK &&
                    offsetof(sluice_ring, secret) == SLUICE_FAST_RING_SECRET &&
-                   offsetof(sluice_ring, base) == SLUICE_FAST_RING_BASE,
+                   offsetof(sluice_ring, base) == SLUICE_FAST_RING_BASE &&
+                   offsetof(sluice_ring, tick_offset) == SLUICE_FAST_RING_TICK_OFFSET &&
+                   offsetof(sluice_ring, durable_epoch) == SLUICE_FAST_RING_EPOCH &&
+                   offsetof(sluice_rec, site) == SLUICE_FAST_REC_SITE,
                "fast.h: the ring's layout");
 _Static_assert(SLUICE_REC_HEADER == SLUICE_FAST_REC_HEADER &&
                    offsetof(sluice_rec, units) == SLUICE_FAST_REC_SIZES &&

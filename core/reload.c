@@ -462,6 +462,10 @@ static int make_parts(reload *r, sluice_error *err)
             atomic_init(&c->face->fast, atomic_load(&c->face->slow_path)
                                             ? NULL
                                             : c->gen->queues[0]);
+            atomic_init(&c->face->fast_durable,
+                        atomic_load(&c->face->slow_path) == SLUICE_SLOW_DURABLE
+                            ? c->gen->queues[0]
+                            : NULL);
         } else {
             /* a post-hook may come before the commit: ready for it */
             c->stages = sluice_hook_stages_new_(c->gen);
@@ -612,7 +616,9 @@ static void publish(sluice_logger *face, sluice_logger *gen,
     atomic_store_explicit(&face->lane0, gen->queues[0], memory_order_release);
     /* the inline claim follows, unless a bit took it away (then it stays
      * NULL: the exchange fails) */
+    sluice_queue *was_durable = was;
     atomic_compare_exchange_strong(&face->fast, &was, gen->queues[0]);
+    atomic_compare_exchange_strong(&face->fast_durable, &was_durable, gen->queues[0]);
     pthread_mutex_unlock(&face->gens_lock);
     pthread_mutex_unlock(&face->hooks_lock);
 }

@@ -131,6 +131,9 @@ struct sluice_logger {
      * site's inline claim reads (sluice/fast.h). Set with the bits
      * (sluice_face_set_slow_) and by a reload's new generation */
     sluice_queue *_Atomic fast;
+    /* lane0 while slow_path is exactly SLUICE_SLOW_DURABLE, NULL once it
+     * is anything else: the inline claim's durable twin */
+    sluice_queue *_Atomic fast_durable;
     /* the face: the generation logging calls write into (acquire), and
      * its first queue, all the straight path needs */
     struct sluice_logger *_Atomic gen;
@@ -197,6 +200,7 @@ static inline void sluice_face_set_slow_(struct sluice_logger *face, unsigned bi
 {
     atomic_fetch_or(&face->slow_path, bits);
     atomic_store(&face->fast, NULL);
+    atomic_store(&face->fast_durable, NULL);
 }
 
 /* The generation a logging call writes into (a face's gen). */

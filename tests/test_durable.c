@@ -142,7 +142,18 @@ static void crash_after(child_fn fn, const char *ini, void *arg)
  * them all; then the crash. */
 typedef struct split {
     int confirmed, total;
+    bool deferred; /* deferred calls (written inline), not text */
 } split;
+
+/* Record i: text, or (sp->deferred) a deferred call, which the inline
+ * claim writes (sluice/fast.h) once the thread knows the call site. */
+static void log_one(sluice_logger *lg, const split *sp, int i)
+{
+    if (sp->deferred)
+        SLUICE_INFO(lg, "r%03d", i);
+    else
+        sluice_logf(lg, SLUICE_LEVEL_INFO, "r%03d", i);
+}
 
 static void log_split(const char *ini, void *arg)
 {
@@ -150,11 +161,11 @@ static void log_split(const char *ini, void *arg)
     sluice_runtime *rt = child_start(ini);
     sluice_logger *lg = sluice_logger_get(rt, "app");
     for (int i = 0; i < sp->confirmed; i++)
-        sluice_logf(lg, SLUICE_LEVEL_INFO, "r%03d", i);
+        log_one(lg, sp, i);
     child_wait_written(lg, "b", (uint64_t)sp->confirmed);
     atomic_store(&capture_sink.fail, 1); /* b confirms nothing from here */
     for (int i = sp->confirmed; i < sp->total; i++)
-        sluice_logf(lg, SLUICE_LEVEL_INFO, "r%03d", i);
+        log_one(lg, sp, i);
     child_wait_written(lg, "a", (uint64_t)sp->total);
 }
 
@@ -177,7 +188,7 @@ Test(durable, replay_gives_each_sink_exactly_what_it_had_not_confirmed)
     char *dir = tmpdir_make();
     const char *ini = ini_two_sinks(dir, "[sink.b]\nplugin = capture\n",
                                     "durable_sync = batch\n");
-    split sp = {40, 100};
+    split sp = {40, 100, false};
     crash_after(log_split, ini, &sp);
     char path[600];
     snprintf(path, sizeof path, "%s/a.log", dir);
@@ -215,6 +226,32 @@ Test(durable, replay_gives_each_sink_exactly_what_it_had_not_confirmed)
     cr_assert_eq(count_lines(text), 101, "a: every record once, then the new one");
     cr_assert(strstr(text, "r099\nnew\n"), "%s", text + (before_len > 40 ? before_len - 40 : 0));
     free(text);
+    tmpdir_remove(dir);
+}
+
+/* The same with deferred calls, which the inline claim seals with their
+ * CRC-32C at the call site: none is damaged, each replays whole. */
+Test(durable, records_sealed_at_the_call_site_replay_whole)
+{
+    char *dir = tmpdir_make();
+    const char *ini = ini_two_sinks(dir, "[sink.b]\nplugin = capture\n",
+                                    "durable_sync = batch\n");
+    split sp = {40, 100, true};
+    crash_after(log_split, ini, &sp);
+    sluice_runtime *rt = start_ini(ini);
+    sluice_logger *lg = sluice_logger_get(rt, "app");
+    sluice_logger_stats ls = logger_stats(lg);
+    cr_assert_eq(ls.corrupt, 0, "corrupt %llu", (unsigned long long)ls.corrupt);
+    cr_assert_eq(ls.replayed, 60, "found %llu to replay", (unsigned long long)ls.replayed);
+    cr_assert_eq(sluice_logger_flush(lg, 10000), 0);
+    cr_assert_eq(sluice_close(rt, 5000), 0);
+    cr_assert_eq(capture_count(), 60);
+    for (int i = 0; i < 60; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "r%03d", 40 + i);
+        cr_assert(strstr(capture_sink.lines[i], want), "line %d: %s, not %s", i,
+                  capture_sink.lines[i], want);
+    }
     tmpdir_remove(dir);
 }
 
@@ -264,7 +301,7 @@ Test(durable, post_hooks_leave_a_lagging_sinks_cursor_and_hook_its_replay)
              "[logger.app]\nsinks = b, a\ndurable = %s/app.queue\n"
              "queue_size = 128K\ndurable_sync = batch\n",
              dir, dir);
-    split sp = {40, 100};
+    split sp = {40, 100, false};
     crash_after(log_split_hooked, ini, &sp);
 
     atomic_store(&capture_sink.fail, 1); /* b down at the start */
@@ -296,7 +333,7 @@ Test(durable, post_hooks_leave_a_lagging_sinks_cursor_and_hook_its_replay)
 Test(durable, a_sink_new_to_the_file_starts_at_its_end)
 {
     char *dir = tmpdir_make();
-    split sp = {0, 30};
+    split sp = {0, 30, false};
     /* a alone writes everything; the kill; then b joins */
     crash_after(log_split, ini_two_sinks(dir, "[sink.b]\nplugin = capture\n", ""), &sp);
     char ini[2048];
@@ -320,7 +357,7 @@ Test(durable, a_sink_new_to_the_file_starts_at_its_end)
 Test(durable, a_sink_that_left_holds_no_room)
 {
     char *dir = tmpdir_make();
-    split sp = {0, 50};
+    split sp = {0, 50, false};
     crash_after(log_split, ini_two_sinks(dir, "[sink.b]\nplugin = capture\n", ""), &sp);
     /* without b: its 50 unconfirmed records hold nothing back; a full
      * ring's worth (128 KiB of 64-byte records) fits without a drop */
@@ -428,7 +465,7 @@ Test(durable, interval_sync_and_several_lanes_replay_too)
     char *dir = tmpdir_make();
     const char *ini = ini_two_sinks(dir, "[sink.b]\nplugin = capture\n",
                                     "durable_sync = interval:5\nworkers = 2\n");
-    split sp = {0, 64};
+    split sp = {0, 64, false};
     crash_after(log_split, ini, &sp);
     char lane[700];
     snprintf(lane, sizeof lane, "%s/app.queue.1", dir);
@@ -881,7 +918,7 @@ Test(durable, a_torn_cursor_falls_back_to_its_other_copy_or_the_start)
 {
     char *dir = tmpdir_make();
     char file[600];
-    split sp = {30, 60};
+    split sp = {30, 60, false};
     char ini[2048];
     snprintf(file, sizeof file, "%s/app.queue", dir);
     snprintf(ini, sizeof ini, "%s",

@@ -6,8 +6,10 @@
  * the way the straight path inside the library does (core/producer.c):
  * one compare-and-swap on the thread's ring for room, the arguments, the
  * header, the time, the publish word. Up to three fixed-size arguments
- * come in registers (sluice_fast_log_); more, or strings, in an array
- * (sluice_fast_args_: up to 8, a record of up to 4 KiB).
+ * come in registers (sluice_fast_log_, and sluice_fast_durable_ for a
+ * durable queue, which seals the record with its CRC-32C); more, or
+ * strings, in an array (sluice_fast_args_: up to 8, a record of up to
+ * 4 KiB, memory queues only).
  * Whatever else (the thread's first call, a full ring, several lanes,
  * hooks, a durable queue, close, a fork's child, no invariant TSC or no
  * prefetchw: any bit of the logger's slow-path word) goes to the
@@ -40,6 +42,21 @@ extern __thread __attribute__((tls_model("initial-exec")))
 struct sluice_fast_thread_ sluice_fast_thread_;
 #endif
 
+/* The thread's call-site ids in durable queues (a durable record names
+ * its call site by its id in the file), direct-mapped by the call site's
+ * address; epoch is the queue's, never reused. Written by the library
+ * only (a miss goes to it). */
+#define SLUICE_FAST_SITES 16
+struct sluice_fast_site_ {
+    uint64_t epoch;
+    const void *cs;
+    uint64_t site;
+};
+#if defined(__GNUC__) || defined(__clang__)
+extern __thread __attribute__((tls_model("initial-exec")))
+struct sluice_fast_site_ sluice_fast_sites_[SLUICE_FAST_SITES];
+#endif
+
 /* After a publish that found a consumer asleep on the queue: ring it. */
 void sluice_fast_wake_(void *queue);
 
@@ -50,6 +67,8 @@ void sluice_fast_wake_(void *queue);
 /* The layout the inline claim reads. */
 #define SLUICE_FAST_LOGGER_QUEUE 8   /* struct sluice_logger: its first queue
                                         while no slow-path bit is set, or NULL */
+#define SLUICE_FAST_LOGGER_DURABLE 16 /* ... while the bits say durable alone
+                                        (with crc32), or NULL */
 #define SLUICE_FAST_QUEUE_WAITERS 0  /* sluice_queue: consumers asleep */
 #define SLUICE_FAST_QUEUE_RING_MASK 40 /* ring_mask << SLUICE_FAST_RING_SHIFT */
 #define SLUICE_FAST_QUEUE_RINGS 128  /* its first ring */
@@ -59,6 +78,8 @@ void sluice_fast_wake_(void *queue);
 #define SLUICE_FAST_RING_MASK 80
 #define SLUICE_FAST_RING_SECRET 88
 #define SLUICE_FAST_RING_BASE 96
+#define SLUICE_FAST_RING_TICK_OFFSET 112 /* durable: added to every time */
+#define SLUICE_FAST_RING_EPOCH 120   /* durable: its queue's number */
 #define SLUICE_FAST_REC_HEADER 48    /* sluice_rec, queue_internal.h */
 #define SLUICE_FAST_REC_SIZES 8      /* units, payload length (u32 each) */
 #define SLUICE_FAST_REC_SITE 16
@@ -106,7 +127,11 @@ void sluice_fast_wake_(void *queue);
         *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) =               \
             (units) | (uint64_t)(body) << 32;                                  \
         *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, const void *) = (cs);      \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint64_t) = __builtin_ia32_rdtsc(); \
+        /* the time in its two halves, as rdtsc gives them (little endian) */ \
+        uint32_t lo_, hi_;                                                     \
+        __asm__ volatile("rdtsc" : "=a"(lo_), "=d"(hi_));                      \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint32_t) = lo_;          \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS + 4, uint32_t) = hi_;      \
         *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) =                  \
             (id) | (uint64_t)((uint32_t)(uint8_t)(lvl) |                       \
                               (uint32_t)SLUICE_FAST_KIND_ARGS << 8)            \
@@ -146,6 +171,95 @@ sluice_fast_log_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
     if (n > 2)
         body[2] = a3;
     SLUICE_FAST_SEAL_(q, r, h, rec, units, 8 * n, cs, id, lvl);
+    return 1;
+}
+
+/* crc32c steps (SSE4.2's crc32, as instructions: the host need not be
+ * compiled for SSE4.2; the bits say the processor has it). */
+#define SLUICE_FAST_CRC64_(crc, w) __asm__("crc32q %1, %0" : "+r"(crc) : "rm"((uint64_t)(w)))
+
+/* n (0..3) fixed-size arguments into a durable queue: the call site's id
+ * from the thread's cache, the record sealed with its CRC-32C (the
+ * library's order, sluice_rec_check_) before the publish word. */
+static inline __attribute__((always_inline)) int
+sluice_fast_durable_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
+                     uint64_t a3, unsigned n)
+{
+    unsigned char *q = __atomic_load_n(
+        SLUICE_FAST_AT_(lg, SLUICE_FAST_LOGGER_DURABLE, unsigned char *),
+        __ATOMIC_ACQUIRE);
+    uint32_t id = sluice_fast_thread_.id;
+    if (__builtin_expect(q == 0 || id == 0, 0))
+        return 0;
+    unsigned char *r = q + SLUICE_FAST_QUEUE_RINGS +
+                       (sluice_fast_thread_.ring &
+                        *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t));
+    const struct sluice_fast_site_ *known =
+        &sluice_fast_sites_[((uintptr_t)cs >> 4) & (SLUICE_FAST_SITES - 1)];
+    if (__builtin_expect(known->cs != cs ||
+                             known->epoch != *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_EPOCH,
+                                                              uint64_t),
+                         0))
+        return 0;
+    uint64_t site = known->site;
+    const uint64_t units = (SLUICE_FAST_REC_HEADER + 8 * n) / 8;
+    uint64_t sizes = units | (uint64_t)(8 * n) << 32;
+    uint64_t idw = id | (uint64_t)((uint32_t)(uint8_t)lvl |
+                                   (uint32_t)SLUICE_FAST_KIND_ARGS << 8)
+                            << 32;
+    /* all but the time before the claim: only the time's step after */
+    uint64_t crc = 0xFFFFFFFFu;
+    SLUICE_FAST_CRC64_(crc, sizes);
+    SLUICE_FAST_CRC64_(crc, site);
+    SLUICE_FAST_CRC64_(crc, idw);
+    {
+        uint32_t c32 = (uint32_t)crc;
+        __asm__("crc32l %1, %0" : "+r"(c32) : "rm"((uint32_t)(8 * n)));
+        crc = c32;
+    }
+    if (n > 0)
+        SLUICE_FAST_CRC64_(crc, a1);
+    if (n > 1)
+        SLUICE_FAST_CRC64_(crc, a2);
+    if (n > 2)
+        SLUICE_FAST_CRC64_(crc, a3);
+    uint64_t *headp = SLUICE_FAST_AT_(r, SLUICE_FAST_RING_HEAD, uint64_t);
+    uint64_t h = __atomic_load_n(headp, __ATOMIC_RELAXED);
+    if (__builtin_expect(h + units > __atomic_load_n(SLUICE_FAST_AT_(r, SLUICE_FAST_RING_END,
+                                                                     uint64_t),
+                                                     __ATOMIC_ACQUIRE),
+                         0) ||
+        __builtin_expect(!__atomic_compare_exchange_n(headp, &h, h + units, 0,
+                                                      __ATOMIC_ACQUIRE,
+                                                      __ATOMIC_RELAXED),
+                         0))
+        return 0;
+    unsigned char *rec = *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_BASE, unsigned char *) +
+                         (h & *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_MASK, uint64_t)) * 8;
+    uint64_t *body = SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_HEADER, uint64_t);
+    if (n > 0)
+        body[0] = a1;
+    if (n > 1)
+        body[1] = a2;
+    if (n > 2)
+        body[2] = a3;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) = sizes;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, uint64_t) = site;
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) = idw;
+    uint64_t ticks = __builtin_ia32_rdtsc() +
+                     *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_TICK_OFFSET, uint64_t);
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint64_t) = ticks;
+    SLUICE_FAST_CRC64_(crc, ticks);
+    *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) =
+        8 * n | (uint64_t)(uint32_t)~(uint32_t)crc << 32;
+    __atomic_store_n(SLUICE_FAST_AT_(rec, 0, uint64_t),
+                     (h + 1) ^ *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_SECRET, uint64_t),
+                     __ATOMIC_RELEASE);
+    if (__builtin_expect(__atomic_load_n(SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_WAITERS,
+                                                         uint32_t),
+                                         __ATOMIC_RELAXED) != 0,
+                         0))
+        sluice_fast_wake_(q);
     return 1;
 }
 

@@ -538,7 +538,8 @@ struct sluice_logger_head_ {
  * inline claim first (sluice/fast.h), the library when it says no. */
 #ifdef SLUICE_FAST_INLINE
 #define SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, n)                          \
-    if (sluice_fast_log_((lg), (int)(lvl), (cs), (a1), (a2), (a3), (n)))       \
+    if (sluice_fast_log_((lg), (int)(lvl), (cs), (a1), (a2), (a3), (n)) ||     \
+        sluice_fast_durable_((lg), (int)(lvl), (cs), (a1), (a2), (a3), (n)))   \
         return
 #else
 #define SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, n) (void)0
