@@ -91,16 +91,31 @@ void sluice_fast_wake_(void *queue);
 
 #define SLUICE_FAST_AT_(p, off, T) ((T *)(void *)((unsigned char *)(p) + (off)))
 
-/* The claim, the same for every form of call: q (the logger's queue, not
- * NULL), units; sets r (the ring), h (the offset) and rec, or returns 0
- * from the function it is in (the ring full or closed, another thread's
- * claim first: the library's turn). A macro: as functions, even inlined,
- * the two forms came out 4 instructions longer (registers). */
-#define SLUICE_FAST_CLAIM_(q, units, r, h, rec)                                \
+/* The pieces every form of call shares. Macros, not functions: as inline
+ * functions the forms came out 4 or 5 instructions longer (registers).
+ * Those that can fail return 0 from the function they are in: the
+ * library's turn. */
+
+/* q: the logger's queue at off (SLUICE_FAST_LOGGER_*), id: the thread's;
+ * neither yet known (NULL, 0): the library's turn. */
+#define SLUICE_FAST_QUEUE_(lg, off, q, id)                                     \
+    unsigned char *q = __atomic_load_n(SLUICE_FAST_AT_(lg, off, unsigned char *), \
+                                       __ATOMIC_ACQUIRE);                      \
+    uint32_t id = sluice_fast_thread_.id;                                      \
+    if (__builtin_expect(q == 0 || id == 0, 0))                                \
+        return 0
+
+/* The thread's ring of q. */
+#define SLUICE_FAST_RING_(q)                                                   \
+    ((q) + SLUICE_FAST_QUEUE_RINGS +                                           \
+     (sluice_fast_thread_.ring &                                               \
+      *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t)))
+
+/* Claim units in ring r: sets h (the offset) and rec, warms the line ahead
+ * for writing, or returns 0 (the ring full or closed, another thread's
+ * claim first). */
+#define SLUICE_FAST_CLAIM_(r, units, h, rec)                                   \
     do {                                                                       \
-        r = (q) + SLUICE_FAST_QUEUE_RINGS +                                    \
-            (sluice_fast_thread_.ring &                                        \
-             *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t));      \
         uint64_t *headp_ = SLUICE_FAST_AT_(r, SLUICE_FAST_RING_HEAD, uint64_t); \
         h = __atomic_load_n(headp_, __ATOMIC_RELAXED);                         \
         /* the closed bit makes h + units huge: no claim once closed */        \
@@ -120,24 +135,15 @@ void sluice_fast_wake_(void *queue);
         __asm__ volatile("prefetchw %0" : : "m"(*(rec + SLUICE_FAST_PREFETCH))); \
     } while (0)
 
-/* The header of a record whose body (body bytes) is written, then its
- * publish word; the queue rung if a consumer sleeps on it. */
-#define SLUICE_FAST_SEAL_(q, r, h, rec, units, body, cs, id, lvl)              \
+/* The thread id, level and kind word of a record's header. */
+#define SLUICE_FAST_ID_WORD_(id, lvl)                                          \
+    ((id) | (uint64_t)((uint32_t)(uint8_t)(lvl) | (uint32_t)SLUICE_FAST_KIND_ARGS << 8) \
+                << 32)
+
+/* The publish word of the record at h in ring r, then the queue rung if a
+ * consumer sleeps on it. */
+#define SLUICE_FAST_PUBLISH_(q, r, h, rec)                                     \
     do {                                                                       \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) =               \
-            (units) | (uint64_t)(body) << 32;                                  \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, const void *) = (cs);      \
-        /* the time in its two halves, as rdtsc gives them (little endian) */ \
-        uint32_t lo_, hi_;                                                     \
-        __asm__ volatile("rdtsc" : "=a"(lo_), "=d"(hi_));                      \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint32_t) = lo_;          \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS + 4, uint32_t) = hi_;      \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) =                  \
-            (id) | (uint64_t)((uint32_t)(uint8_t)(lvl) |                       \
-                              (uint32_t)SLUICE_FAST_KIND_ARGS << 8)            \
-                       << 32;                                                  \
-        /* the body's length, and check: 0 */                                  \
-        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) = (body);         \
         __atomic_store_n(SLUICE_FAST_AT_(rec, 0, uint64_t),                    \
                          (h + 1) ^ *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_SECRET, uint64_t), \
                          __ATOMIC_RELEASE);                                    \
@@ -148,28 +154,47 @@ void sluice_fast_wake_(void *queue);
             sluice_fast_wake_(q);                                              \
     } while (0)
 
+/* The header of a memory queue's record whose body (body bytes) is
+ * written, then its publish word. */
+#define SLUICE_FAST_SEAL_(q, r, h, rec, units, body, cs, id, lvl)              \
+    do {                                                                       \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) =               \
+            (units) | (uint64_t)(body) << 32;                                  \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, const void *) = (cs);      \
+        /* the time in its two halves, as rdtsc gives them (little endian) */ \
+        uint32_t lo_, hi_;                                                     \
+        __asm__ volatile("rdtsc" : "=a"(lo_), "=d"(hi_));                      \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS, uint32_t) = lo_;          \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_TICKS + 4, uint32_t) = hi_;      \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) = SLUICE_FAST_ID_WORD_(id, lvl); \
+        /* the body's length, and check: 0 */                                  \
+        *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) = (body);         \
+        SLUICE_FAST_PUBLISH_(q, r, h, rec);                                    \
+    } while (0)
+
+/* Up to three fixed-size arguments into the body. */
+#define SLUICE_FAST_BODY3_(rec, n, a1, a2, a3)                                 \
+    do {                                                                       \
+        uint64_t *body_ = SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_HEADER, uint64_t); \
+        if ((n) > 0)                                                           \
+            body_[0] = (a1);                                                   \
+        if ((n) > 1)                                                           \
+            body_[1] = (a2);                                                   \
+        if ((n) > 2)                                                           \
+            body_[2] = (a3);                                                   \
+    } while (0)
+
 /* n (0..3) fixed-size arguments. 1: written; 0: the library's turn. */
 static inline __attribute__((always_inline)) int
 sluice_fast_log_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
                  uint64_t a3, unsigned n)
 {
-    unsigned char *q = __atomic_load_n(
-        SLUICE_FAST_AT_(lg, SLUICE_FAST_LOGGER_QUEUE, unsigned char *),
-        __ATOMIC_ACQUIRE);
-    uint32_t id = sluice_fast_thread_.id;
-    if (__builtin_expect(q == 0 || id == 0, 0))
-        return 0;
+    SLUICE_FAST_QUEUE_(lg, SLUICE_FAST_LOGGER_QUEUE, q, id);
     const uint64_t units = (SLUICE_FAST_REC_HEADER + 8 * n) / 8;
-    unsigned char *r, *rec;
+    unsigned char *r = SLUICE_FAST_RING_(q), *rec;
     uint64_t h;
-    SLUICE_FAST_CLAIM_(q, units, r, h, rec);
-    uint64_t *body = SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_HEADER, uint64_t);
-    if (n > 0)
-        body[0] = a1;
-    if (n > 1)
-        body[1] = a2;
-    if (n > 2)
-        body[2] = a3;
+    SLUICE_FAST_CLAIM_(r, units, h, rec);
+    SLUICE_FAST_BODY3_(rec, n, a1, a2, a3);
     SLUICE_FAST_SEAL_(q, r, h, rec, units, 8 * n, cs, id, lvl);
     return 1;
 }
@@ -185,15 +210,8 @@ static inline __attribute__((always_inline)) int
 sluice_fast_durable_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2,
                      uint64_t a3, unsigned n)
 {
-    unsigned char *q = __atomic_load_n(
-        SLUICE_FAST_AT_(lg, SLUICE_FAST_LOGGER_DURABLE, unsigned char *),
-        __ATOMIC_ACQUIRE);
-    uint32_t id = sluice_fast_thread_.id;
-    if (__builtin_expect(q == 0 || id == 0, 0))
-        return 0;
-    unsigned char *r = q + SLUICE_FAST_QUEUE_RINGS +
-                       (sluice_fast_thread_.ring &
-                        *SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_RING_MASK, uint32_t));
+    SLUICE_FAST_QUEUE_(lg, SLUICE_FAST_LOGGER_DURABLE, q, id);
+    unsigned char *r = SLUICE_FAST_RING_(q), *rec;
     const struct sluice_fast_site_ *known =
         &sluice_fast_sites_[((uintptr_t)cs >> 4) & (SLUICE_FAST_SITES - 1)];
     if (__builtin_expect(known->cs != cs ||
@@ -204,9 +222,7 @@ sluice_fast_durable_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2
     uint64_t site = known->site;
     const uint64_t units = (SLUICE_FAST_REC_HEADER + 8 * n) / 8;
     uint64_t sizes = units | (uint64_t)(8 * n) << 32;
-    uint64_t idw = id | (uint64_t)((uint32_t)(uint8_t)lvl |
-                                   (uint32_t)SLUICE_FAST_KIND_ARGS << 8)
-                            << 32;
+    uint64_t idw = SLUICE_FAST_ID_WORD_(id, lvl);
     /* all but the time before the claim: only the time's step after */
     uint64_t crc = 0xFFFFFFFFu;
     SLUICE_FAST_CRC64_(crc, sizes);
@@ -223,26 +239,9 @@ sluice_fast_durable_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2
         SLUICE_FAST_CRC64_(crc, a2);
     if (n > 2)
         SLUICE_FAST_CRC64_(crc, a3);
-    uint64_t *headp = SLUICE_FAST_AT_(r, SLUICE_FAST_RING_HEAD, uint64_t);
-    uint64_t h = __atomic_load_n(headp, __ATOMIC_RELAXED);
-    if (__builtin_expect(h + units > __atomic_load_n(SLUICE_FAST_AT_(r, SLUICE_FAST_RING_END,
-                                                                     uint64_t),
-                                                     __ATOMIC_ACQUIRE),
-                         0) ||
-        __builtin_expect(!__atomic_compare_exchange_n(headp, &h, h + units, 0,
-                                                      __ATOMIC_ACQUIRE,
-                                                      __ATOMIC_RELAXED),
-                         0))
-        return 0;
-    unsigned char *rec = *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_BASE, unsigned char *) +
-                         (h & *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_MASK, uint64_t)) * 8;
-    uint64_t *body = SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_HEADER, uint64_t);
-    if (n > 0)
-        body[0] = a1;
-    if (n > 1)
-        body[1] = a2;
-    if (n > 2)
-        body[2] = a3;
+    uint64_t h;
+    SLUICE_FAST_CLAIM_(r, units, h, rec);
+    SLUICE_FAST_BODY3_(rec, n, a1, a2, a3);
     *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SIZES, uint64_t) = sizes;
     *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_SITE, uint64_t) = site;
     *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_ID, uint64_t) = idw;
@@ -252,14 +251,7 @@ sluice_fast_durable_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2
     SLUICE_FAST_CRC64_(crc, ticks);
     *SLUICE_FAST_AT_(rec, SLUICE_FAST_REC_BODY, uint64_t) =
         8 * n | (uint64_t)(uint32_t)~(uint32_t)crc << 32;
-    __atomic_store_n(SLUICE_FAST_AT_(rec, 0, uint64_t),
-                     (h + 1) ^ *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_SECRET, uint64_t),
-                     __ATOMIC_RELEASE);
-    if (__builtin_expect(__atomic_load_n(SLUICE_FAST_AT_(q, SLUICE_FAST_QUEUE_WAITERS,
-                                                         uint32_t),
-                                         __ATOMIC_RELAXED) != 0,
-                         0))
-        sluice_fast_wake_(q);
+    SLUICE_FAST_PUBLISH_(q, r, h, rec);
     return 1;
 }
 
@@ -280,12 +272,7 @@ sluice_fast_args_(void *lg, int lvl, const struct sluice_callsite *cs,
     unsigned n = cs->arg_count;
     if (n > SLUICE_FAST_ARGS_MAX)
         return 0;
-    unsigned char *q = __atomic_load_n(
-        SLUICE_FAST_AT_(lg, SLUICE_FAST_LOGGER_QUEUE, unsigned char *),
-        __ATOMIC_ACQUIRE);
-    uint32_t id = sluice_fast_thread_.id;
-    if (__builtin_expect(q == 0 || id == 0, 0))
-        return 0;
+    SLUICE_FAST_QUEUE_(lg, SLUICE_FAST_LOGGER_QUEUE, q, id);
     uint32_t len[SLUICE_FAST_ARGS_MAX];
     uint64_t body = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -300,9 +287,9 @@ sluice_fast_args_(void *lg, int lvl, const struct sluice_callsite *cs,
     uint64_t units = (SLUICE_FAST_REC_HEADER + body + 7) / 8;
     if (__builtin_expect(units > SLUICE_FAST_SLACK_UNITS, 0))
         return 0;
-    unsigned char *r, *rec;
+    unsigned char *r = SLUICE_FAST_RING_(q), *rec;
     uint64_t h;
-    SLUICE_FAST_CLAIM_(q, units, r, h, rec);
+    SLUICE_FAST_CLAIM_(r, units, h, rec);
     unsigned char *p = rec + SLUICE_FAST_REC_HEADER;
     for (unsigned i = 0; i < n; i++) {
         if (cs->arg_types[i] == SLUICE_FAST_ARG_STRING) {
