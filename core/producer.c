@@ -360,7 +360,7 @@ log_durable(sluice_logger *lg, sluice_queue *q, sluice_level lvl,
         crc = crc_step64(crc, a3);
     uint64_t off;
     sluice_rec *rec;
-    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off, false), 0))
+    if (__builtin_expect(!sluice_queue_try_claim(ring, units, &rec, &off, true), 0))
         return log_general3(lg, lvl, cs, a1, a2, a3);
     uint64_t *dst = (uint64_t *)(void *)rec->payload;
     if (n > 0)
