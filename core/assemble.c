@@ -91,7 +91,6 @@ static sluice_queue *make_queue(const sluice_builder *b, const logger_plan *l,
     return q;
 }
 
-
 /* A face: what the host holds of the logger (runtime_internal.h). */
 sluice_logger *sluice_face_make_(sluice_runtime *rt, const logger_plan *l,
                                  sluice_error *err)
@@ -213,11 +212,7 @@ static sluice_logger *make_logger(const sluice_builder *b, sluice_runtime *rt,
     face->gens = gen;
     atomic_init(&face->gen, gen);
     atomic_init(&face->lane0, gen->queues[0]);
-    atomic_init(&face->fast,
-                atomic_load(&face->slow_path) ? NULL : gen->queues[0]);
-    atomic_init(&face->fast_durable, atomic_load(&face->slow_path) == SLUICE_SLOW_DURABLE
-                                         ? gen->queues[0]
-                                         : NULL);
+    sluice_face_init_fast_(face, gen->queues[0]);
     return face;
 }
 

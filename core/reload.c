@@ -459,13 +459,7 @@ static int make_parts(reload *r, sluice_error *err)
             c->face->gens = c->gen;
             atomic_init(&c->face->gen, c->gen); /* not seen by anyone yet */
             atomic_init(&c->face->lane0, c->gen->queues[0]);
-            atomic_init(&c->face->fast, atomic_load(&c->face->slow_path)
-                                            ? NULL
-                                            : c->gen->queues[0]);
-            atomic_init(&c->face->fast_durable,
-                        atomic_load(&c->face->slow_path) == SLUICE_SLOW_DURABLE
-                            ? c->gen->queues[0]
-                            : NULL);
+            sluice_face_init_fast_(c->face, c->gen->queues[0]);
         } else {
             /* a post-hook may come before the commit: ready for it */
             c->stages = sluice_hook_stages_new_(c->gen);
@@ -614,11 +608,7 @@ static void publish(sluice_logger *face, sluice_logger *gen,
     atomic_store_explicit(&face->gen, gen, memory_order_release);
     sluice_queue *was = atomic_load_explicit(&face->lane0, memory_order_relaxed);
     atomic_store_explicit(&face->lane0, gen->queues[0], memory_order_release);
-    /* the inline claim follows, unless a bit took it away (then it stays
-     * NULL: the exchange fails) */
-    sluice_queue *was_durable = was;
-    atomic_compare_exchange_strong(&face->fast, &was, gen->queues[0]);
-    atomic_compare_exchange_strong(&face->fast_durable, &was_durable, gen->queues[0]);
+    sluice_face_move_fast_(face, was, gen->queues[0]);
     pthread_mutex_unlock(&face->gens_lock);
     pthread_mutex_unlock(&face->hooks_lock);
 }

@@ -196,6 +196,27 @@ struct sluice_logger {
 /* Add slow-path bits to a logger (seq_cst), and take the inline claim's
  * queue away: a call that read it before is one that read the bits
  * before. Bits are never cleared. */
+/* The inline claim's words of a face not yet seen by any call, whose
+ * first queue is q (from its bits as they are). */
+static inline void sluice_face_init_fast_(struct sluice_logger *face, sluice_queue *q)
+{
+    unsigned slow = atomic_load(&face->slow_path);
+    atomic_init(&face->fast, slow ? NULL : q);
+    atomic_init(&face->fast_durable, slow == SLUICE_SLOW_DURABLE ? q : NULL);
+}
+
+/* A reload replaced the face's first queue was with now: the inline claim
+ * follows, unless a bit took it away (the word stays NULL: the exchange
+ * fails). */
+static inline void sluice_face_move_fast_(struct sluice_logger *face,
+                                          sluice_queue *was, sluice_queue *now)
+{
+    sluice_queue *expect = was;
+    atomic_compare_exchange_strong(&face->fast, &expect, now);
+    expect = was;
+    atomic_compare_exchange_strong(&face->fast_durable, &expect, now);
+}
+
 static inline void sluice_face_set_slow_(struct sluice_logger *face, unsigned bits)
 {
     atomic_fetch_or(&face->slow_path, bits);
