@@ -534,12 +534,13 @@ struct sluice_logger_head_ {
 
 #include <sluice/fast.h>
 
-/* The calls the macros make for up to three fixed-size arguments: the
- * inline claim first (sluice/fast.h), the library when it says no. The
- * inline claim adds about 300 bytes of code to each call site, its
- * durable twin about 200 more: a host whose loggers are never durable may
- * define SLUICE_NO_INLINE_DURABLE (its durable calls then go to the
- * library), and SLUICE_NO_INLINE_CLAIM leaves only the call. */
+/* The calls the macros make (up to three fixed-size arguments in
+ * registers, the array form otherwise): the inline claim first
+ * (sluice/fast.h), the library when it says no. The inline claim adds
+ * about 300 bytes of code to each call site, its durable twin about 200
+ * more: a host whose loggers are never durable may define
+ * SLUICE_NO_INLINE_DURABLE (its durable calls then go to the library),
+ * and SLUICE_NO_INLINE_CLAIM leaves only the call. */
 #if defined(SLUICE_FAST_INLINE) && !defined(SLUICE_NO_INLINE_DURABLE)
 #define SLUICE_FAST_DURABLE_TRY_(lg, lvl, cs, a1, a2, a3, n)                  \
     sluice_fast_durable_((lg), (int)(lvl), (cs), (a1), (a2), (a3), (n))
@@ -573,6 +574,14 @@ static inline void sluice_call_a2_(sluice_logger *lg, sluice_level lvl,
     SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, 0, 2);
     sluice_log_a2_(lg, lvl, cs, a1, a2);
 }
+static inline void sluice_call_a3_(sluice_logger *lg, sluice_level lvl,
+                                   const sluice_callsite *cs, uint64_t a1,
+                                   uint64_t a2, uint64_t a3)
+{
+    SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, 3);
+    sluice_log_a3_(lg, lvl, cs, a1, a2, a3);
+}
+/* More arguments, or strings: the array form. */
 static inline void sluice_call_args_(sluice_logger *lg, sluice_level lvl,
                                      const sluice_callsite *cs,
                                      const uint64_t *args)
@@ -582,13 +591,6 @@ static inline void sluice_call_args_(sluice_logger *lg, sluice_level lvl,
         return;
 #endif
     sluice_log_args_(lg, lvl, cs, args);
-}
-static inline void sluice_call_a3_(sluice_logger *lg, sluice_level lvl,
-                                   const sluice_callsite *cs, uint64_t a1,
-                                   uint64_t a2, uint64_t a3)
-{
-    SLUICE_FAST_TRY_(lg, lvl, cs, a1, a2, a3, 3);
-    sluice_log_a3_(lg, lvl, cs, a1, a2, a3);
 }
 
 static inline bool sluice_logger_enabled_(sluice_logger *lg, int lvl)
