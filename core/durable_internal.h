@@ -82,12 +82,10 @@ uint64_t sluice_queue_replayed(const sluice_queue *q);
  * never reused. The entry and the array are sluice/fast.h's. */
 typedef struct sluice_fast_site_ sluice_site_cache_entry;
 
-#define SLUICE_SITE_CACHE SLUICE_FAST_SITES
-
 static inline sluice_site_cache_entry *
 sluice_site_cache_of_(const sluice_callsite *cs)
 {
-    return &sluice_fast_sites_[((uintptr_t)cs >> 4) & (SLUICE_SITE_CACHE - 1)];
+    return SLUICE_FAST_SITE_OF_(cs);
 }
 
 #endif

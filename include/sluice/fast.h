@@ -55,6 +55,9 @@ struct sluice_fast_site_ {
 #if defined(__GNUC__) || defined(__clang__)
 extern __thread __attribute__((tls_model("initial-exec")))
 struct sluice_fast_site_ sluice_fast_sites_[SLUICE_FAST_SITES];
+/* The entry of call site cs (the library's lookup and fill use it too). */
+#define SLUICE_FAST_SITE_OF_(cs)                                               \
+    (&sluice_fast_sites_[((uintptr_t)(cs) >> 4) & (SLUICE_FAST_SITES - 1)])
 #endif
 
 /* After a publish that found a consumer asleep on the queue: ring it. */
@@ -212,8 +215,7 @@ sluice_fast_durable_(void *lg, int lvl, const void *cs, uint64_t a1, uint64_t a2
 {
     SLUICE_FAST_QUEUE_(lg, SLUICE_FAST_LOGGER_DURABLE, q, id);
     unsigned char *r = SLUICE_FAST_RING_(q), *rec;
-    const struct sluice_fast_site_ *known =
-        &sluice_fast_sites_[((uintptr_t)cs >> 4) & (SLUICE_FAST_SITES - 1)];
+    const struct sluice_fast_site_ *known = SLUICE_FAST_SITE_OF_(cs);
     if (__builtin_expect(known->cs != cs ||
                              known->epoch != *SLUICE_FAST_AT_(r, SLUICE_FAST_RING_EPOCH,
                                                               uint64_t),
