@@ -169,6 +169,17 @@ static void log_split(const char *ini, void *arg)
     child_wait_written(lg, "a", (uint64_t)sp->total);
 }
 
+/* The capture sink's first n lines are records "r%03d" first, first + 1... */
+static void assert_captured_from(int first, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "r%03d", first + i);
+        cr_assert(strstr(capture_sink.lines[i], want), "line %d: %s, not %s", i,
+                  capture_sink.lines[i], want);
+    }
+}
+
 static char *ini_two_sinks(const char *dir, const char *second, const char *extra)
 {
     static char ini[2048];
@@ -215,12 +226,7 @@ Test(durable, replay_gives_each_sink_exactly_what_it_had_not_confirmed)
     cr_assert_eq(sluice_close(rt, 5000), 0);
 
     cr_assert_eq(capture_count(), 61);
-    for (int i = 0; i < 60; i++) {
-        char want[16];
-        snprintf(want, sizeof want, "r%03d", 40 + i);
-        cr_assert(strstr(capture_sink.lines[i], want), "line %d: %s, not %s", i,
-                  capture_sink.lines[i], want);
-    }
+    assert_captured_from(40, 60);
     cr_assert(strstr(capture_sink.lines[60], "new"), "%s", capture_sink.lines[60]);
     char *text = read_file(path, NULL);
     cr_assert_eq(count_lines(text), 101, "a: every record once, then the new one");
@@ -246,12 +252,7 @@ Test(durable, records_sealed_at_the_call_site_replay_whole)
     cr_assert_eq(sluice_logger_flush(lg, 10000), 0);
     cr_assert_eq(sluice_close(rt, 5000), 0);
     cr_assert_eq(capture_count(), 60);
-    for (int i = 0; i < 60; i++) {
-        char want[16];
-        snprintf(want, sizeof want, "r%03d", 40 + i);
-        cr_assert(strstr(capture_sink.lines[i], want), "line %d: %s, not %s", i,
-                  capture_sink.lines[i], want);
-    }
+    assert_captured_from(40, 60);
     tmpdir_remove(dir);
 }
 
